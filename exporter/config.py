@@ -1,0 +1,576 @@
+"""The configuration (``redline.yml``): typed, frozen models validated once, at load.
+
+Every error names the file, the path inside it (``services[2].probes[0].url``) and the line, and
+all errors of a file are reported together. Secrets stay as written (``${NAME}`` or ``*_file``)
+and are resolved by the probe that needs them (see exporter/secrets.py).
+
+The models are the reference for docs/configuration.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from exporter import assertions
+from exporter.secrets import FileSecret, check_template
+
+DEFAULT_CONFIG_NAME = "default.yml"  # embedded in the package: stand-ins on loopback
+
+# --- scalar types -----------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "KB": 1000,
+    "KiB": 1024,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+}
+NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+_METRIC_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+def _duration(value: Any) -> float:
+    """'500ms', '10s', '5m', '1h', '30d', or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as 500ms, 10s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
+        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration such as 500ms, 10s, 5m or 1h")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a size such as 1MiB")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and (match := _SIZE.match(value.strip())):
+        return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    raise ValueError(f"{value!r} is not a size such as 1048576, 512KiB or 1MiB")
+
+
+def _template(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a string")
+    return check_template(value)
+
+
+def _file_secret(value: Any) -> FileSecret:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected the path of a file holding the secret")
+    return FileSecret(value)
+
+
+def _regex(value: Any) -> re.Pattern[str]:
+    if isinstance(value, re.Pattern):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a regular expression in a string")
+    try:
+        return re.compile(value)
+    except re.error as e:
+        raise ValueError(f"bad regular expression {value!r}: {e}") from None
+
+
+def _assertion(value: Any) -> assertions.Assertion:
+    if isinstance(value, assertions.Assertion):
+        return value
+    return assertions.parse(value)
+
+
+def _host_port(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$", value):
+        raise ValueError(f"{value!r} is not HOST:PORT (IPv6 as [::1]:53)")
+    if not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+        raise ValueError(f"port out of range in {value!r}")
+    return value
+
+
+def _status_spec(value: Any) -> str:
+    """HTTP status codes: '200', '2xx', '200-399'."""
+    text = str(value).strip()
+    if re.match(r"^[1-5]xx$", text) or re.match(r"^[1-5]\d\d$", text):
+        return text
+    match = re.match(r"^([1-5]\d\d)-([1-5]\d\d)$", text)
+    if match and int(match.group(1)) <= int(match.group(2)):
+        return text
+    raise ValueError(f"{value!r} is not a status code, a class such as 2xx, or a range 200-399")
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
+Template = Annotated[str, BeforeValidator(_template)]
+SecretFile = Annotated[FileSecret, BeforeValidator(_file_secret)]
+Regex = Annotated[re.Pattern[str], BeforeValidator(_regex)]
+JsonAssertion = Annotated[assertions.Assertion, BeforeValidator(_assertion)]
+HostPort = Annotated[str, BeforeValidator(_host_port)]
+StatusSpec = Annotated[str, BeforeValidator(_status_spec)]
+Name = Annotated[str, Field(pattern=NAME_RE)]
+
+
+def status_matches(specs: tuple[str, ...], code: int) -> bool:
+    for spec in specs:
+        if spec.endswith("xx"):
+            if code // 100 == int(spec[0]):
+                return True
+        elif "-" in spec:
+            low, high = spec.split("-")
+            if int(low) <= code <= int(high):
+                return True
+        elif code == int(spec):
+            return True
+    return False
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, arbitrary_types_allowed=True, str_strip_whitespace=False
+    )
+
+
+# --- probe building blocks --------------------------------------------------------------------
+
+
+class TLSConfig(Model):
+    """TLS options shared by the HTTP, JSON, MCP and TCP probes."""
+
+    verify: bool = True  # verify the chain and the name; off only for self-signed internal targets
+    ca_file: str | None = None  # extra CA bundle (PEM) to trust
+    server_name: str | None = None  # SNI and the name checked, when it differs from the URL host
+    min_version: Literal["TLS1.2", "TLS1.3"] | None = None
+
+
+class BasicAuth(Model):
+    username: Template
+    password: Template | None = None
+    password_file: SecretFile | None = None
+
+    @model_validator(mode="after")
+    def _one_password(self) -> BasicAuth:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        return self
+
+
+class ProbeBase(Model):
+    name: Name
+    timeout: Duration = 10.0  # the probe's own limit; the scrape deadline can cut it shorter
+    # Never probe more often than this: concurrent or frequent scrapes reuse the last result
+    # (its age is redline_probe_result_age_seconds). Protects rate-limited targets.
+    min_interval: Duration = 0.0
+    # A success slower than this is reported as status "degraded" (reason degraded).
+    degraded_after: Duration | None = None
+
+
+class HttpProbe(ProbeBase):
+    kind: Literal["http"] = "http"
+    url: Template
+    method: Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] = "GET"
+    headers: dict[str, Template] = {}
+    body: Template | None = None
+    basic_auth: BasicAuth | None = None
+    bearer_token: Template | None = None
+    bearer_token_file: SecretFile | None = None
+    valid_status: tuple[StatusSpec, ...] = ("2xx",)
+    follow_redirects: bool = True
+    max_redirects: Annotated[int, Field(ge=0, le=50)] = 10
+    body_must_match: tuple[Regex, ...] = ()
+    body_must_not_match: tuple[Regex, ...] = ()
+    expect_json: tuple[JsonAssertion, ...] = ()  # every assertion must hold, else reason json
+    # Assertions that, when any holds, mark a success as degraded (e.g. status == "degraded").
+    degraded_when: tuple[JsonAssertion, ...] = ()
+    # Header name -> regex the header's value must match (the header must be present).
+    expect_headers: dict[str, Regex] = {}
+    max_body_bytes: Size = 1024 * 1024
+    tls: TLSConfig = TLSConfig()
+    # Ask this DNS server (HOST:PORT) instead of the system resolver.
+    resolver: HostPort | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^(https?://|\$\{)", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _one_token(self) -> HttpProbe:
+        if self.bearer_token is not None and self.bearer_token_file is not None:
+            raise ValueError("set bearer_token or bearer_token_file, not both")
+        if self.basic_auth is not None and (self.bearer_token or self.bearer_token_file):
+            raise ValueError("set basic_auth or a bearer token, not both")
+        return self
+
+
+class JsonMetric(Model):
+    """A value read from the JSON response and exposed as ``redline_json_<name>``."""
+
+    name: Annotated[str, Field(pattern=_METRIC_NAME)]
+    help: str = ""
+    # Dotted path; {label} placeholders are filled with each configured value of that label,
+    # e.g. path "metrics.{tool}.calls" with labels {tool: [query_support, refresh_index]}.
+    path: str
+    labels: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], tuple[str, ...]] = {}
+    # How the value is read: number (JSON number), percent ("1.50%" -> 0.015), duration
+    # ("12s", "340ms" -> seconds), bool (true -> 1), or states (value is one of `states`).
+    parse: Literal["number", "percent", "duration", "bool", "states"] = "number"
+    scale: float = 1.0  # multiply after parsing, e.g. 0.001 for milliseconds -> seconds
+    states: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> JsonMetric:
+        placeholders = set(re.findall(r"\{([a-z_][a-z0-9_]*)\}", self.path))
+        if placeholders != set(self.labels):
+            raise ValueError(
+                f"path placeholders {sorted(placeholders)} must match labels {sorted(self.labels)}"
+            )
+        for label, values in self.labels.items():
+            if not values:
+                raise ValueError(f"label {label} needs at least one value")
+        if (self.parse == "states") != bool(self.states):
+            raise ValueError("parse: states needs a states list, and states needs parse: states")
+        assertions.parse_path(re.sub(r"\{[a-z_][a-z0-9_]*\}", "x", self.path))
+        return self
+
+
+class JsonProbe(HttpProbe):
+    kind: Literal["json"] = "json"  # type: ignore[assignment]
+    metrics: tuple[JsonMetric, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> JsonProbe:
+        shapes: dict[str, tuple[str, ...]] = {}
+        for metric in self.metrics:
+            labels = tuple(sorted(metric.labels))
+            if shapes.setdefault(metric.name, labels) != labels:
+                raise ValueError(f"metric {metric.name} is defined with different labels")
+        return self
+
+
+class TcpProbe(ProbeBase):
+    kind: Literal["tcp"] = "tcp"
+    address: HostPort
+    tls: bool = False  # do a TLS handshake after connecting (measures it, reads cert expiry)
+    tls_config: TLSConfig = TLSConfig()
+    send: Template | None = None  # bytes to send after connecting (\n escapes as in YAML)
+    expect: Regex | None = None  # a regex the answer must match, read up to max_read_bytes
+    max_read_bytes: Size = 64 * 1024
+    resolver: HostPort | None = None
+
+
+class DnsProbe(ProbeBase):
+    kind: Literal["dns"] = "dns"
+    query: str  # the name to look up
+    record_type: Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "CAA"] = "A"
+    resolver: HostPort | None = None  # None: the system resolver (A/AAAA only)
+    transport: Literal["udp", "tcp"] = "udp"
+    expect: tuple[str, ...] = ()  # each must appear among the answers (text form)
+    min_answers: Annotated[int, Field(ge=0)] = 1
+
+    @model_validator(mode="after")
+    def _system(self) -> DnsProbe:
+        if self.resolver is None and self.record_type not in ("A", "AAAA"):
+            raise ValueError(
+                f"record_type {self.record_type} needs a resolver (HOST:PORT): the system "
+                "resolver answers only A and AAAA"
+            )
+        return self
+
+
+class McpProbe(ProbeBase):
+    kind: Literal["mcp"] = "mcp"
+    url: Template
+    # plain: llamaindex-mcp's HTTP+JSON flavour, POST {"method": "tools/list"}.
+    # streamable: standard MCP over Streamable HTTP (JSON-RPC initialize, session, tools/list).
+    flavor: Literal["plain", "streamable"] = "plain"
+    tools: tuple[str, ...] = ()  # every one must be listed
+    headers: dict[str, Template] = {}
+    bearer_token: Template | None = None
+    bearer_token_file: SecretFile | None = None
+    protocol_version: str = "2025-06-18"
+    max_body_bytes: Size = 1024 * 1024
+    tls: TLSConfig = TLSConfig()
+    # llamaindex-mcp allows 100 requests per 60 s per client: stay far below by default.
+    min_interval: Duration = 5.0
+
+
+Probe = Annotated[
+    HttpProbe | JsonProbe | TcpProbe | DnsProbe | McpProbe, Field(discriminator="kind")
+]
+PROBE_KINDS = ("http", "json", "tcp", "dns", "mcp")
+
+
+class Service(Model):
+    name: Name
+    description: str = ""
+    probes: tuple[Probe, ...] = Field(min_length=1)
+
+    @field_validator("probes")
+    @classmethod
+    def _unique(cls, probes: tuple[ProbeBase, ...]) -> tuple[ProbeBase, ...]:
+        _unique_names([p.name for p in probes], "probe")
+        return probes
+
+
+class ExporterSettings(Model):
+    # Used when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header.
+    scrape_timeout: Duration = 10.0
+    # Kept free before the scrape deadline to render and send the answer.
+    scrape_timeout_margin: Duration = 0.5
+
+
+class Defaults(Model):
+    """Values every probe takes unless it sets its own (only where the probe kind has the key)."""
+
+    timeout: Duration | None = None
+    min_interval: Duration | None = None
+    degraded_after: Duration | None = None
+    max_body_bytes: Size | None = None
+
+
+class Config(Model):
+    exporter: ExporterSettings = ExporterSettings()
+    defaults: Defaults = Defaults()
+    services: tuple[Service, ...] = ()
+
+    @field_validator("services")
+    @classmethod
+    def _unique(cls, services: tuple[Service, ...]) -> tuple[Service, ...]:
+        _unique_names([s.name for s in services], "service")
+        return services
+
+    def targets(self) -> dict[str, tuple[Service, Any]]:
+        """Every probe by its target name, ``service/probe``."""
+        return {f"{s.name}/{p.name}": (s, p) for s in self.services for p in s.probes}
+
+
+def _unique_names(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} name {name!r} is used twice")
+        seen.add(name)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    file: str
+    path: str  # services[2].probes[0].url ('' for the whole file)
+    line: int | None  # 1-based
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+class _Lines:
+    """Maps config paths (tuples of keys and indexes) to the line where each value starts."""
+
+    def __init__(self) -> None:
+        self.lines: dict[tuple[str | int, ...], int] = {}
+
+    def find(self, path: tuple[str | int, ...]) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+
+def _to_python(node: yaml.Node, path: tuple[str | int, ...], lines: _Lines, file: str) -> Any:
+    """Turn a composed YAML node into plain data, recording the line of every path."""
+    lines.lines[path] = node.start_mark.line + 1
+
+    def fail(at: tuple[str | int, ...], mark: yaml.Mark, message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(file, _fmt(at), mark.line + 1, message)])
+
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise fail(path, key_node.start_mark, "YAML merge keys (<<) are not supported")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise fail(path, key_node.start_mark, "a mapping key must be a plain value")
+            key = _scalar(key_node)
+            if key in out:
+                raise fail((*path, str(key)), key_node.start_mark, f"duplicate key {key!r}")
+            out[key] = _to_python(value_node, (*path, str(key)), lines, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _fmt(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for seg in path:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+        elif re.match(r"^[A-Za-z_][\w-]*$", seg):
+            out += f".{seg}" if out else seg
+        else:
+            out += f"[{seg!r}]"
+    return out
+
+
+def _apply_defaults(raw: dict[str, Any]) -> None:
+    """Copy ``defaults`` into every probe that has the key and does not set it."""
+    defaults = raw.get("defaults")
+    services = raw.get("services")
+    if not isinstance(defaults, dict) or not isinstance(services, list):
+        return
+    by_kind = {
+        "http": HttpProbe, "json": JsonProbe, "tcp": TcpProbe, "dns": DnsProbe, "mcp": McpProbe,
+    }
+    for service in services:
+        probes = service.get("probes") if isinstance(service, dict) else None
+        for probe in probes if isinstance(probes, list) else []:
+            model = by_kind.get(probe.get("kind")) if isinstance(probe, dict) else None
+            if model is None:
+                continue
+            for key, value in defaults.items():
+                if key in model.model_fields and key not in probe and value is not None:
+                    probe[key] = value
+
+
+def parse_config(text: str, file: str) -> Config:
+    """Parse and validate config text; raise ConfigError listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(
+            [ConfigIssue(file, "", line, f"YAML syntax error: {e.problem or e.context}")]
+        ) from None
+    except yaml.YAMLError as e:
+        raise ConfigError([ConfigIssue(file, "", None, f"YAML error: {e}")]) from None
+    lines = _Lines()
+    raw = {} if node is None else _to_python(node, (), lines, file)
+    if not isinstance(raw, dict):
+        raise ConfigError([ConfigIssue(file, "", 1, "the config must be a mapping at the top")])
+    _apply_defaults(raw)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_issues(e, lines, file)) from None
+
+
+def _issues(error: ValidationError, lines: _Lines, file: str) -> list[ConfigIssue]:
+    out: list[ConfigIssue] = []
+    errors = error.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    for err in errors:
+        loc = tuple(err["loc"])
+        # a too-short list whose items failed is only a consequence of those failures
+        if err["type"] == "too_short" and any(o[: len(loc)] == loc and o != loc for o in locs):
+            continue
+        # discriminated unions put the probe kind into the path after the probe's index
+        path: list[str | int] = [
+            seg
+            for i, seg in enumerate(loc)
+            if not (i >= 2 and loc[i - 2] == "probes" and isinstance(loc[i - 1], int))
+        ]
+        path_t = tuple(path)
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        if err["type"] == "extra_forbidden":
+            message = f"unknown key {path[-1]!r}"
+        elif err["type"] == "missing":
+            message = f"missing required key {path[-1]!r}"
+        elif err["type"] == "string_pattern_mismatch" and err["ctx"]["pattern"] == NAME_RE:
+            message = (
+                "a name is lowercase letters, digits, '.', '_' and '-', starting with a letter "
+                "or digit, at most 63 characters"
+            )
+        elif err["type"] == "union_tag_invalid":
+            message = f"unknown probe kind; expected one of {', '.join(PROBE_KINDS)}"
+        elif err["type"] == "union_tag_not_found":
+            message = f"missing key 'kind' (one of {', '.join(PROBE_KINDS)})"
+        out.append(ConfigIssue(file, _fmt(path_t), lines.find(path_t), message))
+    return out
+
+
+def load_config(path: str | Path | None) -> tuple[Config, str]:
+    """Load ``path``, or the embedded default when ``path`` is None. Returns the config and
+    the name to show for it."""
+    if path is None:
+        text = resources.files("exporter").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
+        name = f"<embedded {DEFAULT_CONFIG_NAME}>"
+        return parse_config(text, name), name
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([ConfigIssue(name, "", None, "file not found")]) from None
+    except OSError as e:
+        raise ConfigError([ConfigIssue(name, "", None, f"cannot read: {e.strerror}")]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [ConfigIssue(name, "", None, f"not UTF-8 text (byte {e.start})")]
+        ) from None
+    return parse_config(text, name), name
+
+
+def secret_fields(config: Config) -> list[tuple[str, Any]]:
+    """(path, value) of every value that may hold a ${NAME} reference or a secret file, for
+    ``redline check`` to report the ones missing now."""
+    out: list[tuple[str, Any]] = []
+
+    def walk(obj: Any, path: str) -> None:
+        if isinstance(obj, BaseModel):
+            for key in type(obj).model_fields:
+                walk(getattr(obj, key), f"{path}.{key}" if path else key)
+        elif isinstance(obj, dict):
+            for key, value in obj.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(obj, tuple):
+            for i, value in enumerate(obj):
+                walk(value, f"{path}[{i}]")
+        elif isinstance(obj, FileSecret) or (isinstance(obj, str) and "${" in obj):
+            out.append((path, obj))
+
+    walk(config, "")
+    return out
+

@@ -1,0 +1,187 @@
+"""What every probe shares: the failure reasons, the report a probe fills, and the one wrapper
+that owns the deadline, the timing, ``probe_success`` and error capture.
+
+A probe is ``async def probe(cfg, ctx, report) -> None``: it measures, records its own series
+on ``report``, and raises :class:`ProbeFailure` with a reason from :data:`REASONS` when the
+target is wrong. It never catches the deadline itself: the wrapper cancels it and reports
+``timeout``. Anything else it raises is a bug in redline, reported as reason ``internal``
+without crashing the exporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from exporter import metrics as m
+from exporter.secrets import MissingSecret, Redactor, SecretSource
+
+log = logging.getLogger("redline.probe")
+
+# The failure reasons, a closed set so the state set has bounded cardinality. Each probe raises
+# only the ones that apply to it; the wrapper adds timeout, secret and internal.
+REASONS: tuple[str, ...] = (
+    "dns",  # the name did not resolve
+    "connect",  # TCP connection refused / unreachable / reset
+    "tls",  # handshake failed: untrusted, expired, wrong name
+    "timeout",  # the deadline passed (scrape timeout or the probe's own timeout)
+    "status",  # HTTP status not in valid_status
+    "rate_limited",  # the target answered 429: it is up, but refused us
+    "redirect",  # too many redirects (or a loop)
+    "body",  # body regex did (not) match, or expected TCP answer missing
+    "json",  # body is not JSON, or a JSON assertion failed
+    "header",  # a header assertion failed
+    "too_large",  # the body exceeded max_body_bytes
+    "protocol",  # the target broke the protocol (bad HTTP, bad MCP/JSON-RPC answer)
+    "answer",  # DNS answer did not match / MCP tools missing
+    "secret",  # a secret the probe needs is not available (env var / file missing)
+    "degraded",  # succeeded, but slower than degraded_after
+    "internal",  # a bug in redline; logged
+)
+
+STATUSES: tuple[str, ...] = ("up", "degraded", "down")
+
+
+class ProbeFailure(Exception):
+    """The target failed the probe. ``message`` is shown to operators: keep it free of secrets
+    (the wrapper redacts known secret values as a second line of defence)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown probe failure reason {reason!r}")
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Sample:
+    metric: m.Metric
+    value: float
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """What one probe run measured. Probes add series with :meth:`set` and trace lines with
+    :meth:`note` (shown by ``redline probe``)."""
+
+    samples: list[Sample] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)
+    degraded: bool = False
+    # Set by HTTP-based probes when the target asked us to wait (429/503 Retry-After).
+    retry_after: float = 0.0
+
+    def set(self, metric: m.Metric, value: float, **labels: str) -> None:
+        self.samples.append(Sample(metric, float(value), labels))
+
+    def note(self, line: str) -> None:
+        self.trace.append(line)
+
+
+@dataclass
+class ProbeContext:
+    """Shared resources a probe may use. ``session`` is one aiohttp session for the whole
+    exporter, its connector set to open a fresh connection per request (as blackbox_exporter
+    does), so a probe measures connect and TLS every time."""
+
+    session: aiohttp.ClientSession
+    secrets: SecretSource
+    redactor: Redactor
+
+    def secret(self, value: Any) -> str:
+        """Resolve a templated/secret config value; a missing one fails the probe."""
+        try:
+            resolved = self.secrets.resolve(value)
+        except MissingSecret as e:
+            raise ProbeFailure("secret", str(e)) from None
+        return resolved
+
+
+@dataclass
+class ProbeResult:
+    success: bool
+    status: str  # one of STATUSES
+    reason: str | None  # one of REASONS, None when up
+    message: str
+    duration: float
+    finished_at: float  # time.time()
+    samples: list[Sample]
+    trace: list[str]
+    retry_after: float = 0.0
+
+
+def new_session() -> aiohttp.ClientSession:
+    """The exporter's one HTTP client session. Fresh connection per request (force_close) and
+    no DNS cache, as blackbox_exporter does, so every probe measures resolve, connect and TLS;
+    no cookies, no proxy from the environment, no total timeout (the wrapper owns deadlines)."""
+    connector = aiohttp.TCPConnector(force_close=True, limit=0, use_dns_cache=False)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=None),
+        auto_decompress=True,
+    )
+
+
+ProbeFn = Callable[[Any, ProbeContext, Report], Awaitable[None]]
+
+
+async def run_probe(
+    fn: ProbeFn,
+    cfg: Any,
+    ctx: ProbeContext,
+    deadline: float,
+    *,
+    degraded_after: float | None = None,
+) -> ProbeResult:
+    """Run one probe under ``deadline`` (a ``loop.time()`` value) and turn whatever happens into
+    a :class:`ProbeResult`. Never raises, except for cancellation of the caller."""
+    report = Report()
+    start = time.perf_counter()
+    reason: str | None = None
+    message = ""
+    try:
+        async with asyncio.timeout_at(deadline):
+            await fn(cfg, ctx, report)
+    except ProbeFailure as e:
+        reason, message = e.reason, e.message
+    except TimeoutError:
+        reason, message = "timeout", "deadline exceeded"
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # a bug in a probe must not take the exporter down
+        reason = "internal"
+        message = f"internal error: {type(e).__name__}: {e}"
+        log.error(
+            "probe raised unexpectedly", extra={"detail": ctx.redactor.redact(message)}
+        )
+    duration = time.perf_counter() - start
+    if reason is None and (report.degraded or (degraded_after and duration > degraded_after)):
+        reason = "degraded"
+        message = message or f"took {duration:.3f}s, more than degraded_after"
+    success = reason in (None, "degraded")
+    status = "up" if reason is None else ("degraded" if reason == "degraded" else "down")
+    message = ctx.redactor.redact(message)
+    if message:
+        report.note(f"result: {status} ({reason}): {message}")
+    else:
+        report.note(f"result: {status}")
+    return ProbeResult(
+        success=success,
+        status=status,
+        reason=reason,
+        message=message,
+        duration=duration,
+        finished_at=time.time(),
+        samples=report.samples,
+        trace=[ctx.redactor.redact(t) for t in report.trace],
+        retry_after=report.retry_after,
+    )
