@@ -1,0 +1,215 @@
+"""The exporter's web application, built by :func:`make_app`.
+
+Endpoints: ``/`` (landing page), ``/metrics`` (every probe, run concurrently under the scrape
+deadline), ``/probe?target=NAME`` (one configured target or service; never a free URL, so the
+exporter is no open proxy), ``/-/healthy``, ``/-/ready``, ``POST /-/reload``.
+
+Shared resources (the HTTP client session, the scheduler) live in ``cleanup_ctx`` and are closed
+on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from exporter import __version__, collector, selfmetrics
+from exporter.config import Config, ConfigError, load_config
+from exporter.probes.base import ProbeContext, new_session
+from exporter.scheduler import Scheduler, Served
+from exporter.secrets import Redactor, SecretSource
+
+log = logging.getLogger("redline.app")
+
+SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+
+
+@dataclass
+class Runtime:
+    """The state one exporter process holds: the config in force and where it came from."""
+
+    config_path: str | None
+    config: Config
+    config_name: str
+    redactor: Redactor = field(default_factory=Redactor)
+    scheduler: Scheduler | None = None
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def reload(self) -> tuple[bool, str]:
+        """Load the config again; keep the old one when the new one is invalid."""
+        try:
+            config, name = load_config(self.config_path)
+        except ConfigError as e:
+            selfmetrics.CONFIG_RELOAD_SUCCESS.set(0)
+            text = self.redactor.redact(str(e))
+            log.error("config reload failed, keeping the previous config:\n%s", text)
+            return False, text
+        self.config, self.config_name = config, name
+        if self.scheduler is not None:
+            self.scheduler.forget_missing(set(config.targets()))
+        selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
+        selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
+        log.info("config reloaded from %s", name)
+        return True, f"reloaded {name}"
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+def scrape_deadline(request: web.Request, config: Config) -> float:
+    """The loop time by which probing must end: Prometheus's scrape timeout (or the configured
+    one) minus a margin to render and send the answer."""
+    timeout = config.exporter.scrape_timeout
+    header = request.headers.get(SCRAPE_TIMEOUT_HEADER)
+    if header:
+        try:
+            value = float(header)
+            if value > 0:
+                timeout = value
+        except ValueError:
+            pass  # a bad header is no reason to fail the scrape: use the configured timeout
+    budget = max(0.05, timeout - config.exporter.scrape_timeout_margin)
+    return asyncio.get_running_loop().time() + budget
+
+
+async def _probe_all(
+    runtime: Runtime, targets: dict[str, tuple[object, object]], deadline: float
+) -> list[Served]:
+    scheduler = runtime.scheduler
+    assert scheduler is not None
+    return list(
+        await asyncio.gather(
+            *(
+                scheduler.serve(name, service, probe, deadline)  # type: ignore[arg-type]
+                for name, (service, probe) in targets.items()
+            )
+        )
+    )
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    start = time.perf_counter()
+    config = runtime.config  # one config for the whole scrape, even if a reload lands meanwhile
+    served = await _probe_all(runtime, config.targets(), scrape_deadline(request, config))
+    body, content_type = collector.render(served, request.headers.get("Accept"))
+    selfmetrics.SCRAPE_DURATION.labels("metrics").observe(time.perf_counter() - start)
+    return _exposition(body, content_type)
+
+
+async def handle_probe(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    start = time.perf_counter()
+    config = runtime.config
+    name = request.query.get("target", "")
+    targets = config.targets()
+    if name in targets:
+        chosen = {name: targets[name]}
+    else:
+        # a service name probes all of that service's probes
+        chosen = {k: v for k, v in targets.items() if k.split("/", 1)[0] == name}
+    if not chosen:
+        known = ", ".join(sorted({k.split("/", 1)[0] for k in targets} | set(targets)))
+        raise web.HTTPNotFound(
+            text=f"unknown target {name!r}: /probe takes a configured service or "
+            f"service/probe name ({known})\n"
+        )
+    served = await _probe_all(runtime, chosen, scrape_deadline(request, config))
+    body, content_type = collector.render(served, request.headers.get("Accept"), with_self=False)
+    selfmetrics.SCRAPE_DURATION.labels("probe").observe(time.perf_counter() - start)
+    return _exposition(body, content_type)
+
+
+def _exposition(body: bytes, content_type: str) -> web.Response:
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+async def handle_healthy(request: web.Request) -> web.Response:
+    return web.Response(text="redline is healthy.\n")
+
+
+async def handle_ready(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if runtime.scheduler is None:
+        raise web.HTTPServiceUnavailable(text="redline is starting.\n")
+    return web.Response(text="redline is ready.\n")
+
+
+async def handle_reload(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    async with runtime.reload_lock:
+        ok, message = runtime.reload()
+    if not ok:
+        raise web.HTTPInternalServerError(
+            text=f"reload failed, the previous config stays in force:\n{message}\n"
+        )
+    return web.Response(text=message + "\n")
+
+
+async def handle_index(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    targets = sorted(runtime.config.targets())
+    links = "\n".join(
+        f'<li><a href="/probe?target={html.escape(t)}">{html.escape(t)}</a></li>' for t in targets
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>redline</title></head>
+<body>
+<h1>redline {html.escape(__version__)}</h1>
+<p>Prometheus exporter of the Hot Rod AN stack. Config: {html.escape(runtime.config_name)}</p>
+<ul>
+<li><a href="/metrics">/metrics</a>: every configured probe, run now</li>
+<li>/probe?target=SERVICE or SERVICE/PROBE: one target</li>
+<li><a href="/-/healthy">/-/healthy</a>, <a href="/-/ready">/-/ready</a></li>
+<li>POST /-/reload: reload the config (SIGHUP does the same)</li>
+</ul>
+<h2>Targets</h2>
+<ul>
+{links}
+</ul>
+</body></html>
+"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def make_app(runtime: Runtime) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024)
+    app[RUNTIME] = runtime
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        session = new_session()
+        ctx = ProbeContext(
+            session=session, secrets=SecretSource(runtime.redactor), redactor=runtime.redactor
+        )
+        runtime.scheduler = Scheduler(ctx)
+        yield
+        await runtime.scheduler.close()
+        runtime.scheduler = None
+        await session.close()
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_get("/", handle_index)
+    app.router.add_get("/metrics", handle_metrics)
+    app.router.add_get("/probe", handle_probe)
+    app.router.add_get("/-/healthy", handle_healthy)
+    app.router.add_get("/-/ready", handle_ready)
+    app.router.add_post("/-/reload", handle_reload)
+    return app
+
+
+def initial_runtime(config_path: str | Path | None) -> Runtime:
+    """Load the config for start-up; a bad config raises ConfigError (the process exits)."""
+    path = str(config_path) if config_path is not None else None
+    config, name = load_config(path)
+    selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
+    selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
+    return Runtime(config_path=path, config=config, config_name=name)

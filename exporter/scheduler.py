@@ -1,0 +1,109 @@
+"""Runs probes for scrapes: one shared run per target at a time, and reuse of recent results.
+
+* Concurrent scrapes (two Prometheus servers, a person on /probe) share the run in flight
+  instead of hitting a target twice.
+* A probe with ``min_interval`` (or a target that answered 429/503 with Retry-After) is not run
+  again before its time: the last result is served, and its age is exposed.
+* A run keeps its own deadline; a scrape whose deadline comes first gets a ``timeout`` result
+  for that target while the shared run goes on for the others waiting on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from exporter import selfmetrics
+from exporter.config import Service
+from exporter.probes import PROBES
+from exporter.probes.base import ProbeContext, ProbeResult, run_probe
+
+
+_GRACE = 0.05
+
+
+@dataclass
+class Served:
+    """A result as served to one scrape."""
+
+    service: Service
+    probe: Any
+    result: ProbeResult
+    age: float  # seconds since the result was produced (0 for a run made for this scrape)
+
+
+class Scheduler:
+    def __init__(self, ctx: ProbeContext) -> None:
+        self.ctx = ctx
+        self._inflight: dict[str, asyncio.Task[ProbeResult]] = {}
+        self._last: dict[str, tuple[Any, ProbeResult, float]] = {}  # name -> (cfg, result, not_before)
+
+    def forget_missing(self, names: set[str]) -> None:
+        """Drop cached results of targets no longer configured (after a reload)."""
+        for name in list(self._last):
+            if name not in names:
+                del self._last[name]
+
+    async def serve(
+        self, name: str, service: Service, probe: Any, deadline: float
+    ) -> Served:
+        loop = asyncio.get_running_loop()
+        cached = self._last.get(name)
+        # A cached result is reused only while the config of the probe is unchanged.
+        if cached is not None and cached[0] == probe and loop.time() < cached[2]:
+            result = cached[1]
+            return Served(service, probe, result, max(0.0, time.time() - result.finished_at))
+
+        task = self._inflight.get(name)
+        if task is None:
+            own_deadline = min(deadline, loop.time() + probe.timeout)
+            task = loop.create_task(self._run(name, probe, own_deadline))
+            self._inflight[name] = task
+        try:
+            # A little past the deadline, so that a run this scrape started (whose own deadline
+            # is the same) ends first and reports its own timeout with its partial timings.
+            async with asyncio.timeout_at(deadline + _GRACE):
+                # shield: a scrape that gives up must not cancel a run others share
+                result = await asyncio.shield(task)
+        except TimeoutError:
+            result = ProbeResult(
+                success=False,
+                status="down",
+                reason="timeout",
+                message="scrape deadline reached while the probe was still running",
+                duration=0.0,
+                finished_at=time.time(),
+                samples=[],
+                trace=["result: down (timeout): scrape deadline reached"],
+            )
+            selfmetrics.PROBE_ERRORS.labels(service.name, probe.name, "timeout").inc()
+            return Served(service, probe, result, 0.0)
+        return Served(service, probe, result, max(0.0, time.time() - result.finished_at))
+
+    async def _run(self, name: str, probe: Any, deadline: float) -> ProbeResult:
+        service_name, probe_name = name.split("/", 1)
+        selfmetrics.PROBE_RUNS.labels(service_name, probe_name).inc()
+        try:
+            result = await run_probe(
+                PROBES[probe.kind],
+                probe,
+                self.ctx,
+                deadline,
+                degraded_after=probe.degraded_after,
+            )
+        finally:
+            self._inflight.pop(name, None)
+        if result.reason and result.reason != "degraded":
+            selfmetrics.PROBE_ERRORS.labels(service_name, probe_name, result.reason).inc()
+        wait = max(probe.min_interval, result.retry_after)
+        loop = asyncio.get_running_loop()
+        self._last[name] = (probe, result, loop.time() + wait)
+        return result
+
+    async def close(self) -> None:
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,47 @@
+"""The exporter's own behaviour: the only global metric objects in redline (DESIGN.md section 3).
+Data about monitored things is built fresh per scrape in exporter/collector.py instead."""
+
+from __future__ import annotations
+
+import platform
+
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from exporter import __version__
+from exporter import metrics as m
+
+# _created series add a series per counter that no dashboard or rule here uses
+prometheus_client.disable_created_metrics()
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+# process_* (CPU, memory, open fds of the exporter itself) and python_info, as every exporter has
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+SCRAPE_DURATION = Histogram(
+    m.SCRAPE_DURATION.name,
+    m.SCRAPE_DURATION.help,
+    m.SCRAPE_DURATION.labels,
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+PROBE_ERRORS = Counter(
+    m.PROBE_ERRORS.name, m.PROBE_ERRORS.help, m.PROBE_ERRORS.labels, registry=REGISTRY
+)
+PROBE_RUNS = Counter(m.PROBE_RUNS.name, m.PROBE_RUNS.help, m.PROBE_RUNS.labels, registry=REGISTRY)
+CONFIG_RELOAD_SUCCESS = Gauge(
+    m.CONFIG_RELOAD_SUCCESS.name, m.CONFIG_RELOAD_SUCCESS.help, registry=REGISTRY
+)
+CONFIG_RELOAD_TIMESTAMP = Gauge(
+    m.CONFIG_RELOAD_TIMESTAMP.name, m.CONFIG_RELOAD_TIMESTAMP.help, registry=REGISTRY
+)
+BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
