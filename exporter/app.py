@@ -17,11 +17,12 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from exporter import __version__, collector, selfmetrics
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, Service, load_config
 from exporter.probes.base import ProbeContext, new_session
 from exporter.scheduler import Scheduler, Served
 from exporter.secrets import Redactor, SecretSource
@@ -80,14 +81,14 @@ def scrape_deadline(request: web.Request, config: Config) -> float:
 
 
 async def _probe_all(
-    runtime: Runtime, targets: dict[str, tuple[object, object]], deadline: float
+    runtime: Runtime, targets: dict[str, tuple[Service, Any]], deadline: float
 ) -> list[Served]:
     scheduler = runtime.scheduler
     assert scheduler is not None
     return list(
         await asyncio.gather(
             *(
-                scheduler.serve(name, service, probe, deadline)  # type: ignore[arg-type]
+                scheduler.serve(name, service, probe, deadline)
                 for name, (service, probe) in targets.items()
             )
         )

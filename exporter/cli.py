@@ -26,7 +26,7 @@ class _LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        line = f'ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} '
+        line = f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
         line += f'logger={record.name} msg="{msg}"'
         detail = getattr(record, "detail", None)
         if detail:
@@ -72,7 +72,9 @@ async def _serve(args: argparse.Namespace) -> int:
         return 1
     host, port = args.listen
     app = make_app(runtime)
-    runner = web.AppRunner(app, handle_signals=False, access_log=logging.getLogger("aiohttp.access"))
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=logging.getLogger("aiohttp.access")
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     try:
@@ -148,9 +150,7 @@ async def _probe(args: argparse.Namespace) -> int:
         _print_config_error(e)
         return 1
     targets = config.targets()
-    chosen = {
-        k: v for k, v in targets.items() if k == args.name or k.split("/", 1)[0] == args.name
-    }
+    chosen = {k: v for k, v in targets.items() if k == args.name or k.split("/", 1)[0] == args.name}
     if not chosen:
         print(
             f"error: no target {args.name!r}; configured: {', '.join(sorted(targets))}",

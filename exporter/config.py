@@ -459,8 +459,12 @@ def _apply_defaults(raw: dict[str, Any]) -> None:
     services = raw.get("services")
     if not isinstance(defaults, dict) or not isinstance(services, list):
         return
-    by_kind = {
-        "http": HttpProbe, "json": JsonProbe, "tcp": TcpProbe, "dns": DnsProbe, "mcp": McpProbe,
+    by_kind: dict[Any, type[Model]] = {
+        "http": HttpProbe,
+        "json": JsonProbe,
+        "tcp": TcpProbe,
+        "dns": DnsProbe,
+        "mcp": McpProbe,
     }
     for service in services:
         probes = service.get("probes") if isinstance(service, dict) else None
@@ -469,7 +473,8 @@ def _apply_defaults(raw: dict[str, Any]) -> None:
             if model is None:
                 continue
             for key, value in defaults.items():
-                if key in model.model_fields and key not in probe and value is not None:
+                fields = model.model_fields
+                if key in fields and key not in probe and value is not None:
                     probe[key] = value
 
 
@@ -488,7 +493,8 @@ def parse_config(text: str, file: str) -> Config:
     lines = _Lines()
     raw = {} if node is None else _to_python(node, (), lines, file)
     if not isinstance(raw, dict):
-        raise ConfigError([ConfigIssue(file, "", 1, "the config must be a mapping at the top")])
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise ConfigError([ConfigIssue(file, "", line, "the config must be a mapping at the top")])
     _apply_defaults(raw)
     try:
         return Config.model_validate(raw)
@@ -517,6 +523,8 @@ def _issues(error: ValidationError, lines: _Lines, file: str) -> list[ConfigIssu
             message = message[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
             message = f"unknown key {path[-1]!r}"
+        elif err["type"] == "too_short":
+            message = f"needs at least {err['ctx']['min_length']} item(s)"
         elif err["type"] == "missing":
             message = f"missing required key {path[-1]!r}"
         elif err["type"] == "string_pattern_mismatch" and err["ctx"]["pattern"] == NAME_RE:
@@ -573,4 +581,3 @@ def secret_fields(config: Config) -> list[tuple[str, Any]]:
 
     walk(config, "")
     return out
-

@@ -20,7 +20,6 @@ from exporter.config import Service
 from exporter.probes import PROBES
 from exporter.probes.base import ProbeContext, ProbeResult, run_probe
 
-
 _GRACE = 0.05
 
 
@@ -38,7 +37,9 @@ class Scheduler:
     def __init__(self, ctx: ProbeContext) -> None:
         self.ctx = ctx
         self._inflight: dict[str, asyncio.Task[ProbeResult]] = {}
-        self._last: dict[str, tuple[Any, ProbeResult, float]] = {}  # name -> (cfg, result, not_before)
+        self._last: dict[
+            str, tuple[Any, ProbeResult, float]
+        ] = {}  # name -> (cfg, result, not_before)
 
     def forget_missing(self, names: set[str]) -> None:
         """Drop cached results of targets no longer configured (after a reload)."""
@@ -46,9 +47,7 @@ class Scheduler:
             if name not in names:
                 del self._last[name]
 
-    async def serve(
-        self, name: str, service: Service, probe: Any, deadline: float
-    ) -> Served:
+    async def serve(self, name: str, service: Service, probe: Any, deadline: float) -> Served:
         loop = asyncio.get_running_loop()
         cached = self._last.get(name)
         # A cached result is reused only while the config of the probe is unchanged.

@@ -1,0 +1,258 @@
+"""The exporter's web app against real targets on loopback: deadlines, shared runs, /probe,
+reload, and the exposition's content."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import selfmetrics
+from exporter.app import initial_runtime, make_app
+
+
+def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    found = samples(text)
+    assert key in found, f"{name}{labels} not in exposition"
+    return found[key]
+
+
+class Target:
+    """A loopback HTTP target that counts its hits and can be made to hang."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.delay = 0.0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.hits += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return web.json_response({"status": "ok", "version": "1.4.2"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/health", self.handle)
+        return app
+
+
+async def hanging_server() -> tuple[asyncio.Server, int]:
+    """Accepts connections and never answers."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+        await asyncio.sleep(3600)
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.fixture
+async def exporter(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    clients: list[TestClient[Any, Any]] = []
+
+    async def start(config_text: str) -> tuple[TestClient[Any, Any], Path]:
+        path = tmp_path / "redline.yml"
+        path.write_text(config_text)
+        runtime = initial_runtime(path)
+        client = TestClient(TestServer(make_app(runtime)))
+        await client.start_server()
+        clients.append(client)
+        return client, path
+
+    yield start
+    for client in clients:
+        await client.close()
+
+
+async def test_hanging_target_times_out_while_the_scrape_answers_in_time(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    target = Target()
+    url = await serve(target.app())
+    server, port = await hanging_server()
+    try:
+        client, _ = await exporter(
+            f"""
+exporter: {{scrape_timeout_margin: 0.3s}}
+services:
+  - name: app
+    probes: [{{name: health, kind: http, url: "{url}/health", expect_json: ['status == "ok"']}}]
+  - name: stuck
+    probes: [{{name: health, kind: http, url: "http://127.0.0.1:{port}/health"}}]
+"""
+        )
+        started = time.monotonic()
+        resp = await client.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+        elapsed = time.monotonic() - started
+        text = await resp.text()
+    finally:
+        server.close()
+    assert resp.status == 200
+    assert 1.1 <= elapsed < 1.5, elapsed  # 1.5 s minus the 0.3 s margin, not the 10 s timeout
+    assert value(text, "probe_success", service="app", probe="health") == 1
+    assert value(text, "probe_success", service="stuck", probe="health") == 0
+    assert (
+        value(
+            text, "redline_probe_failure_reason", service="stuck", probe="health", reason="timeout"
+        )
+        == 1
+    )
+    assert (
+        value(text, "redline_probe_failure_reason", service="app", probe="health", reason="timeout")
+        == 0
+    )
+    assert value(text, "redline_probe_status", service="app", probe="health", status="up") == 1
+
+
+async def test_concurrent_scrapes_share_one_run(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    target = Target()
+    target.delay = 0.3
+    url = await serve(target.app())
+    client, _ = await exporter(
+        f'services: [{{name: app, probes: [{{name: h, kind: http, url: "{url}/health"}}]}}]'
+    )
+    first, second = await asyncio.gather(client.get("/metrics"), client.get("/metrics"))
+    for resp in (first, second):
+        assert value(await resp.text(), "probe_success", service="app", probe="h") == 1
+    assert target.hits == 1
+
+
+async def test_min_interval_reuses_the_result_and_exposes_its_age(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    target = Target()
+    url = await serve(target.app())
+    client, _ = await exporter(
+        f"services: [{{name: app, probes: [{{name: h, kind: http, url: '{url}/health', "
+        "min_interval: 30s}]}]"
+    )
+    text1 = await (await client.get("/metrics")).text()
+    await asyncio.sleep(0.2)
+    text2 = await (await client.get("/metrics")).text()
+    assert target.hits == 1
+    assert value(text1, "redline_probe_result_age_seconds", service="app", probe="h") < 0.1
+    assert value(text2, "redline_probe_result_age_seconds", service="app", probe="h") >= 0.2
+
+
+async def test_probe_endpoint_takes_only_configured_names(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    target = Target()
+    url = await serve(target.app())
+    client, _ = await exporter(
+        f"""
+services:
+  - name: app
+    probes: [{{name: health, kind: http, url: "{url}/health"}}]
+  - name: agent-service
+    probes: [{{name: health, kind: http, url: "{url}/health"}}]
+"""
+    )
+    resp = await client.get("/probe", params={"target": "app/health"})
+    text = await resp.text()
+    assert resp.status == 200
+    assert value(text, "probe_success", service="app", probe="health") == 1
+    assert (
+        "probe_success",
+        frozenset({"service": "agent-service", "probe": "health"}.items()),
+    ) not in samples(text)
+    assert "redline_build_info" not in text  # self-metrics only on /metrics
+    for bad in (f"{url}/health", "http://169.254.169.254/", "nope", ""):
+        resp = await client.get("/probe", params={"target": bad})
+        assert resp.status == 404, bad
+    assert target.hits == 1
+    resp = await client.get("/probe", params={"target": "agent-service"})
+    assert value(await resp.text(), "probe_success", service="agent-service", probe="health") == 1
+
+
+async def test_reload_keeps_the_old_config_when_the_new_one_is_invalid(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    target = Target()
+    url = await serve(target.app())
+    client, path = await exporter(
+        f'services: [{{name: app, probes: [{{name: h, kind: http, url: "{url}/health"}}]}}]'
+    )
+    assert (await client.get("/-/reload")).status == 405  # only POST
+    path.write_text("services: [{name: app, probes: [{name: h, kind: http}]}]")
+    resp = await client.post("/-/reload")
+    assert resp.status == 500
+    assert "services[0].probes[0].url" in await resp.text()
+    text = await (await client.get("/metrics")).text()
+    assert value(text, "redline_config_last_reload_successful") == 0
+    assert value(text, "probe_success", service="app", probe="h") == 1  # old config serves
+
+    path.write_text(
+        f'services: [{{name: app2, probes: [{{name: h, kind: http, url: "{url}/health"}}]}}]'
+    )
+    before = time.time()
+    resp = await client.post("/-/reload")
+    assert resp.status == 200
+    text = await (await client.get("/metrics")).text()
+    assert value(text, "redline_config_last_reload_successful") == 1
+    assert value(text, "redline_config_last_reload_success_timestamp_seconds") >= before - 1
+    assert value(text, "probe_success", service="app2", probe="h") == 1
+    assert ("probe_success", frozenset({"service": "app", "probe": "h"}.items())) not in samples(
+        text
+    )
+
+
+async def test_health_ready_and_landing_page(exporter: Callable[..., Any]) -> None:
+    client, _ = await exporter(
+        "services: [{name: app, probes: [{name: h, kind: tcp, address: '127.0.0.1:9'}]}]"
+    )
+    assert (await client.get("/-/healthy")).status == 200
+    assert (await client.get("/-/ready")).status == 200
+    page = await (await client.get("/")).text()
+    for endpoint in ("/metrics", "/probe", "/-/healthy", "/-/ready", "/-/reload", "app/h"):
+        assert endpoint in page
+
+
+async def test_openmetrics_is_served_when_asked(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    target = Target()
+    url = await serve(target.app())
+    client, _ = await exporter(
+        f'services: [{{name: app, probes: [{{name: h, kind: http, url: "{url}/health"}}]}}]'
+    )
+    resp = await client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
+    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert (await resp.text()).rstrip().endswith("# EOF")
+
+
+async def test_probe_errors_are_counted_by_reason(
+    serve: Callable[..., Any], exporter: Callable[..., Any]
+) -> None:
+    client, _ = await exporter(
+        "services: [{name: db, probes: [{name: h, kind: http, url: 'http://127.0.0.1:9/'}]}]"
+    )
+    before = selfmetrics.PROBE_ERRORS.labels("db", "h", "connect")._value.get()
+    text = await (await client.get("/metrics")).text()
+    assert value(text, "redline_probe_failure_reason", service="db", probe="h", reason="connect")
+    assert (
+        value(text, "redline_probe_errors_total", service="db", probe="h", reason="connect")
+        == before + 1
+    )
