@@ -26,6 +26,7 @@ from exporter.config import Config, ConfigError, Service, load_config
 from exporter.probes.base import ProbeContext, new_session
 from exporter.scheduler import Scheduler, Served
 from exporter.secrets import Redactor, SecretSource
+from exporter.sources import Source, source_factories
 
 log = logging.getLogger("redline.app")
 
@@ -41,9 +42,10 @@ class Runtime:
     config_name: str
     redactor: Redactor = field(default_factory=Redactor)
     scheduler: Scheduler | None = None
+    sources: list[Source] = field(default_factory=list)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    def reload(self) -> tuple[bool, str]:
+    async def reload(self) -> tuple[bool, str]:
         """Load the config again; keep the old one when the new one is invalid."""
         try:
             config, name = load_config(self.config_path)
@@ -55,6 +57,8 @@ class Runtime:
         self.config, self.config_name = config, name
         if self.scheduler is not None:
             self.scheduler.forget_missing(set(config.targets()))
+        for source in self.sources:
+            await source.reload(config)
         selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
         selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
         log.info("config reloaded from %s", name)
@@ -99,8 +103,14 @@ async def handle_metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     start = time.perf_counter()
     config = runtime.config  # one config for the whole scrape, even if a reload lands meanwhile
-    served = await _probe_all(runtime, config.targets(), scrape_deadline(request, config))
-    body, content_type = collector.render(served, request.headers.get("Accept"))
+    deadline = scrape_deadline(request, config)
+    probing = asyncio.ensure_future(_probe_all(runtime, config.targets(), deadline))
+    from_sources = await asyncio.gather(
+        *(collector.collect_source(source, deadline) for source in runtime.sources)
+    )
+    served = await probing
+    extra = [family for families in from_sources for family in families]
+    body, content_type = collector.render(served, request.headers.get("Accept"), extra=extra)
     selfmetrics.SCRAPE_DURATION.labels("metrics").observe(time.perf_counter() - start)
     return _exposition(body, content_type)
 
@@ -148,7 +158,7 @@ async def handle_ready(request: web.Request) -> web.Response:
 async def handle_reload(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     async with runtime.reload_lock:
-        ok, message = runtime.reload()
+        ok, message = await runtime.reload()
     if not ok:
         raise web.HTTPInternalServerError(
             text=f"reload failed, the previous config stays in force:\n{message}\n"
@@ -198,6 +208,26 @@ def make_app(runtime: Runtime) -> web.Application:
         await session.close()
 
     app.cleanup_ctx.append(resources)
+
+    # Sources are made now (their routes must exist before the app starts) and started with it.
+    runtime.sources = [
+        factory(runtime.config, runtime.redactor) for factory in source_factories().values()
+    ]
+    for source in runtime.sources:
+        app.router.add_routes(source.routes())
+
+    async def run_sources(app: web.Application) -> AsyncIterator[None]:
+        started: list[Source] = []
+        try:
+            for source in runtime.sources:
+                await source.start()
+                started.append(source)
+            yield
+        finally:
+            for source in reversed(started):
+                await source.close()
+
+    app.cleanup_ctx.append(run_sources)
     app.router.add_get("/", handle_index)
     app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/probe", handle_probe)

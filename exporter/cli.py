@@ -96,7 +96,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     async def reload() -> None:
         async with runtime.reload_lock:
-            runtime.reload()
+            await runtime.reload()
 
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -4,6 +4,9 @@ prometheus-client custom-collector pattern), and renders them with the exporter'
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Iterable, Iterator
 
 from prometheus_client.exposition import choose_encoder
@@ -14,6 +17,9 @@ from exporter import metrics as m
 from exporter import selfmetrics
 from exporter.probes.base import REASONS, STATUSES
 from exporter.scheduler import Served
+from exporter.sources import Source
+
+log = logging.getLogger("redline.collector")
 
 # stateset and info are exposed as gauges in the text format (one series per state, value 0/1)
 _TEXT_TYPE = {"gauge": "gauge", "counter": "counter", "stateset": "gauge", "info": "gauge"}
@@ -53,6 +59,29 @@ def probe_families(served: Iterable[Served]) -> list[Family]:
     return list(out)
 
 
+async def collect_source(source: Source, deadline: float) -> list[Family]:
+    """A source's families plus its up/duration series; a source that raises or runs past the
+    deadline is reported down and never fails the scrape."""
+    start = time.perf_counter()
+    up = 1.0
+    families: list[Family] = []
+    try:
+        async with asyncio.timeout_at(deadline):
+            families = await source.collect(deadline)
+    except TimeoutError:
+        up = 0.0
+        log.warning("source %s did not finish before the scrape deadline", source.name)
+    except Exception as e:
+        up = 0.0
+        log.error(
+            "source %s failed: %s", source.name, source.redactor.redact(f"{type(e).__name__}: {e}")
+        )
+    out = _Families()
+    out.add(m.SOURCE_UP, {"source": source.name}, up)
+    out.add(m.SOURCE_DURATION, {"source": source.name}, time.perf_counter() - start)
+    return [*families, *out]
+
+
 class _Snapshot(Collector):
     def __init__(self, families: list[Family], with_self: bool) -> None:
         self.families = families
@@ -65,11 +94,15 @@ class _Snapshot(Collector):
 
 
 def render(
-    served: Iterable[Served], accept: str | None, *, with_self: bool = True
+    served: Iterable[Served],
+    accept: str | None,
+    *,
+    with_self: bool = True,
+    extra: Iterable[Family] = (),
 ) -> tuple[bytes, str]:
     """The exposition of one scrape (text format, or OpenMetrics when Prometheus asks for it)
     and its content type."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(probe_families(served), with_self))
+    registry.register(_Snapshot([*probe_families(served), *extra], with_self))
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type

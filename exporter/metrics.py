@@ -118,6 +118,20 @@ MCP_TOOL_LISTED = Metric(
     (*P, "tool"),
 )
 
+# --- sources (exporter/sources.py): database, host, logs, ... -----------------------------------
+SOURCE_UP = Metric(
+    "redline_source_up",
+    "gauge",
+    "1 if the source (postgres, host, logs, ...) answered this scrape in time without error.",
+    ("source",),
+)
+SOURCE_DURATION = Metric(
+    "redline_source_duration_seconds",
+    "gauge",
+    "How long the source took to collect for this scrape.",
+    ("source",),
+)
+
 # --- the exporter's own behaviour (global counters/gauges in exporter/selfmetrics.py) ---------
 SCRAPE_DURATION = Metric(
     "redline_scrape_duration_seconds",
@@ -172,6 +186,8 @@ ALL: tuple[Metric, ...] = (
     DNS_ANSWER_RRS,
     MCP_TOOLS,
     MCP_TOOL_LISTED,
+    SOURCE_UP,
+    SOURCE_DURATION,
     SCRAPE_DURATION,
     PROBE_ERRORS,
     PROBE_RUNS,
