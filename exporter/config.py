@@ -146,6 +146,10 @@ class JsonMetric(Model):
                 raise ValueError(f"label {label} needs at least one value")
         if (self.parse == "states") != bool(self.states):
             raise ValueError("parse: states needs a states list, and states needs parse: states")
+        if self.parse == "states" and "state" in self.labels:
+            raise ValueError("parse: states adds the label 'state': name the other label otherwise")
+        if f"redline_json_{self.name}" == "redline_json_field_state":
+            raise ValueError("the name field_state is redline's own (redline_json_field_state)")
         assertions.parse_path(re.sub(r"\{[a-z_][a-z0-9_]*\}", "x", self.path))
         return self
 

@@ -75,6 +75,7 @@ class Report:
     samples: list[Sample] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
     degraded: bool = False
+    degraded_message: str = ""  # why the probe set ``degraded`` (shown as the result message)
     # Set by HTTP-based probes when the target asked us to wait (429/503 Retry-After).
     retry_after: float = 0.0
 
@@ -117,17 +118,114 @@ class ProbeResult:
     retry_after: float = 0.0
 
 
-def new_session() -> aiohttp.ClientSession:
+class RequestTimer:
+    """Phase durations of one HTTP request, in seconds, filled by the session's trace hooks
+    when a probe passes it as ``trace_request_ctx``. Phases add up over redirects, as
+    blackbox_exporter's do. ``connect`` is TCP plus TLS: aiohttp resolves the name inside its
+    connection step, so the resolve time is taken out of it."""
+
+    __slots__ = ("_conn", "_conn_resolve", "_dns", "_sent", "connect", "processing", "resolve")
+
+    def __init__(self) -> None:
+        self.resolve = self.connect = self.processing = 0.0
+        self._dns = self._conn = self._sent = 0.0  # start of the phase running, 0 when none
+        self._conn_resolve = 0.0
+
+    def finish(self, now: float) -> None:
+        """Count the phases still running when the probe stopped (deadline, error) up to now."""
+        if self._dns:
+            self.resolve += now - self._dns
+        if self._conn:
+            self.connect += now - self._conn - (self.resolve - self._conn_resolve)
+        if self._sent:
+            self.processing += now - self._sent
+        self._dns = self._conn = self._sent = 0.0
+
+
+async def _dns_start(_s: Any, tctx: Any, _p: Any) -> None:
+    if (t := tctx.trace_request_ctx) is not None:
+        t._dns = time.perf_counter()
+
+
+async def _dns_end(_s: Any, tctx: Any, _p: Any) -> None:
+    if (t := tctx.trace_request_ctx) is not None and t._dns:
+        t.resolve += time.perf_counter() - t._dns
+        t._dns = 0.0
+
+
+async def _conn_start(_s: Any, tctx: Any, _p: Any) -> None:
+    if (t := tctx.trace_request_ctx) is not None:
+        t._conn = time.perf_counter()
+        t._conn_resolve = t.resolve
+
+
+async def _conn_end(_s: Any, tctx: Any, _p: Any) -> None:
+    if (t := tctx.trace_request_ctx) is not None and t._conn:
+        t.connect += time.perf_counter() - t._conn - (t.resolve - t._conn_resolve)
+        t._conn = 0.0
+
+
+async def _headers_sent(_s: Any, tctx: Any, _p: Any) -> None:
+    if (t := tctx.trace_request_ctx) is not None:
+        t._sent = time.perf_counter()
+
+
+async def _response_headers(_s: Any, tctx: Any, _p: Any) -> None:
+    # on_request_redirect (each redirect) and on_request_end (the final response) both come
+    # right after the response headers were read.
+    if (t := tctx.trace_request_ctx) is not None and t._sent:
+        t.processing += time.perf_counter() - t._sent
+        t._sent = 0.0
+
+
+def _phase_trace() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_dns_resolvehost_start.append(_dns_start)
+    trace.on_dns_resolvehost_end.append(_dns_end)
+    trace.on_connection_create_start.append(_conn_start)
+    trace.on_connection_create_end.append(_conn_end)
+    trace.on_request_headers_sent.append(_headers_sent)
+    trace.on_request_redirect.append(_response_headers)
+    trace.on_request_end.append(_response_headers)
+    return trace
+
+
+_PHASE_TRACE = _phase_trace()
+
+
+class TLSAwareResponse(aiohttp.ClientResponse):
+    """A response that keeps its connection's TLS object. aiohttp releases the connection (and,
+    with force_close, closes it) as soon as a small body is fully buffered, usually before the
+    caller sees the response, so ``resp.connection`` cannot be relied on to read the peer
+    certificate; the SSLObject itself still answers after the close."""
+
+    ssl_object: Any = None
+
+    async def start(self, connection: Any) -> TLSAwareResponse:
+        transport = connection.transport
+        if transport is not None:
+            self.ssl_object = transport.get_extra_info("ssl_object")
+        await super().start(connection)
+        return self
+
+
+def new_session(resolver: aiohttp.abc.AbstractResolver | None = None) -> aiohttp.ClientSession:
     """The exporter's one HTTP client session. Fresh connection per request (force_close) and
     no DNS cache, as blackbox_exporter does, so every probe measures resolve, connect and TLS;
-    no cookies, no proxy from the environment, no total timeout (the wrapper owns deadlines)."""
-    connector = aiohttp.TCPConnector(force_close=True, limit=0, use_dns_cache=False)
+    no cookies, no proxy from the environment, no total timeout (the wrapper owns deadlines).
+    Pass a :class:`RequestTimer` as ``trace_request_ctx`` to a request to get its phases.
+    ``resolver`` is for one-off sessions of probes that ask their own DNS server."""
+    connector = aiohttp.TCPConnector(
+        force_close=True, limit=0, use_dns_cache=False, resolver=resolver
+    )
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
+        trace_configs=[_PHASE_TRACE],
+        response_class=TLSAwareResponse,
     )
 
 
@@ -160,13 +258,14 @@ async def run_probe(
     except Exception as e:  # a bug in a probe must not take the exporter down
         reason = "internal"
         message = f"internal error: {type(e).__name__}: {e}"
-        log.error(
-            "probe raised unexpectedly", extra={"detail": ctx.redactor.redact(message)}
-        )
+        log.error("probe raised unexpectedly", extra={"detail": ctx.redactor.redact(message)})
     duration = time.perf_counter() - start
-    if reason is None and (report.degraded or (degraded_after and duration > degraded_after)):
+    if reason is None and report.degraded:
         reason = "degraded"
-        message = message or f"took {duration:.3f}s, more than degraded_after"
+        message = report.degraded_message or "the target reported itself degraded"
+    elif reason is None and degraded_after and duration > degraded_after:
+        reason = "degraded"
+        message = f"took {duration:.3f}s, more than degraded_after"
     success = reason in (None, "degraded")
     status = "up" if reason is None else ("degraded" if reason == "degraded" else "down")
     message = ctx.redactor.redact(message)
