@@ -230,7 +230,7 @@ async def test_connection_refused(probe_ctx: ProbeContext) -> None:
     result = await _run(_plain(f"http://127.0.0.1:{port}/mcp"), probe_ctx)
     assert (result.reason, result.message) == (
         "connect",
-        f"cannot connect to 127.0.0.1:{port}: Connection refused",
+        f"tools/list: cannot connect to 127.0.0.1:{port}: Connection refused",
     )
     assert _value(result, m.HTTP_STATUS_CODE) == 0
 
@@ -358,7 +358,7 @@ async def test_https(
     untrusted = await _run(_plain(url), probe_ctx)
     assert (untrusted.reason, untrusted.message) == (
         "tls",
-        "certificate verify failed: unable to get local issuer certificate",
+        "tools/list: certificate verify failed: unable to get local issuer certificate",
     )
 
 

@@ -211,8 +211,10 @@ def is_ip(host: str) -> bool:
 
 def socket_error_text(err: OSError) -> str:
     """'Connection refused' rather than asyncio's 'Connect call failed (...)'."""
-    if err.errno:
+    if err.errno and err.errno > 0:  # negative ones are resolver (EAI_*) codes with own text
         return os.strerror(err.errno)
+    if err.strerror:
+        return err.strerror
     if str(err):
         return str(err)
     if isinstance(err, ConnectionError):  # asyncio raises these without a text

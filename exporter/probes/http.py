@@ -34,6 +34,7 @@ from exporter import metrics as m
 from exporter.config import HttpProbe, status_matches
 from exporter.probes import tls
 from exporter.probes.base import ProbeContext, ProbeFailure, Report, RequestTimer, new_session
+from exporter.probes.dns import socket_error_text
 from exporter.secrets import FileSecret
 
 # A target asking us to stay away longer than this is probed again after this long anyway, so
@@ -150,7 +151,7 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
                 over_tls = True
                 _record_tls(ssl_object, report)
             if status in (429, 503):
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
                 report.retry_after = retry_after
             declared = resp.content_length
             if cfg.method != "HEAD" and declared is not None and declared > cfg.max_body_bytes:
@@ -168,7 +169,7 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
         status = e.history[-1].status
         raise ProbeFailure("redirect", _redirect_message(e.history, cfg.max_redirects)) from None
     except aiohttp.ClientError as e:
-        raise _failure(e, cfg) from None
+        raise client_failure(e, url=cfg.url) from None
     finally:
         now = time.perf_counter()
         timer.finish(now)
@@ -245,7 +246,7 @@ def _record_tls(ssl_object: Any, report: Report) -> None:
     report.note(f"{version}, certificate expires {expires}")
 
 
-def _retry_after(value: str | None) -> float:
+def retry_after_seconds(value: str | None) -> float:
     """Retry-After in seconds (delta-seconds or an HTTP date), within 0..MAX_RETRY_AFTER."""
     if not value:
         return 0.0
@@ -277,9 +278,17 @@ def _redirect_message(history: tuple[aiohttp.ClientResponse, ...], limit: int) -
     return f"more than {limit} redirects (max_redirects)"
 
 
-def _failure(err: aiohttp.ClientError, cfg: HttpProbe) -> ProbeFailure:
-    """Map aiohttp's error to a failure reason. Order matters: the classes nest (a certificate
-    error is a ClientSSLError is a ClientConnectorError ...)."""
+def client_failure(err: aiohttp.ClientError, step: str = "", url: str = "") -> ProbeFailure:
+    """Map aiohttp's error to a failure reason (shared with the MCP probe; ``step`` names the
+    request in a multi-request probe). Order matters: the classes nest (a certificate error is
+    a ClientSSLError is a ClientConnectorError ...)."""
+    failure = _failure(err, url or "the URL")
+    if step:
+        failure = ProbeFailure(failure.reason, f"{step}: {failure.message}")
+    return failure
+
+
+def _failure(err: aiohttp.ClientError, url: str) -> ProbeFailure:
     if isinstance(err, aiohttp.ClientConnectorDNSError):
         return ProbeFailure("dns", f"cannot resolve {err.host}: {_os_text(err.os_error)}")
     if isinstance(err, aiohttp.ClientConnectorCertificateError):
@@ -293,7 +302,8 @@ def _failure(err: aiohttp.ClientError, cfg: HttpProbe) -> ProbeFailure:
     if isinstance(err, aiohttp.RedirectClientError):
         return ProbeFailure("redirect", f"bad redirect target: {_short(str(err))}")
     if isinstance(err, aiohttp.InvalidURL | aiohttp.NonHttpUrlClientError):
-        return ProbeFailure("connect", f"{cfg.url} is not a valid http(s) URL once resolved")
+        # the configured template, never the resolved URL (it may hold a secret)
+        return ProbeFailure("connect", f"{url} is not a valid http(s) URL once resolved")
     if isinstance(err, aiohttp.ServerDisconnectedError):
         return ProbeFailure("protocol", "the server closed the connection without answering")
     if isinstance(err, aiohttp.ClientResponseError):
@@ -306,7 +316,7 @@ def _failure(err: aiohttp.ClientError, cfg: HttpProbe) -> ProbeFailure:
 
 
 def _os_text(err: OSError) -> str:
-    return err.strerror or str(err) or type(err).__name__
+    return socket_error_text(err)
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -16,7 +16,6 @@ label values, so what a server lists cannot grow the cardinality.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import re
 import ssl
@@ -26,17 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from multidict import CIMultiDictProxy
 
 from exporter import __version__
 from exporter import metrics as m
 from exporter.config import McpProbe
 from exporter.probes import tls
 from exporter.probes.base import ProbeContext, ProbeFailure, Report
-from exporter.probes.dns import socket_error_text
+from exporter.probes.http import client_failure, retry_after_seconds
 
 MAX_PAGES = 10  # tools/list pages followed; a server that pages forever must not hold us
-MAX_RETRY_AFTER = 3600.0  # a bogus Retry-After must not silence the probe for days
 DELETE_TIMEOUT = 1.0  # ending the session is a courtesy: never wait long for it
 _ACCEPT_STREAMABLE = "application/json, text/event-stream"
 
@@ -233,7 +230,7 @@ class _Client:
         except TimeoutError:
             raise  # the wrapper owns the deadline (some aiohttp errors are TimeoutErrors too)
         except aiohttp.ClientError as e:
-            raise _client_failure(step, e) from None
+            raise client_failure(e, step) from None
         what = f" {resp.content_type}, {size} bytes" if read else ""
         self.report.note(f"POST {step}: HTTP {self.status}{what} in {_ms(start)}")
         return answer
@@ -258,7 +255,7 @@ class _Client:
 
     def _check_status(self, step: str, resp: aiohttp.ClientResponse) -> None:
         if resp.status in (429, 503):
-            self.report.retry_after = _retry_after(resp.headers)
+            self.report.retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
         if resp.status == 429:
             wait = f", Retry-After {self.report.retry_after:g}s" if self.report.retry_after else ""
             raise ProbeFailure("rate_limited", f"{step}: HTTP 429 Too Many Requests{wait}")
@@ -360,44 +357,6 @@ def _parse_json(step: str, body: bytes) -> Any:
         return json.loads(body)
     except ValueError:  # also bad UTF-8
         raise ProbeFailure("protocol", f"{step}: the answer is not JSON") from None
-
-
-def _retry_after(headers: CIMultiDictProxy[str]) -> float:
-    """Retry-After in seconds: a number of seconds or an HTTP date; 0 when absent or bad."""
-    value = headers.get("Retry-After", "").strip()
-    if not value:
-        return 0.0
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return 0.0
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _client_failure(step: str, err: aiohttp.ClientError) -> ProbeFailure:
-    if isinstance(err, aiohttp.ClientConnectorCertificateError):
-        return ProbeFailure("tls", tls.describe_ssl_error(err.certificate_error))
-    if isinstance(err, aiohttp.ClientSSLError):
-        return ProbeFailure("tls", tls.describe_ssl_error(err.os_error))
-    if isinstance(err, aiohttp.ClientConnectorDNSError):
-        return ProbeFailure("dns", f"cannot resolve {err.host}: {err.os_error.strerror or err}")
-    if isinstance(err, aiohttp.ClientConnectorError):
-        reason = socket_error_text(err.os_error)
-        return ProbeFailure("connect", f"cannot connect to {err.host}:{err.port}: {reason}")
-    if isinstance(err, aiohttp.ServerDisconnectedError):
-        return ProbeFailure(
-            "protocol", f"{step}: the server closed the connection without answering"
-        )
-    if isinstance(err, aiohttp.ClientOSError):
-        return ProbeFailure("connect", f"{step}: connection lost: {socket_error_text(err)}")
-    if isinstance(err, aiohttp.InvalidURL):
-        return ProbeFailure("connect", f"{step}: invalid URL")
-    # a malformed response (status line, headers, chunked encoding, ...)
-    return ProbeFailure("protocol", f"{step}: bad HTTP response: {type(err).__name__}: {err}")
 
 
 def _too_large(step: str, limit: int) -> ProbeFailure:
