@@ -41,6 +41,7 @@ from exporter.configtypes import (
     unique_names,
 )
 from exporter.configtypes import status_matches as status_matches  # re-exported for probes
+from exporter.host.config import HostConfig
 from exporter.secrets import FileSecret
 
 DEFAULT_CONFIG_NAME = "default.yml"  # embedded in the package: stand-ins on loopback
@@ -148,6 +149,9 @@ class JsonMetric(Model):
             raise ValueError("parse: states needs a states list, and states needs parse: states")
         if self.parse == "states" and "state" in self.labels:
             raise ValueError("parse: states adds the label 'state': name the other label otherwise")
+        if self.name.endswith("_total"):
+            # these are gauges; Prometheus reserves _total for counters (promtool flags it)
+            raise ValueError(f"{self.name}: a gauge name must not end in _total")
         if f"redline_json_{self.name}" == "redline_json_field_state":
             raise ValueError("the name field_state is redline's own (redline_json_field_state)")
         assertions.parse_path(re.sub(r"\{[a-z_][a-z0-9_]*\}", "x", self.path))
@@ -253,6 +257,7 @@ class Config(Model):
     exporter: ExporterSettings = ExporterSettings()
     defaults: Defaults = Defaults()
     services: tuple[Service, ...] = ()
+    host: HostConfig = HostConfig()  # the host collector and process groups (docs/host.md)
 
     @field_validator("services")
     @classmethod
