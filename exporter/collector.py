@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric as Family
@@ -15,35 +15,16 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporter import metrics as m
 from exporter import selfmetrics
+from exporter.families import Families
 from exporter.probes.base import REASONS, STATUSES
 from exporter.scheduler import Served
 from exporter.sources import Source
 
 log = logging.getLogger("redline.collector")
 
-# stateset and info are exposed as gauges in the text format (one series per state, value 0/1)
-_TEXT_TYPE = {"gauge": "gauge", "counter": "counter", "stateset": "gauge", "info": "gauge"}
-
-
-class _Families:
-    """Collects samples per metric name, keeping the first HELP/type seen."""
-
-    def __init__(self) -> None:
-        self._by_name: dict[str, Family] = {}
-
-    def add(self, metric: m.Metric, labels: dict[str, str], value: float) -> None:
-        family = self._by_name.get(metric.name)
-        if family is None:
-            family = Family(metric.name, metric.help, _TEXT_TYPE.get(metric.type, "gauge"))
-            self._by_name[metric.name] = family
-        family.add_sample(metric.name, labels, value)
-
-    def __iter__(self) -> Iterator[Family]:
-        return iter(self._by_name.values())
-
 
 def probe_families(served: Iterable[Served]) -> list[Family]:
-    out = _Families()
+    out = Families()
     for item in served:
         base = {"service": item.service.name, "probe": item.probe.name}
         r = item.result
@@ -76,7 +57,7 @@ async def collect_source(source: Source, deadline: float) -> list[Family]:
         log.error(
             "source %s failed: %s", source.name, source.redactor.redact(f"{type(e).__name__}: {e}")
         )
-    out = _Families()
+    out = Families()
     out.add(m.SOURCE_UP, {"source": source.name}, up)
     out.add(m.SOURCE_DURATION, {"source": source.name}, time.perf_counter() - start)
     return [*families, *out]
@@ -93,6 +74,19 @@ class _Snapshot(Collector):
             yield from selfmetrics.REGISTRY.collect()
 
 
+def merge(families: Iterable[Family]) -> list[Family]:
+    """One family per name: several sources report into the same family (redline_source_up),
+    and the exposition format allows one HELP/TYPE per name."""
+    by_name: dict[str, Family] = {}
+    for family in families:
+        first = by_name.get(family.name)
+        if first is None:
+            by_name[family.name] = family
+        else:
+            first.samples.extend(family.samples)
+    return list(by_name.values())
+
+
 def render(
     served: Iterable[Served],
     accept: str | None,
@@ -103,6 +97,6 @@ def render(
     """The exposition of one scrape (text format, or OpenMetrics when Prometheus asks for it)
     and its content type."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot([*probe_families(served), *extra], with_self))
+    registry.register(_Snapshot(merge([*probe_families(served), *extra]), with_self))
     encoder, content_type = choose_encoder(accept or "")
     return encoder(registry), content_type

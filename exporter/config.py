@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from exporter import assertions
+from exporter.backups.config import BackupsConfig
 from exporter.configtypes import (
     METRIC_NAME_RE,
     NAME_RE,
@@ -41,8 +42,12 @@ from exporter.configtypes import (
     unique_names,
 )
 from exporter.configtypes import status_matches as status_matches  # re-exported for probes
+from exporter.heartbeats.config import HeartbeatsConfig
 from exporter.host.config import HostConfig
+from exporter.logs.config import LogsConfig
+from exporter.postgres.config import Databases
 from exporter.secrets import FileSecret
+from exporter.vendors.config import VendorsConfig
 
 DEFAULT_CONFIG_NAME = "default.yml"  # embedded in the package: stand-ins on loopback
 
@@ -258,6 +263,11 @@ class Config(Model):
     defaults: Defaults = Defaults()
     services: tuple[Service, ...] = ()
     host: HostConfig = HostConfig()  # the host collector and process groups (docs/host.md)
+    logs: LogsConfig = LogsConfig()  # log files and ingest, parsed into metrics (docs/logs.md)
+    databases: Databases = ()  # Postgres databases, unique names (docs/postgres.md)
+    vendors: VendorsConfig = VendorsConfig()  # status feeds and vendor API checks (docs/vendors.md)
+    backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
+    heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
 
     @field_validator("services")
     @classmethod

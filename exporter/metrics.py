@@ -132,6 +132,1073 @@ SOURCE_DURATION = Metric(
     ("source",),
 )
 
+# --- host (exporter/host/): node_exporter's names where the meaning is the same ---------------
+# Labels come only from the host's real CPUs, mounts and devices (filtered by config) and from
+# configured process-group names, so cardinality is bounded by the machine and the config.
+HC = ("collector",)
+FS = ("device", "fstype", "mountpoint")
+DEV = ("device",)
+NODE_SCRAPE_COLLECTOR_SUCCESS = Metric(
+    "node_scrape_collector_success",
+    "gauge",
+    "1 if the host collector (cpu, memory, filesystem, ...) succeeded in this scrape, else 0.",
+    HC,
+)
+NODE_SCRAPE_COLLECTOR_DURATION = Metric(
+    "node_scrape_collector_duration_seconds", "gauge", "How long the host collector took.", HC
+)
+NODE_CPU_SECONDS = Metric(
+    "node_cpu_seconds_total",
+    "counter",
+    "Seconds the CPU spent in each mode (user, nice, system, idle, iowait, irq, softirq, steal).",
+    ("cpu", "mode"),
+)
+NODE_CPU_GUEST_SECONDS = Metric(
+    "node_cpu_guest_seconds_total",
+    "counter",
+    "Seconds the CPU spent running guests (virtual machines), by mode (user, nice); also "
+    "counted in node_cpu_seconds_total's user and nice.",
+    ("cpu", "mode"),
+)
+NODE_LOAD1 = Metric("node_load1", "gauge", "1m load average.")
+NODE_LOAD5 = Metric("node_load5", "gauge", "5m load average.")
+NODE_LOAD15 = Metric("node_load15", "gauge", "15m load average.")
+NODE_MEMORY_MEMTOTAL = Metric(
+    "node_memory_MemTotal_bytes", "gauge", "Usable RAM (/proc/meminfo MemTotal)."
+)
+NODE_MEMORY_MEMAVAILABLE = Metric(
+    "node_memory_MemAvailable_bytes",
+    "gauge",
+    "Memory available for new work without swapping (/proc/meminfo MemAvailable); used memory "
+    "is MemTotal - MemAvailable.",
+)
+NODE_MEMORY_MEMFREE = Metric(
+    "node_memory_MemFree_bytes", "gauge", "Memory not used at all (/proc/meminfo MemFree)."
+)
+NODE_MEMORY_CACHED = Metric(
+    "node_memory_Cached_bytes", "gauge", "Page cache (/proc/meminfo Cached)."
+)
+NODE_MEMORY_BUFFERS = Metric(
+    "node_memory_Buffers_bytes", "gauge", "Block-device buffers (/proc/meminfo Buffers)."
+)
+NODE_MEMORY_SWAPTOTAL = Metric(
+    "node_memory_SwapTotal_bytes", "gauge", "Swap space (/proc/meminfo SwapTotal)."
+)
+NODE_MEMORY_SWAPFREE = Metric(
+    "node_memory_SwapFree_bytes", "gauge", "Unused swap space (/proc/meminfo SwapFree)."
+)
+NODE_FILESYSTEM_SIZE = Metric(
+    "node_filesystem_size_bytes", "gauge", "Filesystem size in bytes.", FS
+)
+NODE_FILESYSTEM_AVAIL = Metric(
+    "node_filesystem_avail_bytes",
+    "gauge",
+    "Filesystem space available to non-root users in bytes.",
+    FS,
+)
+NODE_FILESYSTEM_FREE = Metric(
+    "node_filesystem_free_bytes",
+    "gauge",
+    "Filesystem free space in bytes, including the blocks reserved for root.",
+    FS,
+)
+NODE_FILESYSTEM_FILES = Metric(
+    "node_filesystem_files", "gauge", "Filesystem total file nodes (inodes).", FS
+)
+NODE_FILESYSTEM_FILES_FREE = Metric(
+    "node_filesystem_files_free", "gauge", "Filesystem free file nodes (inodes).", FS
+)
+NODE_FILESYSTEM_READONLY = Metric(
+    "node_filesystem_readonly", "gauge", "1 if the filesystem is mounted read-only.", FS
+)
+NODE_FILESYSTEM_DEVICE_ERROR = Metric(
+    "node_filesystem_device_error",
+    "gauge",
+    "1 if statfs failed or hung for this mount (its size series are then absent), else 0.",
+    FS,
+)
+NODE_DISK_READS_COMPLETED = Metric(
+    "node_disk_reads_completed_total", "counter", "Reads completed successfully.", DEV
+)
+NODE_DISK_WRITES_COMPLETED = Metric(
+    "node_disk_writes_completed_total", "counter", "Writes completed successfully.", DEV
+)
+NODE_DISK_READ_BYTES = Metric(
+    "node_disk_read_bytes_total", "counter", "Bytes read successfully.", DEV
+)
+NODE_DISK_WRITTEN_BYTES = Metric(
+    "node_disk_written_bytes_total", "counter", "Bytes written successfully.", DEV
+)
+NODE_DISK_IO_TIME = Metric(
+    "node_disk_io_time_seconds_total",
+    "counter",
+    "Seconds the device had I/O in progress (its rate is the utilisation, 0-1).",
+    DEV,
+)
+NODE_NETWORK_RECEIVE_BYTES = Metric(
+    "node_network_receive_bytes_total", "counter", "Bytes received by the interface.", DEV
+)
+NODE_NETWORK_TRANSMIT_BYTES = Metric(
+    "node_network_transmit_bytes_total", "counter", "Bytes sent by the interface.", DEV
+)
+NODE_NETWORK_RECEIVE_PACKETS = Metric(
+    "node_network_receive_packets_total", "counter", "Packets received by the interface.", DEV
+)
+NODE_NETWORK_TRANSMIT_PACKETS = Metric(
+    "node_network_transmit_packets_total", "counter", "Packets sent by the interface.", DEV
+)
+NODE_NETWORK_RECEIVE_ERRS = Metric(
+    "node_network_receive_errs_total", "counter", "Receive errors of the interface.", DEV
+)
+NODE_NETWORK_TRANSMIT_ERRS = Metric(
+    "node_network_transmit_errs_total", "counter", "Transmit errors of the interface.", DEV
+)
+NODE_NETWORK_RECEIVE_DROP = Metric(
+    "node_network_receive_drop_total", "counter", "Received packets dropped.", DEV
+)
+NODE_NETWORK_TRANSMIT_DROP = Metric(
+    "node_network_transmit_drop_total", "counter", "Packets dropped before sending.", DEV
+)
+NODE_BOOT_TIME = Metric(
+    "node_boot_time_seconds", "gauge", "When the host booted, as a Unix timestamp in seconds."
+)
+NODE_CONTEXT_SWITCHES = Metric(
+    "node_context_switches_total", "counter", "Context switches since boot."
+)
+NODE_FILEFD_ALLOCATED = Metric(
+    "node_filefd_allocated", "gauge", "File descriptors allocated (open) on the host."
+)
+NODE_FILEFD_MAXIMUM = Metric(
+    "node_filefd_maximum", "gauge", "Most file descriptors the host allows (fs.file-max)."
+)
+NODE_PRESSURE_CPU_WAITING = Metric(
+    "node_pressure_cpu_waiting_seconds_total",
+    "counter",
+    "Seconds in which some runnable task waited for a CPU (/proc/pressure/cpu some).",
+)
+NODE_PRESSURE_MEMORY_WAITING = Metric(
+    "node_pressure_memory_waiting_seconds_total",
+    "counter",
+    "Seconds in which some task waited for memory (/proc/pressure/memory some).",
+)
+NODE_PRESSURE_MEMORY_STALLED = Metric(
+    "node_pressure_memory_stalled_seconds_total",
+    "counter",
+    "Seconds in which no task could make progress for want of memory "
+    "(/proc/pressure/memory full).",
+)
+NODE_PRESSURE_IO_WAITING = Metric(
+    "node_pressure_io_waiting_seconds_total",
+    "counter",
+    "Seconds in which some task waited for I/O (/proc/pressure/io some).",
+)
+NODE_PRESSURE_IO_STALLED = Metric(
+    "node_pressure_io_stalled_seconds_total",
+    "counter",
+    "Seconds in which no task could make progress for want of I/O (/proc/pressure/io full).",
+)
+G = ("group",)
+# not "..._count": promtool reserves that suffix for histograms and summaries
+PROCESS_GROUP_PROCESSES = Metric(
+    "redline_process_group_processes", "gauge", "Processes in the configured group now.", G
+)
+PROCESS_GROUP_CPU_SECONDS = Metric(
+    "redline_process_group_cpu_seconds_total",
+    "counter",
+    "CPU seconds (user + system) of the group's processes, including members that have ended "
+    "(as last seen); monotonic across member exits and config reloads.",
+    G,
+)
+PROCESS_GROUP_RESIDENT_MEMORY = Metric(
+    "redline_process_group_resident_memory_bytes",
+    "gauge",
+    "Resident memory of the group's processes, summed.",
+    G,
+)
+PROCESS_GROUP_THREADS = Metric(
+    "redline_process_group_threads", "gauge", "Threads of the group's processes, summed.", G
+)
+PROCESS_GROUP_OPEN_FDS = Metric(
+    "redline_process_group_open_fds",
+    "gauge",
+    "Open file descriptors (files, sockets, pipes) of the group's processes that redline may "
+    "inspect, summed.",
+    G,
+)
+PROCESS_GROUP_OLDEST_START = Metric(
+    "redline_process_group_oldest_start_time_seconds",
+    "gauge",
+    "Start time of the group's oldest process, as a Unix timestamp (absent while the group is "
+    "empty).",
+    G,
+)
+PROCESS_GROUP_RESTARTS = Metric(
+    "redline_process_group_restarts_total",
+    "counter",
+    "Processes that started in place of a member that ended (see docs/host.md: growth beyond "
+    "the group's largest size is not a restart).",
+    G,
+)
+HOST_METRICS: tuple[Metric, ...] = (
+    NODE_SCRAPE_COLLECTOR_SUCCESS,
+    NODE_SCRAPE_COLLECTOR_DURATION,
+    NODE_CPU_SECONDS,
+    NODE_CPU_GUEST_SECONDS,
+    NODE_LOAD1,
+    NODE_LOAD5,
+    NODE_LOAD15,
+    NODE_MEMORY_MEMTOTAL,
+    NODE_MEMORY_MEMAVAILABLE,
+    NODE_MEMORY_MEMFREE,
+    NODE_MEMORY_CACHED,
+    NODE_MEMORY_BUFFERS,
+    NODE_MEMORY_SWAPTOTAL,
+    NODE_MEMORY_SWAPFREE,
+    NODE_FILESYSTEM_SIZE,
+    NODE_FILESYSTEM_AVAIL,
+    NODE_FILESYSTEM_FREE,
+    NODE_FILESYSTEM_FILES,
+    NODE_FILESYSTEM_FILES_FREE,
+    NODE_FILESYSTEM_READONLY,
+    NODE_FILESYSTEM_DEVICE_ERROR,
+    NODE_DISK_READS_COMPLETED,
+    NODE_DISK_WRITES_COMPLETED,
+    NODE_DISK_READ_BYTES,
+    NODE_DISK_WRITTEN_BYTES,
+    NODE_DISK_IO_TIME,
+    NODE_NETWORK_RECEIVE_BYTES,
+    NODE_NETWORK_TRANSMIT_BYTES,
+    NODE_NETWORK_RECEIVE_PACKETS,
+    NODE_NETWORK_TRANSMIT_PACKETS,
+    NODE_NETWORK_RECEIVE_ERRS,
+    NODE_NETWORK_TRANSMIT_ERRS,
+    NODE_NETWORK_RECEIVE_DROP,
+    NODE_NETWORK_TRANSMIT_DROP,
+    NODE_BOOT_TIME,
+    NODE_CONTEXT_SWITCHES,
+    NODE_FILEFD_ALLOCATED,
+    NODE_FILEFD_MAXIMUM,
+    NODE_PRESSURE_CPU_WAITING,
+    NODE_PRESSURE_MEMORY_WAITING,
+    NODE_PRESSURE_MEMORY_STALLED,
+    NODE_PRESSURE_IO_WAITING,
+    NODE_PRESSURE_IO_STALLED,
+    PROCESS_GROUP_PROCESSES,
+    PROCESS_GROUP_CPU_SECONDS,
+    PROCESS_GROUP_RESIDENT_MEMORY,
+    PROCESS_GROUP_THREADS,
+    PROCESS_GROUP_OPEN_FDS,
+    PROCESS_GROUP_OLDEST_START,
+    PROCESS_GROUP_RESTARTS,
+)
+
+# --- logs (exporter/logs/): counters fed by the streams of lines, kept across reloads ---------
+# A line is counted once, in redline_log_lines_total or (too long, or never finished) in
+# redline_log_lines_dropped_total; parse errors and pattern matches are subsets of the former.
+# Label values come from closed sets or the config, never from the lines (docs/logs.md).
+LS = ("source",)
+LOG_LINES = Metric(
+    "redline_log_lines_total",
+    "counter",
+    "Log lines read, by source and level (debug, info, warn, error, fatal, unknown: what the "
+    "line says, normalised; unknown when it says nothing recognisable).",
+    (*LS, "level"),
+)
+LOG_LINES_DROPPED = Metric(
+    "redline_log_lines_dropped_total",
+    "counter",
+    "Log lines not parsed: too_long (over the source's max_line, skipped without being held) "
+    "or partial (a file truncated, rotated or deleted before the line ended).",
+    (*LS, "reason"),
+)
+LOG_PARSE_ERRORS = Metric(
+    "redline_log_parse_errors_total",
+    "counter",
+    "Log lines that failed to parse: format (no parser recognised the line, or an ingested "
+    "line was not a JSON object) or field (a field had the wrong type and was ignored).",
+    (*LS, "reason"),
+)
+LOG_PATTERN_MATCHES = Metric(
+    "redline_log_pattern_matches_total",
+    "counter",
+    "Log lines matching each configured error pattern (logs.patterns), by source.",
+    (*LS, "pattern"),
+)
+LOG_LAST_LINE = Metric(
+    "redline_log_last_line_timestamp_seconds",
+    "gauge",
+    "Time of the newest line of the source, as a Unix timestamp: the line's own timestamp "
+    "when it has one, else when redline read it.",
+    LS,
+)
+LOG_READ_BYTES = Metric(
+    "redline_log_read_bytes_total",
+    "counter",
+    "Bytes read from the source's files, or accepted in ingest request bodies.",
+    LS,
+)
+LOG_FILES = Metric(
+    "redline_log_files_followed", "gauge", "Files the source has open and follows now.", LS
+)
+LOG_FILE_ERRORS = Metric(
+    "redline_log_file_errors_total",
+    "counter",
+    "Failures to open or read a file the source's globs match (permissions, I/O errors).",
+    LS,
+)
+LOG_ROTATIONS = Metric(
+    "redline_log_file_rotations_total",
+    "counter",
+    "Files the source saw rotated: rename (moved away), delete, or truncate (copytruncate).",
+    (*LS, "kind"),
+)
+LOG_INGEST_REQUESTS = Metric(
+    "redline_log_ingest_requests_total",
+    "counter",
+    "Requests to /ingest/<source>, by answer: 200 (counted), 401 (missing or wrong token), "
+    "413 (body over max_body) or 503 (token unavailable); only 200 counts lines.",
+    (*LS, "code"),
+)
+LOG_HTTP_REQUESTS = Metric(
+    "redline_http_requests_total",
+    "counter",
+    "HTTP requests read from logs, by service, route group (logs.route_groups, else other), "
+    "method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, CONNECT, TRACE, else OTHER) and "
+    "status class (1xx to 5xx).",
+    ("service", "route", "method", "code_class"),
+)
+LOG_HTTP_DURATION = Metric(
+    "redline_http_request_duration_seconds",
+    "histogram",
+    "Duration of the HTTP requests read from logs that state one, by service and route group "
+    "(buckets: logs.buckets).",
+    ("service", "route"),
+)
+LOG_METRICS: tuple[Metric, ...] = (
+    LOG_LINES,
+    LOG_LINES_DROPPED,
+    LOG_PARSE_ERRORS,
+    LOG_PATTERN_MATCHES,
+    LOG_LAST_LINE,
+    LOG_READ_BYTES,
+    LOG_FILES,
+    LOG_FILE_ERRORS,
+    LOG_ROTATIONS,
+    LOG_INGEST_REQUESTS,
+    LOG_HTTP_REQUESTS,
+    LOG_HTTP_DURATION,
+)
+
+# --- Postgres (exporter/postgres/): postgres_exporter's pg_* names where the meaning is the same;
+# counters end in _total (Prometheus naming, checked by promtool), so postgres_exporter's
+# pg_stat_database_xact_commit is pg_stat_database_xact_commit_total here (docs/postgres.md).
+# Every series carries ``database``, the configured name.
+PGD = ("database",)
+PG_DB = ("database", "datname")
+PG_TABLE = ("database", "schemaname", "relname")
+PG_STATEMENT = ("database", "datname", "user", "queryid")
+PG_QUERY = ("database", "query")
+PG_UP = Metric(
+    "pg_up", "gauge", "1 if the database answered the canary query in this scrape, else 0.", PGD
+)
+PG_FAILURE_REASON = Metric(
+    "redline_pg_failure_reason",
+    "stateset",
+    "Why pg_up is 0: exactly one reason is 1 then (secret, dsn, connect, auth, timeout, "
+    "server, internal); all are 0 when up.",
+    (*PGD, "reason"),
+)
+PG_CANARY_DURATION = Metric(
+    "redline_pg_canary_duration_seconds",
+    "gauge",
+    "Round trip of the canary query on an open connection (connecting excluded).",
+    PGD,
+)
+PG_POSTMASTER_START = Metric(
+    "pg_postmaster_start_time_seconds",
+    "gauge",
+    "Time at which the server started, as a Unix timestamp in seconds.",
+    PGD,
+)
+PG_SERVER_INFO = Metric(
+    "redline_pg_server_info",
+    "info",
+    "The server's version (label version), value 1.",
+    (*PGD, "version"),
+)
+PG_POOL_CONNECTIONS = Metric(
+    "redline_pg_pool_connections",
+    "gauge",
+    "Connections redline's pool holds open to the database (never more than pool.max_size).",
+    PGD,
+)
+PG_COLLECTOR_SUCCESS = Metric(
+    "pg_scrape_collector_success",
+    "gauge",
+    "1 if the sub-collector (availability, activity, database, tables, replication, statements, "
+    "custom) succeeded in this scrape, else 0.",
+    (*PGD, "collector"),
+)
+PG_COLLECTOR_DURATION = Metric(
+    "pg_scrape_collector_duration_seconds",
+    "gauge",
+    "How long the sub-collector took in this scrape.",
+    (*PGD, "collector"),
+)
+# activity
+PG_ACTIVITY_COUNT = Metric(
+    "pg_stat_activity_count",
+    "gauge",
+    "Client connections by state and wait event type ('' when not waiting).",
+    (*PGD, "state", "wait_event_type"),
+)
+PG_MAX_CONNECTIONS = Metric(
+    "pg_settings_max_connections", "gauge", "The server's max_connections setting.", PGD
+)
+PG_SUPERUSER_RESERVED = Metric(
+    "pg_settings_superuser_reserved_connections",
+    "gauge",
+    "Connection slots reserved for superusers (superuser_reserved_connections).",
+    PGD,
+)
+PG_RESERVED = Metric(
+    "pg_settings_reserved_connections",
+    "gauge",
+    "Connection slots reserved for roles with pg_use_reserved_connections (PostgreSQL 16+).",
+    PGD,
+)
+PG_CONNECTIONS_USAGE = Metric(
+    "redline_pg_connections_usage_ratio",
+    "gauge",
+    "Client connections over the slots ordinary roles can use (max_connections minus the "
+    "reserved ones), 0-1.",
+    PGD,
+)
+PG_IDLE_IN_TRANSACTION = Metric(
+    "redline_pg_idle_in_transaction_connections",
+    "gauge",
+    "Connections idle inside a transaction (including aborted ones): they hold locks and "
+    "snapshots.",
+    PGD,
+)
+PG_OLDEST_TRANSACTION = Metric(
+    "redline_pg_oldest_transaction_seconds",
+    "gauge",
+    "Age of the oldest open transaction of any other client connection (0 if none).",
+    PGD,
+)
+PG_OLDEST_QUERY = Metric(
+    "redline_pg_oldest_query_seconds",
+    "gauge",
+    "Age of the oldest running query of any other client connection (0 if none).",
+    PGD,
+)
+PG_LOCK_WAITING = Metric(
+    "redline_pg_lock_waiting_connections", "gauge", "Connections waiting on a lock.", PGD
+)
+PG_LOCK_WAIT_MAX = Metric(
+    "redline_pg_lock_wait_max_seconds",
+    "gauge",
+    "Longest current wait for a lock (0 if none).",
+    PGD,
+)
+# per database (pg_stat_database)
+PG_STAT_DATABASE_NUMBACKENDS = Metric(
+    "pg_stat_database_numbackends", "gauge", "Backends connected to this database.", PG_DB
+)
+PG_STAT_DATABASE_COUNTERS: dict[str, Metric] = {
+    column: Metric(f"pg_stat_database_{column}_total", "counter", help_text, PG_DB)
+    for column, help_text in (
+        ("xact_commit", "Transactions committed in this database."),
+        ("xact_rollback", "Transactions rolled back in this database."),
+        ("deadlocks", "Deadlocks detected in this database."),
+        ("conflicts", "Queries cancelled by conflicts with recovery (replicas only)."),
+        ("blks_hit", "Disk blocks found in the buffer cache (cache hit ratio: hit/(hit+read))."),
+        ("blks_read", "Disk blocks read (not found in the buffer cache)."),
+        ("temp_files", "Temporary files created by queries (work_mem too small)."),
+        ("temp_bytes", "Bytes written to temporary files by queries."),
+        ("tup_returned", "Rows returned by sequential scans and index entries read."),
+        ("tup_fetched", "Rows fetched by index scans."),
+        ("tup_inserted", "Rows inserted."),
+        ("tup_updated", "Rows updated."),
+        ("tup_deleted", "Rows deleted."),
+    )
+}
+PG_DATABASE_SIZE = Metric(
+    "pg_database_size_bytes", "gauge", "Disk space used by the database.", PG_DB
+)
+# per table, the N largest of the connected database (pg_stat_user_tables)
+PG_TABLE_SEQ_SCAN = Metric(
+    "pg_stat_user_tables_seq_scan_total", "counter", "Sequential scans of the table.", PG_TABLE
+)
+PG_TABLE_IDX_SCAN = Metric(
+    "pg_stat_user_tables_idx_scan_total", "counter", "Index scans of the table.", PG_TABLE
+)
+PG_TABLE_LIVE = Metric(
+    "pg_stat_user_tables_n_live_tup", "gauge", "Estimated live rows of the table.", PG_TABLE
+)
+PG_TABLE_DEAD = Metric(
+    "pg_stat_user_tables_n_dead_tup", "gauge", "Estimated dead rows of the table.", PG_TABLE
+)
+PG_TABLE_DEAD_RATIO = Metric(
+    "redline_pg_table_dead_tuple_ratio",
+    "gauge",
+    "Dead rows over all rows of the table (bloat that vacuum has not reclaimed yet), 0-1.",
+    PG_TABLE,
+)
+PG_TABLE_MAINTENANCE_AGE = Metric(
+    "redline_pg_table_maintenance_age_seconds",
+    "gauge",
+    "Seconds since the table's last vacuum, autovacuum, analyze or autoanalyze (label "
+    "operation); absent when it never ran since the statistics were reset.",
+    (*PG_TABLE, "operation"),
+)
+PG_TABLE_SIZE = Metric(
+    "pg_stat_user_tables_table_size_bytes",
+    "gauge",
+    "Disk space of the table with its TOAST data, indexes excluded.",
+    PG_TABLE,
+)
+PG_TABLE_INDEX_SIZE = Metric(
+    "pg_stat_user_tables_index_size_bytes", "gauge", "Disk space of the table's indexes.", PG_TABLE
+)
+# replication
+PG_IS_REPLICA = Metric(
+    "pg_replication_is_replica", "gauge", "1 if the server is a replica (in recovery), else 0.", PGD
+)
+PG_REPLICATION_LAG = Metric(
+    "pg_replication_lag_seconds",
+    "gauge",
+    "On a replica, seconds since the last replayed transaction was committed on the primary "
+    "(0 when all received WAL is replayed, and on a primary).",
+    PGD,
+)
+PG_SLOT_ACTIVE = Metric(
+    "pg_replication_slots_active",
+    "gauge",
+    "1 if a client is connected to the replication slot, else 0.",
+    (*PGD, "slot_name", "slot_type"),
+)
+PG_SLOT_RETAINED = Metric(
+    "pg_replication_slots_pg_wal_lsn_diff",
+    "gauge",
+    "WAL the replication slot makes the server keep (current WAL position minus the slot's "
+    "restart_lsn), in bytes.",
+    (*PGD, "slot_name", "slot_type"),
+)
+# pg_stat_statements, the top N by total execution time
+PG_STATEMENT_CALLS = Metric(
+    "pg_stat_statements_calls_total", "counter", "Times the statement was executed.", PG_STATEMENT
+)
+PG_STATEMENT_SECONDS = Metric(
+    "pg_stat_statements_seconds_total",
+    "counter",
+    "Total time spent executing the statement, in seconds.",
+    PG_STATEMENT,
+)
+PG_STATEMENT_MEAN = Metric(
+    "pg_stat_statements_mean_seconds",
+    "gauge",
+    "Mean execution time of the statement since the statistics were reset, in seconds.",
+    PG_STATEMENT,
+)
+PG_STATEMENT_ROWS = Metric(
+    "pg_stat_statements_rows_total",
+    "counter",
+    "Rows retrieved or affected by the statement.",
+    PG_STATEMENT,
+)
+PG_STATEMENT_BLKS_HIT = Metric(
+    "pg_stat_statements_shared_blks_hit_total",
+    "counter",
+    "Shared buffer hits of the statement.",
+    PG_STATEMENT,
+)
+PG_STATEMENT_BLKS_READ = Metric(
+    "pg_stat_statements_shared_blks_read_total",
+    "counter",
+    "Shared blocks the statement read (not found in the buffer cache).",
+    PG_STATEMENT,
+)
+PG_STATEMENT_INFO = Metric(
+    "pg_stat_statements_query_info",
+    "info",
+    "The statement's normalised text (label query, cut to statements.query_length), value 1.",
+    (*PG_STATEMENT, "query"),
+)
+# custom SQL metrics: their names come from the config (``queries[].metrics[].name``) and are
+# exposed with this prefix, so they can never collide with redline's own names.
+SQL_METRIC_PREFIX = "redline_sql_"
+PG_QUERY_STATUS = Metric(
+    "redline_pg_query_status",
+    "stateset",
+    "State of each custom query: ok, error (the server refused it: syntax, permission, "
+    "read-only; or the connection failed), timeout, bad_result (a label or value column "
+    "missing, a value not a number, duplicate labels) or too_many_rows (more than max_rows).",
+    (*PG_QUERY, "status"),
+)
+PG_QUERY_DURATION = Metric(
+    "redline_pg_query_duration_seconds", "gauge", "How long the custom query last took.", PG_QUERY
+)
+PG_QUERY_AGE = Metric(
+    "redline_pg_query_result_age_seconds",
+    "gauge",
+    "Age of the custom query's result served: 0 when run for this scrape, more while "
+    "min_interval holds it back.",
+    PG_QUERY,
+)
+PG_METRICS: tuple[Metric, ...] = (
+    PG_UP,
+    PG_FAILURE_REASON,
+    PG_CANARY_DURATION,
+    PG_POSTMASTER_START,
+    PG_SERVER_INFO,
+    PG_POOL_CONNECTIONS,
+    PG_COLLECTOR_SUCCESS,
+    PG_COLLECTOR_DURATION,
+    PG_ACTIVITY_COUNT,
+    PG_MAX_CONNECTIONS,
+    PG_SUPERUSER_RESERVED,
+    PG_RESERVED,
+    PG_CONNECTIONS_USAGE,
+    PG_IDLE_IN_TRANSACTION,
+    PG_OLDEST_TRANSACTION,
+    PG_OLDEST_QUERY,
+    PG_LOCK_WAITING,
+    PG_LOCK_WAIT_MAX,
+    PG_STAT_DATABASE_NUMBACKENDS,
+    *PG_STAT_DATABASE_COUNTERS.values(),
+    PG_DATABASE_SIZE,
+    PG_TABLE_SEQ_SCAN,
+    PG_TABLE_IDX_SCAN,
+    PG_TABLE_LIVE,
+    PG_TABLE_DEAD,
+    PG_TABLE_DEAD_RATIO,
+    PG_TABLE_MAINTENANCE_AGE,
+    PG_TABLE_SIZE,
+    PG_TABLE_INDEX_SIZE,
+    PG_IS_REPLICA,
+    PG_REPLICATION_LAG,
+    PG_SLOT_ACTIVE,
+    PG_SLOT_RETAINED,
+    PG_STATEMENT_CALLS,
+    PG_STATEMENT_SECONDS,
+    PG_STATEMENT_MEAN,
+    PG_STATEMENT_ROWS,
+    PG_STATEMENT_BLKS_HIT,
+    PG_STATEMENT_BLKS_READ,
+    PG_STATEMENT_INFO,
+    PG_QUERY_STATUS,
+    PG_QUERY_DURATION,
+    PG_QUERY_AGE,
+)
+
+# --- backups (exporter/backups/): one series set per configured backup set ----------------------
+BK = ("backup",)
+BACKUP_STATUS = Metric(
+    "redline_backup_status",
+    "stateset",
+    "State of the backup set: ok; missing (the directory does not exist); unreadable (the "
+    "directory or the API cannot be read); empty (no backup found); stale (the newest is older "
+    "than max_age, the RPO); too_small (the newest file is below min_size); corrupt (the newest "
+    "file failed an integrity check); failed (the latest managed backup failed).",
+    (*BK, "status"),
+)
+BACKUP_NEWEST_TIMESTAMP = Metric(
+    "redline_backup_newest_timestamp_seconds",
+    "gauge",
+    "Unix time of the newest backup: the newest file's modification time, or the newest "
+    "completed (or, with PITR, restorable) point of a managed backup. Absent when none.",
+    BK,
+)
+BACKUP_NEWEST_AGE = Metric(
+    "redline_backup_newest_age_seconds",
+    "gauge",
+    "Age of the newest backup at scrape time. Absent when none.",
+    BK,
+)
+BACKUP_MAX_AGE = Metric(
+    "redline_backup_max_age_seconds",
+    "gauge",
+    "The backup set's configured max_age (its RPO), for alerts and dashboards.",
+    BK,
+)
+BACKUP_NEWEST_SIZE = Metric(
+    "redline_backup_newest_size_bytes", "gauge", "Size of the newest backup file.", BK
+)
+BACKUP_MIN_SIZE = Metric(
+    "redline_backup_min_size_bytes",
+    "gauge",
+    "The backup set's configured min_size of its newest file.",
+    BK,
+)
+BACKUP_FILES = Metric(
+    "redline_backup_files", "gauge", "Number of files matching the backup set's glob.", BK
+)
+BACKUP_TOTAL_SIZE = Metric(
+    "redline_backup_total_size_bytes",
+    "gauge",
+    "Total size of the files matching the backup set's glob.",
+    BK,
+)
+BACKUP_VERIFY_STATUS = Metric(
+    "redline_backup_verify_status",
+    "stateset",
+    "Last integrity check of the newest file, by check (gzip, pg_restore, pg_restore_full, "
+    "sha256, sql_complete): ok; failed (the file is bad); error (the check could not run: tool "
+    "missing, I/O error, timeout); pending (the newest file is not checked yet).",
+    (*BK, "check", "status"),
+)
+BACKUP_VERIFY_REASON = Metric(
+    "redline_backup_verify_failure_reason",
+    "stateset",
+    "Why the last check of the newest file failed or could not run: exactly one reason is 1 "
+    "then; all are 0 when ok or pending.",
+    (*BK, "check", "reason"),
+)
+BACKUP_VERIFY_TIMESTAMP = Metric(
+    "redline_backup_verify_last_run_timestamp_seconds",
+    "gauge",
+    "Unix time the check last finished (on any file of the set). Absent before the first run.",
+    (*BK, "check"),
+)
+BACKUP_VERIFY_DURATION = Metric(
+    "redline_backup_verify_duration_seconds",
+    "gauge",
+    "How long the check's last run took.",
+    (*BK, "check"),
+)
+BACKUP_SUPABASE_UP = Metric(
+    "redline_backup_supabase_up",
+    "gauge",
+    "1 if the last call to Supabase's Management API for the backup set succeeded, else 0.",
+    BK,
+)
+BACKUP_SUPABASE_REASON = Metric(
+    "redline_backup_supabase_failure_reason",
+    "stateset",
+    "Why the last Management API call failed: exactly one reason is 1 then; all are 0 when up.",
+    (*BK, "reason"),
+)
+BACKUP_SUPABASE_DATA_AGE = Metric(
+    "redline_backup_supabase_data_age_seconds",
+    "gauge",
+    "Age of the last good Management API answer (still served while calls fail). Absent "
+    "before the first good answer.",
+    BK,
+)
+BACKUP_SUPABASE_PITR = Metric(
+    "redline_backup_supabase_pitr_enabled",
+    "gauge",
+    "1 if point-in-time recovery is enabled on the project, else 0.",
+    BK,
+)
+BACKUP_SUPABASE_BACKUPS = Metric(
+    "redline_backup_supabase_backups",
+    "gauge",
+    "Number of backups the Management API lists for the project.",
+    BK,
+)
+BACKUP_SUPABASE_LATEST_STATUS = Metric(
+    "redline_backup_supabase_latest_status",
+    "stateset",
+    "Status of the project's most recent backup attempt: completed, failed, pending, removed, "
+    "archived, cancelled or unknown. All 0 when none is listed.",
+    (*BK, "status"),
+)
+BACKUP_METRICS: tuple[Metric, ...] = (
+    BACKUP_STATUS,
+    BACKUP_NEWEST_TIMESTAMP,
+    BACKUP_NEWEST_AGE,
+    BACKUP_MAX_AGE,
+    BACKUP_NEWEST_SIZE,
+    BACKUP_MIN_SIZE,
+    BACKUP_FILES,
+    BACKUP_TOTAL_SIZE,
+    BACKUP_VERIFY_STATUS,
+    BACKUP_VERIFY_REASON,
+    BACKUP_VERIFY_TIMESTAMP,
+    BACKUP_VERIFY_DURATION,
+    BACKUP_SUPABASE_UP,
+    BACKUP_SUPABASE_REASON,
+    BACKUP_SUPABASE_DATA_AGE,
+    BACKUP_SUPABASE_PITR,
+    BACKUP_SUPABASE_BACKUPS,
+    BACKUP_SUPABASE_LATEST_STATUS,
+)
+
+# --- heartbeats (exporter/heartbeats/): jobs that ping POST /heartbeat/NAME ---------------------
+HB = ("heartbeat",)
+HEARTBEAT_STATUS = Metric(
+    "redline_heartbeat_status",
+    "stateset",
+    "State of the job, healthchecks.io style: up (pinged on time); started (a run began and "
+    "has time left to finish); late (the ping is overdue but within the grace time); down (the "
+    "grace time passed, a run took longer than it, or the job reported a failure); never (no "
+    "ping yet).",
+    (*HB, "status"),
+)
+HEARTBEAT_LAST_SUCCESS = Metric(
+    "redline_heartbeat_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the job's last success ping. Absent before the first.",
+    HB,
+)
+HEARTBEAT_LAST_FAILURE = Metric(
+    "redline_heartbeat_last_failure_timestamp_seconds",
+    "gauge",
+    "Unix time of the job's last failure ping (/fail or a non-zero exit code). Absent before "
+    "the first.",
+    HB,
+)
+HEARTBEAT_NEXT_DUE = Metric(
+    "redline_heartbeat_next_due_timestamp_seconds",
+    "gauge",
+    "Unix time the next ping is due (after it the job is late; a grace time later, down). "
+    "Absent before the first ping.",
+    HB,
+)
+HEARTBEAT_GRACE = Metric(
+    "redline_heartbeat_grace_seconds", "gauge", "The job's configured grace time.", HB
+)
+HEARTBEAT_LAST_DURATION = Metric(
+    "redline_heartbeat_last_duration_seconds",
+    "gauge",
+    "Duration of the job's last run, from its /start ping to its success or failure ping. "
+    "Absent when no run was timed.",
+    HB,
+)
+HEARTBEAT_SUCCESSES = Metric(
+    "redline_heartbeat_successes_total",
+    "counter",
+    "Success pings received (kept across exporter restarts in the state file).",
+    HB,
+)
+HEARTBEAT_FAILURES = Metric(
+    "redline_heartbeat_failures_total",
+    "counter",
+    "Failure pings received: /fail or a non-zero exit code (kept across exporter restarts).",
+    HB,
+)
+HEARTBEAT_REJECTED = Metric(
+    "redline_heartbeat_rejected_pings_total",
+    "counter",
+    "Pings refused, by reason: unknown (no such heartbeat or action, 404), unauthorized (wrong "
+    "or missing token, 401), too_large (body over max_body, 413), unavailable (the token's "
+    "secret cannot be read, 503). A refused ping changes nothing.",
+    ("reason",),
+)
+HEARTBEAT_STATE_FILE_STATUS = Metric(
+    "redline_heartbeat_state_file_status",
+    "stateset",
+    "State of the heartbeat state file: ok (last save succeeded); missing (none found at start, "
+    "as on a first start); corrupt (found unreadable at start, set aside as FILE.corrupt); "
+    "unwritable (the last save failed: state is kept in memory and saving retried); disabled "
+    "(no state_file configured).",
+    ("status",),
+)
+HEARTBEAT_STATE_LAST_SAVE = Metric(
+    "redline_heartbeat_state_last_save_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful save of the heartbeat state file. Absent before it.",
+)
+HEARTBEAT_METRICS: tuple[Metric, ...] = (
+    HEARTBEAT_STATUS,
+    HEARTBEAT_LAST_SUCCESS,
+    HEARTBEAT_LAST_FAILURE,
+    HEARTBEAT_NEXT_DUE,
+    HEARTBEAT_GRACE,
+    HEARTBEAT_LAST_DURATION,
+    HEARTBEAT_SUCCESSES,
+    HEARTBEAT_FAILURES,
+    HEARTBEAT_REJECTED,
+    HEARTBEAT_STATE_FILE_STATUS,
+    HEARTBEAT_STATE_LAST_SAVE,
+)
+
+# --- vendors (exporter/vendors/): status feeds and vendor API checks, fetched in the background --
+VF = ("feed",)
+VC = ("check",)
+VENDOR_FEED_UP = Metric(
+    "redline_vendor_feed_up",
+    "gauge",
+    "1 if the last fetch of the vendor's status feed succeeded (a 304 Not Modified counts), "
+    "else 0. Absent until the first fetch has finished.",
+    VF,
+)
+VENDOR_FEED_REASON = Metric(
+    "redline_vendor_feed_failure_reason",
+    "stateset",
+    "Why the last fetch failed: exactly one reason is 1 while the feed is down, all 0 while up.",
+    (*VF, "reason"),
+)
+VENDOR_FEED_DATA_AGE = Metric(
+    "redline_vendor_feed_data_age_seconds",
+    "gauge",
+    "Seconds since the vendor last sent (200) or confirmed (304) the data served; it grows while "
+    "fetches fail and the last good data is served. Absent until the first good fetch.",
+    VF,
+)
+VENDOR_FEED_LAST_FETCH = Metric(
+    "redline_vendor_feed_last_fetch_timestamp_seconds",
+    "gauge",
+    "Unix time the last fetch attempt finished, whatever its outcome.",
+    VF,
+)
+VENDOR_FEED_FETCH_DURATION = Metric(
+    "redline_vendor_feed_fetch_duration_seconds",
+    "gauge",
+    "How long the last fetch attempt took.",
+    VF,
+)
+VENDOR_FEED_INFO = Metric(
+    "redline_vendor_feed_info",
+    "info",
+    "The format of the data served (provider: statuspage, google, betterstack, instatus), "
+    "configured or detected; value 1.",
+    (*VF, "provider"),
+)
+VENDOR_PAGE_INDICATOR = Metric(
+    "redline_vendor_page_indicator",
+    "stateset",
+    "The status page's overall indicator: none, minor, major, critical, maintenance, or unknown "
+    "(a word redline does not know). Absent for Google feeds, which have none.",
+    (*VF, "indicator"),
+)
+VENDOR_COMPONENT_STATUS = Metric(
+    "redline_vendor_component_status",
+    "stateset",
+    "State of each configured component (Google feeds: product): operational, "
+    "degraded_performance, partial_outage, major_outage, under_maintenance, unknown (a status "
+    "word redline does not know) or missing (the page does not list it).",
+    (*VF, "component", "status"),
+)
+VENDOR_INCIDENTS_OPEN = Metric(
+    "redline_vendor_incidents_open",
+    "gauge",
+    "Open incidents on the page by impact (none, minor, major, critical, maintenance, unknown); "
+    "for Google feeds only those affecting a configured product.",
+    (*VF, "impact"),
+)
+VENDOR_COMPONENT_INCIDENTS_OPEN = Metric(
+    "redline_vendor_component_incidents_open",
+    "gauge",
+    "Open incidents affecting each configured component (product), for feeds that say which "
+    "components an incident affects (Statuspage, Google).",
+    (*VF, "component"),
+)
+VENDOR_MAINTENANCES_ACTIVE = Metric(
+    "redline_vendor_maintenances_active",
+    "gauge",
+    "Scheduled maintenances in progress on the page (feeds that publish them).",
+    VF,
+)
+VENDOR_CHECK_UP = Metric(
+    "redline_vendor_check_up",
+    "gauge",
+    "1 if the last synthetic call to the vendor's API succeeded, else 0. Absent until the first "
+    "call has finished.",
+    VC,
+)
+VENDOR_CHECK_REASON = Metric(
+    "redline_vendor_check_failure_reason",
+    "stateset",
+    "Why the last call failed: exactly one reason is 1 while the check is down, all 0 while up.",
+    (*VC, "reason"),
+)
+VENDOR_CHECK_DURATION = Metric(
+    "redline_vendor_check_duration_seconds",
+    "gauge",
+    "How long the last call took (its latency; the Google Analytics check includes a token "
+    "exchange when its token is due).",
+    VC,
+)
+VENDOR_CHECK_DATA_AGE = Metric(
+    "redline_vendor_check_data_age_seconds",
+    "gauge",
+    "Seconds since the values served (throttle bucket, service states, rows) were read; it "
+    "grows while calls fail. Absent until values were first read.",
+    VC,
+)
+VENDOR_CHECK_LAST_RUN = Metric(
+    "redline_vendor_check_last_run_timestamp_seconds",
+    "gauge",
+    "Unix time the last call finished, whatever its outcome.",
+    VC,
+)
+VENDOR_CHECK_INFO = Metric(
+    "redline_vendor_check_info",
+    "info",
+    "The kind of each configured check (shopify, chatwoot, google_analytics); value 1.",
+    (*VC, "kind"),
+)
+VENDOR_SHOPIFY_THROTTLE_AVAILABLE = Metric(
+    "redline_vendor_shopify_throttle_available_points",
+    "gauge",
+    "Shopify GraphQL cost points currently available to the app (throttleStatus."
+    "currentlyAvailable); near 0 the app's own calls are throttled.",
+    VC,
+)
+VENDOR_SHOPIFY_THROTTLE_MAXIMUM = Metric(
+    "redline_vendor_shopify_throttle_maximum_points",
+    "gauge",
+    "Shopify GraphQL cost points the app's bucket holds when full (throttleStatus."
+    "maximumAvailable).",
+    VC,
+)
+VENDOR_SHOPIFY_THROTTLE_RESTORE_RATE = Metric(
+    "redline_vendor_shopify_throttle_restore_rate_points_per_second",
+    "gauge",
+    "Shopify GraphQL cost points restored per second (throttleStatus.restoreRate).",
+    VC,
+)
+VENDOR_CHATWOOT_SERVICE_STATUS = Metric(
+    "redline_vendor_chatwoot_service_status",
+    "stateset",
+    "State of Chatwoot's services from its /api: queue_services (Redis, Sidekiq) and "
+    "data_services (Postgres), each ok, failing or unknown.",
+    (*VC, "service", "status"),
+)
+VENDOR_GA_ROWS_LAST_HOUR = Metric(
+    "redline_vendor_ga_rows_last_hour",
+    "gauge",
+    "Rows the one-row GA4 report returned for the last hour: 1 when the newest hour with data "
+    "is the current or the previous one (property time zone), 0 when GA answers but no recent "
+    "data has arrived.",
+    VC,
+)
+VENDOR_GA_LATEST_DATA = Metric(
+    "redline_vendor_ga_latest_data_timestamp_seconds",
+    "gauge",
+    "Unix time of the start of the newest hour with GA4 data (yesterday or today); 0 if none.",
+    VC,
+)
+VENDOR_METRICS: tuple[Metric, ...] = (
+    VENDOR_FEED_UP,
+    VENDOR_FEED_REASON,
+    VENDOR_FEED_DATA_AGE,
+    VENDOR_FEED_LAST_FETCH,
+    VENDOR_FEED_FETCH_DURATION,
+    VENDOR_FEED_INFO,
+    VENDOR_PAGE_INDICATOR,
+    VENDOR_COMPONENT_STATUS,
+    VENDOR_INCIDENTS_OPEN,
+    VENDOR_COMPONENT_INCIDENTS_OPEN,
+    VENDOR_MAINTENANCES_ACTIVE,
+    VENDOR_CHECK_UP,
+    VENDOR_CHECK_REASON,
+    VENDOR_CHECK_DURATION,
+    VENDOR_CHECK_DATA_AGE,
+    VENDOR_CHECK_LAST_RUN,
+    VENDOR_CHECK_INFO,
+    VENDOR_SHOPIFY_THROTTLE_AVAILABLE,
+    VENDOR_SHOPIFY_THROTTLE_MAXIMUM,
+    VENDOR_SHOPIFY_THROTTLE_RESTORE_RATE,
+    VENDOR_CHATWOOT_SERVICE_STATUS,
+    VENDOR_GA_ROWS_LAST_HOUR,
+    VENDOR_GA_LATEST_DATA,
+)
+
 # --- the exporter's own behaviour (global counters/gauges in exporter/selfmetrics.py) ---------
 SCRAPE_DURATION = Metric(
     "redline_scrape_duration_seconds",
@@ -188,6 +1255,12 @@ ALL: tuple[Metric, ...] = (
     MCP_TOOL_LISTED,
     SOURCE_UP,
     SOURCE_DURATION,
+    *HOST_METRICS,
+    *LOG_METRICS,
+    *PG_METRICS,
+    *BACKUP_METRICS,
+    *HEARTBEAT_METRICS,
+    *VENDOR_METRICS,
     SCRAPE_DURATION,
     PROBE_ERRORS,
     PROBE_RUNS,

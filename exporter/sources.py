@@ -56,4 +56,18 @@ SourceFactory = Callable[[Config, Redactor], Source]
 
 def source_factories() -> dict[str, SourceFactory]:
     """Every source kind, by name. Imported lazily so a source's dependencies load only here."""
-    return {}
+    from exporter.backups.source import BackupSource
+    from exporter.heartbeats.source import HeartbeatSource
+    from exporter.host.source import HostSource
+    from exporter.logs.source import LogsSource
+    from exporter.postgres.source import PostgresSource
+    from exporter.vendors.source import VendorSource
+
+    return {
+        "host": HostSource,
+        "logs": LogsSource,
+        "postgres": PostgresSource,
+        "vendors": VendorSource,
+        "backups": BackupSource,
+        "heartbeats": HeartbeatSource,
+    }

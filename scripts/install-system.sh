@@ -10,8 +10,12 @@ have promtool /usr/bin/promtool || need+=(prometheus)
 have alertmanager /usr/bin/prometheus-alertmanager || need+=(prometheus-alertmanager)
 have amtool /usr/bin/amtool || need+=(prometheus-alertmanager)
 have prometheus-blackbox-exporter /usr/bin/prometheus-blackbox-exporter || need+=(prometheus-blackbox-exporter)
+have prometheus-node-exporter /usr/bin/prometheus-node-exporter || need+=(prometheus-node-exporter)
+have mtail /usr/bin/mtail || need+=(mtail)  # bench/logs.py: log parsing against mtail
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 [ -f /usr/share/postgresql/15/extension/pg_stat_statements.control ] || need+=(postgresql-contrib)
+have prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter || need+=(prometheus-postgres-exporter)  # bench/postgres.py
+have pgbouncer /usr/sbin/pgbouncer || need+=(pgbouncer)  # tests/test_postgres.py: transaction mode
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -28,6 +32,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The Debian packages start their services through systemd where it runs; redline starts its
 # own instances on loopback in temp dirs, so stop any that the package started.
-for svc in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter; do
+for svc in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter \
+    prometheus-postgres-exporter pgbouncer mtail postgresql; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done

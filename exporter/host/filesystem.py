@@ -1,0 +1,149 @@
+"""Filesystem size, free space and inodes per mount (psutil.disk_partitions + statvfs).
+
+Mounts come from psutil.disk_partitions(all=True) (/proc/self/mounts, with the fstab escapes
+such as ``\\040`` decoded), filtered by the configured mount-point and fs-type regexes, and
+de-duplicated on (device, fstype, mountpoint) as node_exporter does (the same mount can appear
+twice when it is mounted over itself). ``readonly`` comes from the mount options, as in
+node_exporter, so it is known even for a mount whose statvfs fails.
+
+statvfs() on a mount whose server is gone (a stale NFS mount, a hung FUSE daemon) can block
+for minutes in the kernel, and a blocked thread cannot be interrupted. So each statvfs runs on
+a daemon thread of :class:`Statfs` with a time limit: a mount that does not answer in
+``filesystem.timeout`` is reported with ``node_filesystem_device_error 1``, its thread is left
+to finish on its own, and later scrapes skip the mount (still reporting the error) until that
+call returns. A hung mount thus costs one parked thread, never a scrape, and never blocks the
+exporter's exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+
+import psutil
+from prometheus_client.metrics_core import Metric as Family
+
+from exporter import metrics as m
+from exporter.host.common import Families
+from exporter.host.config import HostConfig
+
+log = logging.getLogger("redline.host")
+
+
+@dataclass
+class _Call:
+    path: str
+    done: threading.Event = field(default_factory=threading.Event)
+    result: os.statvfs_result | OSError | None = None
+    abandoned: bool = False  # the caller gave up waiting: the worker retires after this call
+
+
+Outcome = os.statvfs_result | OSError | None  # None: hung, now or since an earlier scrape
+
+
+class Statfs:
+    """statvfs with a time limit per path. One worker thread serves the calls of a scrape back
+    to back (a single hand-over, not one per mount). A worker stuck in a call is abandoned: it
+    retires once that call returns, un-marking the mount, and the calls queued behind it go to
+    a new worker."""
+
+    def __init__(self) -> None:
+        self._serial = threading.Lock()  # one caller at a time
+        self._lock = threading.Lock()  # guards the fields below and each call's hand-over
+        self._inbox: queue.SimpleQueue[_Call] | None = None
+        self.stuck: set[str] = set()
+
+    def statvfs_all(self, paths: list[str], timeout: float) -> dict[str, Outcome]:
+        """Each path's statvfs result, or the OSError it raised, or None if it is hung."""
+        with self._serial:
+            with self._lock:
+                out: dict[str, Outcome] = {path: None for path in paths if path in self.stuck}
+            pending = [path for path in dict.fromkeys(paths) if path not in out]
+            while pending:
+                pending = self._run(pending, timeout, out)
+            return out
+
+    def _run(self, paths: list[str], timeout: float, out: dict[str, Outcome]) -> list[str]:
+        """Hands ``paths`` to the worker and collects the outcomes; returns the paths left
+        unserved behind a hung one."""
+        with self._lock:
+            if self._inbox is None:
+                self._inbox = queue.SimpleQueue()
+                threading.Thread(
+                    target=self._serve, args=(self._inbox,), name="redline-statfs", daemon=True
+                ).start()
+            inbox = self._inbox
+        calls = [_Call(path) for path in paths]
+        for call in calls:
+            inbox.put(call)
+        for i, call in enumerate(calls):
+            # the worker takes the calls in order, so this one starts about now
+            call.done.wait(timeout)
+            with self._lock:
+                if not call.done.is_set():
+                    call.abandoned = True
+                    self.stuck.add(call.path)
+                    self._inbox = None  # this worker is busy for who knows how long
+                    out[call.path] = None
+                    log.warning(
+                        "statvfs(%s) did not return within %.1f s: reporting it with "
+                        "node_filesystem_device_error 1 until it does",
+                        call.path,
+                        timeout,
+                    )
+                    return paths[i + 1 :]
+            out[call.path] = call.result
+        return []
+
+    def _serve(self, inbox: queue.SimpleQueue[_Call]) -> None:
+        while True:
+            call = inbox.get()
+            result: Outcome
+            try:
+                result = os.statvfs(call.path)
+            except OSError as e:
+                result = e
+            with self._lock:
+                call.result = result
+                call.done.set()
+                if call.abandoned:
+                    # the calls still queued here were handed to a new worker
+                    self.stuck.discard(call.path)
+                    log.info("statvfs(%s) returned again: the mount is reported again", call.path)
+                    return
+
+
+class FilesystemCollector:
+    def __init__(self) -> None:
+        self.statfs = Statfs()
+
+    def __call__(self, config: HostConfig) -> list[Family]:
+        settings = config.filesystem
+        mounts: dict[tuple[str, str, str], bool] = {}  # labels -> read-only
+        for part in psutil.disk_partitions(all=True):
+            labels = (part.device, part.fstype, part.mountpoint)
+            if labels not in mounts and settings.reports(part.mountpoint, part.fstype):
+                mounts[labels] = "ro" in part.opts.split(",")
+        outcomes = self.statfs.statvfs_all([mp for _, _, mp in mounts], settings.timeout)
+        out = Families()
+        for labels, readonly in mounts.items():
+            out.values(m.NODE_FILESYSTEM_READONLY, 1.0 if readonly else 0.0, *labels)
+            st = outcomes[labels[2]]
+            if not isinstance(st, os.statvfs_result):
+                # hung, or failed (e.g. a mount point redline may not enter): node_exporter
+                # reports both the same way
+                if st is not None:
+                    log.debug("statvfs(%s) failed: %s", labels[2], st)
+                out.values(m.NODE_FILESYSTEM_DEVICE_ERROR, 1.0, *labels)
+                continue
+            out.values(m.NODE_FILESYSTEM_DEVICE_ERROR, 0.0, *labels)
+            # POSIX counts f_blocks, f_bfree and f_bavail in f_frsize units
+            out.values(m.NODE_FILESYSTEM_SIZE, st.f_blocks * st.f_frsize, *labels)
+            out.values(m.NODE_FILESYSTEM_FREE, st.f_bfree * st.f_frsize, *labels)
+            out.values(m.NODE_FILESYSTEM_AVAIL, st.f_bavail * st.f_frsize, *labels)
+            out.values(m.NODE_FILESYSTEM_FILES, st.f_files, *labels)
+            out.values(m.NODE_FILESYSTEM_FILES_FREE, st.f_ffree, *labels)
+        return out.families()

@@ -1,0 +1,400 @@
+"""Following files by glob, as ``tail -F`` does, with bounded memory.
+
+:class:`LineSplitter` cuts bytes into complete lines: a line is only handed on once its newline
+is read, and an unfinished line is held only up to ``max_line`` bytes; past that it is counted as
+too long and skipped up to its newline without being kept (a 100 MB line costs one read buffer).
+
+:class:`FileFollower` runs one *poll* at a time, in a worker thread (the source's background
+task calls it through ``asyncio.to_thread``, so the event loop never waits on a disk):
+
+- it globs the patterns and identifies files by device and inode, not by name, so a file
+  renamed to a name the globs still match is not read twice;
+- files present at the first scan start at their end (``from_start`` reads them whole); files
+  that appear later (the new file after a rotation, a file deleted and created again) are read
+  from their beginning;
+- a followed file whose name no longer leads to it (renamed away or deleted) is read on until it
+  has been quiet for ``rotate_wait``, since a writer keeps writing to it until it reopens its
+  log; then it is closed;
+- a file that shrank below the position read (copytruncate) is read again from its start;
+- reads are positional (``pread``), in chunks, with a byte budget per poll so one poll holds its
+  thread (and a shutdown waits) for a bounded time; a poll that used its budget says so, and
+  the caller polls again at once.
+
+Known limit (as for every follower that polls): with copytruncate, lines written between the copy
+and the truncation are lost by the rotation itself, and a file truncated and refilled beyond the
+position read between two polls cannot be told from one that grew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from exporter.logs.config import LogSource
+from exporter.logs.counters import LogState
+
+log = logging.getLogger("redline.logs.tail")
+
+Ident = tuple[int, int]  # (st_dev, st_ino)
+Sink = Callable[[list[str]], object]
+
+
+def _decode(raw: bytes) -> str:
+    # Invalid UTF-8 becomes U+FFFD: the line is still counted and parsed; a log with a stray
+    # Latin-1 byte loses that character, not the line.
+    text = raw.decode("utf-8", "replace")
+    return text[:-1] if text.endswith("\r") else text
+
+
+class LineSplitter:
+    """Complete lines out of a stream of byte chunks, holding at most ``max_line`` bytes."""
+
+    __slots__ = ("_partial", "max_line", "skipping")
+
+    def __init__(self, max_line: int) -> None:
+        self.max_line = max_line
+        self._partial = b""
+        # Inside a line that is not to be emitted (counted too long already, or begun before
+        # reading started): bytes are dropped up to the next newline.
+        self.skipping = False
+
+    def reset(self) -> bool:
+        """Forget the unfinished line; True when one was held (a partial line dropped)."""
+        held = bool(self._partial)
+        self._partial = b""
+        self.skipping = False
+        return held
+
+    def finish(self) -> tuple[list[str], int]:
+        """The end of a stream that is complete (an ingest body): its last line needs no
+        newline."""
+        if self.skipping or not self._partial:
+            self.reset()
+            return [], 0
+        line = self._partial
+        self._partial = b""
+        return [_decode(line)], 0
+
+    def push(self, data: bytes) -> tuple[list[str], int]:
+        """The lines ``data`` completes, and how many lines were found too long."""
+        max_line = self.max_line
+        first = data.find(b"\n")
+        if first < 0:
+            if self.skipping:
+                return [], 0
+            if len(self._partial) + len(data) > max_line:
+                self._partial = b""
+                self.skipping = True
+                return [], 1
+            self._partial += data
+            return [], 0
+
+        too_long = 0
+        out: list[str] = []
+        if self.skipping:
+            self.skipping = False
+        else:
+            head = self._partial + data[:first] if self._partial else data[:first]
+            if len(head) > max_line:
+                too_long += 1
+            else:
+                out.append(_decode(head))
+        self._partial = b""
+
+        last = data.rfind(b"\n")
+        if last > first:
+            block = data[first + 1 : last]
+            parts = block.split(b"\n")
+            if len(block) <= max_line or max(map(len, parts)) <= max_line:
+                # one decode for the whole block: newlines never occur inside a UTF-8 sequence
+                text = block.decode("utf-8", "replace")
+                lines = text.split("\n")
+                if "\r" in text:
+                    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+                out.extend(lines)
+            else:
+                for part in parts:
+                    if len(part) > max_line:
+                        too_long += 1
+                    else:
+                        out.append(_decode(part))
+
+        tail = data[last + 1 :]
+        if len(tail) > max_line:
+            self.skipping = True
+            too_long += 1
+        else:
+            self._partial = tail
+        return out, too_long
+
+
+@dataclass(frozen=True)
+class TailSettings:
+    paths: tuple[str, ...]
+    from_start: bool = False
+    rotate_wait: float = 5.0
+    max_line: int = 64 * 1024
+    max_files: int = 1024
+
+    @classmethod
+    def of(cls, spec: LogSource) -> TailSettings:
+        return cls(
+            paths=spec.paths,
+            from_start=spec.from_start,
+            rotate_wait=spec.rotate_wait,
+            max_line=spec.max_line,
+            max_files=spec.max_files,
+        )
+
+
+class _File:
+    __slots__ = (
+        "failing",
+        "fd",
+        "ident",
+        "last_data",
+        "offset",
+        "orphan_since",
+        "path",
+        "splitter",
+    )
+
+    def __init__(self, ident: Ident, path: str, fd: int, offset: int, max_line: int, now: float):
+        self.ident = ident
+        self.path = path
+        self.fd = fd
+        self.offset = offset
+        self.splitter = LineSplitter(max_line)
+        self.last_data = now
+        self.orphan_since: float | None = None  # when its name stopped leading to it
+        self.failing = False  # a read failed and was counted; counted again only after success
+
+
+class FileFollower:
+    CHUNK = 256 * 1024
+    # Bytes one poll reads at most (shared by the source's files): bounds how long a poll
+    # holds its thread, and so how long a reload or shutdown waits for it.
+    BUDGET = 16 * 1024 * 1024
+
+    def __init__(
+        self,
+        source: str,
+        settings: TailSettings,
+        sink: Sink,
+        state: LogState,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.settings = settings
+        self.sink = sink
+        self.state = state
+        self.clock = clock
+        self._files: dict[Ident, _File] = {}
+        self._pending: tuple[TailSettings, Sink] | None = None
+        self._initial = True  # the next scan is a first one: files found start at their end
+        # Files seen at a first scan that could not be opened then: when they can, they start
+        # at their end too, as their content predates redline.
+        self._present_at_start: set[Ident] = set()
+        self._open_failed: set[Ident] = set()  # counted once until opened or gone
+        self._too_many_warned = False
+        self._lock = threading.Lock()  # a poll and close never overlap
+        self._closed = False
+
+    def update(self, settings: TailSettings, sink: Sink) -> None:
+        """Adopt new settings at the next poll (called from the event loop while a poll may be
+        running in a thread). Open files and their positions are kept."""
+        self._pending = (settings, sink)
+
+    @property
+    def files(self) -> list[tuple[str, int]]:
+        """The followed files: (path, offset read so far), for tests and debugging. A renamed or
+        deleted file still being read shows its last known name."""
+        return [(f.path, f.offset) for f in list(self._files.values())]
+
+    def poll(self) -> bool:
+        """Scan, then read what is new. True when the budget ran out with data left."""
+        with self._lock:
+            if self._closed:
+                return False
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                settings, self.sink = pending
+                if settings.paths != self.settings.paths:
+                    self._initial = True  # files newly matched by a reload existed before it
+                if settings.max_line != self.settings.max_line:
+                    for f in self._files.values():
+                        f.splitter.max_line = settings.max_line
+                self.settings = settings
+            return self._poll()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for f in self._files.values():
+                self._close_fd(f)
+            self._files.clear()
+            self.state.set_files(self.source, 0)
+
+    # --- one poll ---------------------------------------------------------------------------
+
+    def _scan(self) -> dict[Ident, str]:
+        found: dict[Ident, str] = {}
+        for pattern in self.settings.paths:
+            for path in sorted(glob.glob(pattern, recursive=True)):
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # gone since the glob, or a dangling symlink
+                if stat.S_ISREG(st.st_mode):  # never a FIFO (would block) or a directory
+                    found.setdefault((st.st_dev, st.st_ino), path)
+        return found
+
+    def _poll(self) -> bool:
+        now = self.clock()
+        settings = self.settings
+        found = self._scan()
+        initial, self._initial = self._initial, False
+
+        for ident, f in self._files.items():
+            path = found.get(ident)
+            if path is not None:
+                if path != f.path:  # renamed to a name the globs match too: same file
+                    self.state.add("rotations", (self.source, "rename"))
+                    f.path = path
+                f.orphan_since = None
+            elif f.orphan_since is None:
+                f.orphan_since = now
+                try:
+                    deleted = os.fstat(f.fd).st_nlink == 0
+                except OSError:
+                    deleted = True
+                self.state.add("rotations", (self.source, "delete" if deleted else "rename"))
+
+        for ident, path in found.items():
+            if ident in self._files:
+                continue
+            if len(self._files) >= settings.max_files:
+                if not self._too_many_warned:
+                    log.warning(
+                        "log source %s: more than max_files=%d files match; the others are "
+                        "not followed",
+                        self.source,
+                        settings.max_files,
+                    )
+                    self._too_many_warned = True
+                if initial:  # followed later, once others close: from their end then
+                    self._present_at_start.add(ident)
+                continue
+            at_end = not settings.from_start and (initial or ident in self._present_at_start)
+            opened = self._open(ident, path, at_end, now)
+            if opened is None:
+                if initial:
+                    self._present_at_start.add(ident)
+                continue
+            self._files[ident] = opened
+            self._present_at_start.discard(ident)
+        self._present_at_start &= found.keys()
+        self._open_failed &= found.keys()
+
+        more = False
+        share = max(self.CHUNK, self.BUDGET // max(1, len(self._files)))
+        read_total = 0
+        too_long = 0
+        for f in list(self._files.values()):
+            used, long_lines = self._read(f, share, now)
+            read_total += used
+            too_long += long_lines
+            if used >= share:
+                more = True
+            elif (
+                f.orphan_since is not None
+                and used == 0
+                and now - max(f.orphan_since, f.last_data) >= settings.rotate_wait
+            ):
+                if f.splitter.reset():
+                    self.state.add("dropped", (self.source, "partial"))
+                self._close_fd(f)
+                del self._files[f.ident]
+        if read_total:
+            self.state.add("bytes_read", self.source, read_total)
+        if too_long:
+            self.state.add("dropped", (self.source, "too_long"), too_long)
+        self.state.set_files(self.source, len(self._files))
+        return more
+
+    def _open(self, ident: Ident, path: str, at_end: bool, now: float) -> _File | None:
+        try:
+            # O_NONBLOCK: should the name now be a FIFO, opening it must not hang the thread
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as e:
+            if ident not in self._open_failed:
+                self._open_failed.add(ident)
+                self.state.add("file_errors", self.source)
+                log.warning("log source %s: cannot open %s: %s", self.source, path, e.strerror)
+            return None
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != ident or not stat.S_ISREG(st.st_mode):
+                os.close(fd)  # replaced since the scan: the next scan sees what is there now
+                return None
+            offset = st.st_size if at_end else 0
+            f = _File(ident, path, fd, offset, self.settings.max_line, now)
+            # Starting at the end in the middle of a line: its rest is not a line.
+            if offset and os.pread(fd, 1, offset - 1) != b"\n":
+                f.splitter.skipping = True
+        except OSError as e:
+            os.close(fd)
+            self.state.add("file_errors", self.source)
+            log.warning("log source %s: cannot read %s: %s", self.source, path, e.strerror)
+            return None
+        self._open_failed.discard(ident)
+        log.info("log source %s: following %s from byte %d", self.source, path, offset)
+        return f
+
+    def _read(self, f: _File, budget: int, now: float) -> tuple[int, int]:
+        try:
+            size = os.fstat(f.fd).st_size
+        except OSError:
+            return 0, 0
+        if size < f.offset:
+            self.state.add("rotations", (self.source, "truncate"))
+            if f.splitter.reset():
+                self.state.add("dropped", (self.source, "partial"))
+            f.offset = 0
+        used = too_long = 0
+        chunk = self.CHUNK
+        push = f.splitter.push
+        sink = self.sink
+        while used < budget:
+            try:
+                data = os.pread(f.fd, min(chunk, budget - used), f.offset)
+            except OSError as e:
+                if not f.failing:
+                    f.failing = True
+                    self.state.add("file_errors", self.source)
+                    log.warning("log source %s: reading %s: %s", self.source, f.path, e.strerror)
+                break
+            if not data:
+                break
+            f.failing = False
+            f.offset += len(data)
+            used += len(data)
+            lines, long_lines = push(data)
+            too_long += long_lines
+            if lines:
+                sink(lines)
+        if used:
+            f.last_data = now
+        return used, too_long
+
+    @staticmethod
+    def _close_fd(f: _File) -> None:
+        with contextlib.suppress(OSError):
+            os.close(f.fd)
