@@ -126,7 +126,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for path, value in secret_fields(config):
         for missing in source.missing([value]):
             print(
-                f"warning: {name}: {path}: {missing} is not available here; the probes that "
+                f"warning: {name}: {path}: {missing} is not available here; the checks that "
                 "need it will fail with reason 'secret' until it is",
                 file=sys.stderr,
             )
