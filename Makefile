@@ -34,7 +34,7 @@ generate: install
 
 # Generated files must match their sources: regenerate, then fail on any difference.
 check-generated: generate
-	@git diff --exit-code -- docs/ README.md || \
+	@git diff --exit-code -- docs/ README.md prometheus/ alertmanager/ alert_rules/ || \
 	  (echo "generated files are out of date: run 'make generate' and commit" >&2; exit 1)
 
 # pytest exits 5 when it collected nothing; make treats every non-zero exit as a failure.

@@ -1,7 +1,9 @@
 """``make generate``: writes every generated file from its source, byte-for-byte reproducibly.
 
-Today: the metric table (README.md, between markers) from exporter/metrics.py. Dashboards and
-rules will join here. Each generator is a pure function from spec to text; ``main`` writes.
+Today: the metric table (README.md, between markers) from exporter/metrics.py, and the alerting
+stack from alert_rules/ (exporter/rules/: rules, promtool tests, prometheus.yml,
+alertmanager.yml, docs/slos.md's table). Dashboards will join here. Each generator is a pure
+function from spec to text; ``main`` writes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 
 from exporter import metrics as m
+from exporter import rules
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = (
@@ -44,6 +47,9 @@ def main() -> int:
     if new != text:
         readme.write_text(new, encoding="utf-8")
         print("wrote README.md")
+    # alerting as code: rules, promtool tests, prometheus.yml, alertmanager.yml, docs/slos.md
+    for path in rules.write(ROOT):
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,0 +1,61 @@
+"""Reference floor: what a bare aiohttp client costs per fresh-connection GET.
+
+Run as ``python bench/baseline.py --urls-file F --rounds 3``; prints one JSON line
+``{"ms_per_get": ..., "gets": ..., "ok": ...}``. It runs in its own process so that the number is
+this process's CPU alone (``time.process_time``), measured after a warm-up round.
+
+The client is set up as redline's (exporter/probes/base.py ``new_session``: fresh connection per
+request, no DNS cache, no cookies) and, like one redline scrape, sends all GETs of a round at
+once. Whatever redline spends per probe beyond this number is redline's own code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+
+
+async def one_round(session: aiohttp.ClientSession, urls: list[str]) -> int:
+    async def get(url: str) -> bool:
+        async with session.get(url) as response:
+            await response.read()
+            return response.status == 200
+
+    results = await asyncio.gather(*(get(u) for u in urls), return_exceptions=True)
+    return sum(1 for r in results if r is True)
+
+
+async def measure(urls: list[str], rounds: int) -> dict[str, float]:
+    connector = aiohttp.TCPConnector(force_close=True, limit=0, use_dns_cache=False)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as session:
+        await one_round(session, urls)  # warm-up: imports, first-use allocations
+        cpu_start = time.process_time()
+        ok = 0
+        for _ in range(rounds):
+            ok += await one_round(session, urls)
+        cpu = time.process_time() - cpu_start
+    gets = rounds * len(urls)
+    return {"ms_per_get": cpu * 1000 / gets, "gets": gets, "ok": ok}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--urls-file", type=Path, required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    urls = args.urls_file.read_text().split()
+    print(json.dumps(asyncio.run(measure(urls, args.rounds))))
+
+
+if __name__ == "__main__":
+    main()

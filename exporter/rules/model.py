@@ -1,0 +1,149 @@
+"""What the rule stages produce: alerts made of rules (one per severity), each with the test cases
+that prove it, and the annotations every alert carries.
+
+An :class:`Alert` is one alert name: a summary, a description, a dashboard and a runbook, and
+one :class:`Rule` per severity (ServiceLatencyHigh has one per latency budget and severity, told
+apart by ``family``). Each :class:`Case` is an input for ``promtool test rules`` with what must
+fire on it and from which evaluation step, so prometheus/tests/ checks every rule at its ``for``
+boundary: not firing one evaluation before, firing at it; ``quiet`` is an input on which the
+alert must stay silent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from exporter.metrics import Metric
+from exporter.rules.render import Ordered, num
+from exporter.rules.spec import Severity, StackSpec
+
+# Labels Prometheus adds to every scraped series; rules may select and keep them.
+TARGET_LABELS = ("job", "instance")
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A rule that fires on a case: from ``onset`` (an evaluation step) its expression holds,
+    and it then has the value ``value(step)``."""
+
+    severity: Severity
+    onset: int
+    value: Callable[[int], float]
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    """Input series (promtool's expanding notation, one value per evaluation step) and the rules
+    they make fire. ``expect[0]`` is the rule whose ``for`` boundary the case tests."""
+
+    series: Mapping[str, str]
+    labels: Mapping[str, str]  # the alert's labels from its expression (not the rule's own)
+    expect: tuple[Expect, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    severity: Severity
+    expr: str
+    for_: str
+    labels: Mapping[str, str] = field(default_factory=dict)  # static labels besides severity
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    group: str  # the rule file (prometheus/rules/<group>.yml) and group
+    summary: str
+    description: str
+    dashboard: str  # key of alert_rules/stack.yml dashboards
+    rules: tuple[Rule, ...]
+    cases: tuple[Case, ...]
+    quiet: Case | None  # None only for Watchdog, which never is
+
+    def rule(self, severity: Severity, family: str = "") -> Rule:
+        for r in self.rules:
+            if r.severity == severity and r.family == family:
+                return r
+        raise KeyError(f"{self.name} has no {severity} rule {family!r}")
+
+
+def const(value: float) -> Callable[[int], float]:
+    """A $value that does not change over the steps of a case."""
+    return lambda _step: value
+
+
+def annotations_of(alert: Alert, stack: StackSpec) -> dict[str, str]:
+    """Summary, description (both with the live value), runbook and dashboard links."""
+    uid = stack.dashboards.get(alert.dashboard)
+    if uid is None:
+        raise ValueError(f"{alert.name}: dashboard {alert.dashboard!r} is not in stack.yml")
+    return {
+        "summary": alert.summary,
+        "description": alert.description,
+        "runbook_url": f"{stack.runbook_url.rstrip('/')}/{alert.name}.md",
+        "dashboard": f"{stack.grafana_url.rstrip('/')}/d/{uid}",
+    }
+
+
+def rule_data(alert: Alert, rule: Rule, stack: StackSpec) -> Ordered:
+    """One alerting rule as Prometheus reads it."""
+    return Ordered(
+        alert=alert.name,
+        expr=rule.expr,
+        **{"for": rule.for_},
+        labels={**rule.labels, "severity": rule.severity},
+        annotations=annotations_of(alert, stack),
+    )
+
+
+# --- building PromQL from Metric objects ------------------------------------------------------
+
+Match = str | tuple[str, str]  # "value" (=) or (op, value) with op in =, !=, =~, !~
+
+_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum")}
+
+
+def sel(metric: Metric, suffix: str = "", **matchers: Match) -> str:
+    """A selector of ``metric``: ``sel(m.PROBE_SUCCESS, service="x", probe=("=~", "a|b"))``.
+    Only the metric's own labels (and job, instance, le of a histogram bucket) may be matched,
+    so a rule cannot select a label the exporter never sets."""
+    if suffix and suffix not in _SUFFIXES.get(metric.type, ()):
+        raise ValueError(f"{metric.name} ({metric.type}) has no series {metric.name}{suffix}")
+    allowed = set(metric.labels) | set(TARGET_LABELS) | ({"le"} if suffix == "_bucket" else set())
+    parts = []
+    for label, match in matchers.items():
+        if label not in allowed:
+            raise ValueError(f"{metric.name} has no label {label!r}")
+        op, value = ("=", match) if isinstance(match, str) else match
+        if op not in ("=", "!=", "=~", "!~"):
+            raise ValueError(f"bad matcher operator {op!r}")
+        parts.append(f'{label}{op}"{value}"')
+    body = "{" + ", ".join(parts) + "}" if parts else ""
+    return f"{metric.name}{suffix}{body}"
+
+
+def labels_of(metric: Metric, *names: str) -> str:
+    """``service, probe`` for ``by (...)`` clauses, checked against the metric's labels."""
+    for name in names:
+        if name not in metric.labels and name not in TARGET_LABELS:
+            raise ValueError(f"{metric.name} has no label {name!r}")
+    return ", ".join(names)
+
+
+def alternatives(values: tuple[str, ...] | list[str]) -> str:
+    """A PromQL regex (anchored by PromQL) matching exactly these configured names. Names are
+    letters, digits, ``_``, ``-``, ``:`` and ``.``; a dot is escaped, written ``\\.`` inside the
+    PromQL string."""
+    for v in values:
+        if not re.match(r"^[A-Za-z0-9_.:-]+$", v):
+            raise ValueError(f"{v!r} is not a plain name usable in a regex matcher")
+    return "|".join(v.replace(".", "\\\\.") for v in values)
+
+
+def n(value: Decimal | int) -> str:
+    return num(value)

@@ -1,0 +1,115 @@
+"""alert_rules/stack.yml -> prometheus/prometheus.yml.
+
+The scrape job of the exporter (scrape_timeout below the interval: Prometheus announces it as
+X-Prometheus-Scrape-Timeout-Seconds and the exporter keeps every probe inside it), Prometheus and
+Alertmanager themselves, the generated rule files and every Alertmanager. Growing past one
+machine is a matter of settings in stack.yml (exporters, alertmanagers, remote_write,
+external_labels); the commented examples at the end of the file show the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.rules.alerts import JOB
+from exporter.rules.render import Ordered
+from exporter.rules.spec import StackSpec
+
+
+def _targets(addresses: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    return [{"targets": list(addresses)}]
+
+
+def config(stack: StackSpec, rule_files: list[str]) -> dict[str, Any]:
+    exporters: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for e in stack.exporters:
+        exporters.setdefault(tuple(sorted(e.labels.items())), []).append(e.address)
+    out: dict[str, Any] = {
+        "global": {
+            "scrape_interval": stack.scrape_interval,
+            "scrape_timeout": stack.scrape_timeout,
+            "evaluation_interval": stack.evaluation_interval,
+            **({"external_labels": dict(stack.external_labels)} if stack.external_labels else {}),
+        },
+        "rule_files": rule_files,
+        "alerting": {"alertmanagers": [{"static_configs": _targets(stack.alertmanagers)}]},
+        "scrape_configs": [
+            Ordered(
+                job_name=JOB,
+                scrape_interval=stack.scrape_interval,
+                scrape_timeout=stack.scrape_timeout,
+                metrics_path="/metrics",
+                static_configs=[
+                    {"targets": addresses, **({"labels": dict(labels)} if labels else {})}
+                    for labels, addresses in exporters.items()
+                ],
+            ),
+            Ordered(job_name="prometheus", static_configs=_targets(stack.prometheus)),
+            Ordered(job_name="alertmanager", static_configs=_targets(stack.alertmanagers)),
+        ],
+    }
+    if stack.remote_write:
+        writes = []
+        for rw in stack.remote_write:
+            w: dict[str, Any] = {"name": rw.name, "url": rw.url}
+            if rw.headers:
+                w["headers"] = dict(rw.headers)
+            if rw.bearer_token_file:
+                w["authorization"] = {"type": "Bearer", "credentials_file": rw.bearer_token_file}
+            if rw.basic_auth:
+                w["basic_auth"] = {
+                    "username": rw.basic_auth.username,
+                    "password_file": rw.basic_auth.password_file,
+                }
+            writes.append(w)
+        out["remote_write"] = writes
+    return out
+
+
+PREAMBLE = """\
+Prometheus 2.42+. Check: promtool check config prometheus/prometheus.yml (it checks the rule
+files too); promtool test rules prometheus/tests/*.yml.
+"""
+
+APPENDIX = """\
+--- growing past one machine -----------------------------------------------------------------
+These are settings of alert_rules/stack.yml; regenerate after changing them.
+
+Several exporters, sharded by target: give each exporter a config with its share of the services
+(redline run --config.file shard-a.yml) and list each under `exporters:` with a shard label:
+  exporters:
+    - {address: "redline-a:9877", labels: {shard: a}}
+    - {address: "redline-b:9877", labels: {shard: b}}
+Alerts keep `instance`, so RedlineExporterDown silences only the alerts of the shard it names.
+
+One probe per request, on its own schedule (the /probe endpoint), e.g. a rate-limited vendor
+probed every 5 min instead of at every scrape; leave it out of the shard's /metrics config:
+  - job_name: redline-probe-slow
+    metrics_path: /probe
+    scrape_interval: 5m
+    scrape_timeout: 25s
+    static_configs: [{targets: ["shopify/graphql"]}]
+    relabel_configs:
+      - {source_labels: [__address__], target_label: __param_target}
+      - {source_labels: [__param_target], target_label: target}
+      - {target_label: __address__, replacement: "localhost:9877"}
+
+Prometheus pairs (HA): run two servers with this same file and external_labels.replica a / b;
+both send every alert to every Alertmanager, which deduplicates them.
+
+Long-term storage (remote_write in stack.yml; tokens and passwords are files):
+  remote_write:
+    # Thanos Receive
+    - {name: thanos, url: "http://thanos-receive:19291/api/v1/receive"}
+    # Grafana Mimir (tenant in X-Scope-OrgID)
+    - name: mimir
+      url: "http://mimir:9009/api/v1/push"
+      headers: {X-Scope-OrgID: hotrod}
+      basic_auth: {username: hotrod, password_file: /etc/prometheus/secrets/mimir-password}
+    # VictoriaMetrics (single node)
+    - {name: victoriametrics, url: "http://victoriametrics:8428/api/v1/write"}
+
+Alertmanager peers: list every Alertmanager of the cluster under `alertmanagers:` (never a load
+balancer: each must receive every alert), and start them with --cluster.peer flags (see the
+preamble of alertmanager/alertmanager.yml).
+"""

@@ -1,0 +1,442 @@
+"""SLOs to Sloth-style rules: SLO spec -> SLI error ratios -> metadata -> multi-window,
+multi-burn-rate alerts, each a small function (after slok/sloth).
+
+For every SLO of alert_rules/slos.yml, one rule group (prometheus/rules/slos.yml) records
+
+- ``slo:sli_error:ratio_rate<w>``: the share of bad events over each window ``w`` the burn-rate
+  alerts use (5m, 30m, 1h, 2h, 6h, 1d, 3d with the Workbook's windows) and over the SLO window
+  (30d, the mean of the 5m ratios, as Sloth does, so no rule reads 30 days of raw samples);
+- ``slo:objective:ratio``, ``slo:error_budget:ratio`` (1 - objective), ``slo:time_period:days``;
+- ``slo:current_burn_rate:ratio`` (5m ratio / budget), ``slo:period_burn_rate:ratio`` (30d ratio /
+  budget) and ``slo:period_error_budget_remaining:ratio`` (1 - period burn rate);
+
+all labelled ``slo`` and ``service``, then the alert SLOErrorBudgetBurn: page when any page
+window pair burns faster than its factor on both windows, ticket likewise (windows and factors in
+alert_rules/alerts.yml). Numbers are written from Decimal values, so a 99.9% objective is
+``0.999`` and its budget ``0.001``, never ``0.0010000000000000009``.
+
+The promtool tests of these alerts come from a simulation (:func:`simulate`) of the same ratios
+over an outage: a full outage (fast burn: the page), a partial one at 4.5 times the budget (slow
+burn: only the ticket), and a quiet case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from exporter import metrics as m
+from exporter.rules.alerts import ramp, seq, series
+from exporter.rules.model import Alert, Case, Expect, Rule, alternatives, sel
+from exporter.rules.render import Ordered, num
+from exporter.rules.spec import SLO, AlertSpec, BurnWindow, Severity, SLOSpec, SpecError, seconds
+
+ALERT = "SLOErrorBudgetBurn"
+
+
+def windows(alert: AlertSpec) -> list[str]:
+    """Every window the burn-rate alerts read, shortest first."""
+    found = {
+        w for lvl in alert.levels().values() for bw in lvl.windows for w in (bw.long, bw.short)
+    }
+    return sorted(found, key=seconds)
+
+
+def budget(slo: SLO) -> Decimal:
+    return 1 - slo.objective / 100
+
+
+def _le(threshold: Decimal) -> str:
+    """The ``le`` label of the bucket bound, as prometheus_client writes it (1.0, 0.5)."""
+    return repr(float(threshold))
+
+
+def error_ratio(slo: SLO, window: str) -> str:
+    """PromQL for the share of bad events of ``slo`` over ``window``."""
+    sli = slo.sli
+    if sli.probes is not None:
+        success = sel(
+            m.PROBE_SUCCESS,
+            service=sli.probes.service,
+            probe=("=~", alternatives(sli.probes.probes)),
+        )
+        return f"1 - avg(avg_over_time({success}[{window}]))"
+    if sli.database is not None:
+        return f"1 - avg(avg_over_time({sel(m.PG_UP, database=sli.database)}[{window}]))"
+    req = sli.requests or sli.latency
+    assert req is not None
+    where: dict[str, Any] = {"service": req.service}
+    if req.routes:
+        where["route"] = ("=~", alternatives(req.routes))
+    if sli.requests is not None:
+        errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
+        total = sel(m.LOG_HTTP_REQUESTS, **where)
+        return f"sum(rate({errors}[{window}]))\n/\nsum(rate({total}[{window}]))"
+    assert sli.latency is not None
+    good = sel(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold))
+    total = sel(m.LOG_HTTP_DURATION, "_count", **where)
+    return f"1 - (\n  sum(rate({good}[{window}]))\n  /\n  sum(rate({total}[{window}]))\n)"
+
+
+def _ratio(window: str) -> str:
+    return f"slo:sli_error:ratio_rate{window}"
+
+
+def recordings(slo: SLO, spec: SLOSpec, alert: AlertSpec) -> list[Ordered]:
+    labels = {"service": slo.service, "slo": slo.name}
+    this = f'{{slo="{slo.name}"}}'
+    b = num(budget(slo))
+    rules = [
+        Ordered(record=_ratio(w), expr=error_ratio(slo, w), labels=labels) for w in windows(alert)
+    ]
+    short = windows(alert)[0]
+    rules += [
+        Ordered(
+            record=_ratio(spec.window),
+            expr=f"avg_over_time({_ratio(short)}{this}[{spec.window}])",
+            labels=labels,
+        ),
+        Ordered(
+            record="slo:objective:ratio", expr=f"vector({num(slo.objective / 100)})", labels=labels
+        ),
+        Ordered(record="slo:error_budget:ratio", expr=f"vector({b})", labels=labels),
+        Ordered(
+            record="slo:time_period:days",
+            expr=f"vector({num(seconds(spec.window) / 86400)})",
+            labels=labels,
+        ),
+        Ordered(
+            record="slo:current_burn_rate:ratio", expr=f"{_ratio(short)}{this} / {b}", labels=labels
+        ),
+        Ordered(
+            record="slo:period_burn_rate:ratio",
+            expr=f"{_ratio(spec.window)}{this} / {b}",
+            labels=labels,
+        ),
+        Ordered(
+            record="slo:period_error_budget_remaining:ratio",
+            expr=f"1 - slo:period_burn_rate:ratio{this}",
+            labels=labels,
+        ),
+    ]
+    return rules
+
+
+def burn_expr(slo: SLO, pairs: tuple[BurnWindow, ...]) -> str:
+    this = f'{{slo="{slo.name}"}}'
+    b = num(budget(slo))
+    terms = []
+    for pair in pairs:
+        f = num(pair.factor)
+        terms.append(
+            "(\n"
+            f"  {_ratio(pair.long)}{this} / {b} > {f}\n"
+            "  and\n"
+            f"  {_ratio(pair.short)}{this} / {b} > {f}\n"
+            ")"
+        )
+    return "\nor\n".join(terms)
+
+
+def severities(slo: SLO, alert: AlertSpec) -> list[Severity]:
+    wanted: list[Severity] = []
+    if slo.page:
+        wanted.append("page")
+    if slo.ticket:
+        wanted.append("ticket")
+    for severity in wanted:
+        if not alert.level(severity).windows:
+            raise SpecError(f"alert_rules/alerts.yml: alerts.{ALERT}.{severity}: needs windows")
+    return wanted
+
+
+def rules(slo: SLO, alert: AlertSpec) -> list[Rule]:
+    # slo as a static label too (the ratios carry it): rules of one name must differ in labels
+    return [
+        Rule(
+            severity,
+            burn_expr(slo, alert.level(severity).windows),
+            alert.level(severity).for_,
+            {"slo": slo.name},
+        )
+        for severity in severities(slo, alert)
+    ]
+
+
+# --- simulation, for the tests ------------------------------------------------------------------
+
+# Request-counting SLIs: requests per evaluation step, counters starting far from zero so that
+# rate() extrapolates the bad and the total counter alike (their ratio is then exact).
+REQUESTS_PER_STEP = 100
+COUNTER_START = 10_000_000
+
+
+@dataclass
+class Outage:
+    """Per evaluation step: probe-like success (1/0) or request counts (bad, total)."""
+
+    steps: int
+    good: list[Decimal]  # probes and database: the value of probe_success / pg_up
+    bad: list[Decimal]  # requests and latency: bad requests during the step
+    total: list[Decimal]
+
+
+def outage(slo: SLO, kind: str, steps: int, start: int) -> Outage:
+    """``kind``: full (everything bad from ``start``; 97% of requests), total (all of them),
+    slow (4.5x the budget: bad probe runs spread evenly, or that share of requests), or quiet."""
+    b = budget(slo)
+    good = [Decimal(1)] * steps
+    bad = [Decimal(0)] * steps
+    total = [Decimal(REQUESTS_PER_STEP)] * steps
+    if kind in ("full", "total"):
+        for i in range(start, steps):
+            good[i] = Decimal(0)
+            # 97 of 100 requests fail: with all of them failing, ratios over whole windows land
+            # exactly on thresholds (18 of 60 intervals is 0.3 = 6 x 5%) and float rounding
+            # would decide the test
+            bad[i] = Decimal(REQUESTS_PER_STEP * (100 if kind == "total" else 97) // 100)
+    elif kind == "slow":
+        period = round(1 / (Decimal("4.5") * b))
+        for i in range(steps):
+            if i % period == period - 1:
+                good[i] = Decimal(0)
+            bad[i] = REQUESTS_PER_STEP * Decimal("4.5") * b
+    return Outage(steps, good, bad, total)
+
+
+def _counter(per_step: list[Decimal]) -> list[Decimal]:
+    """Cumulative counter values, exact (Decimal), so the series text has no float noise."""
+    out, value = [], Decimal(COUNTER_START)
+    for i, d in enumerate(per_step):
+        if i:
+            value += d
+        out.append(value)
+    return out
+
+
+def error_ratios(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float | None]:
+    """What ``error_ratio(slo, window)`` evaluates to at each step (Prometheus 2.x ranges include
+    both ends; rate() over counters sampled together cancels its extrapolation in the ratio)."""
+    width = int(seconds(window) / step)
+    out: list[float | None] = []
+    probes = slo.sli.probes is not None or slo.sli.database is not None
+    bad_c, total_c = _counter(o.bad), _counter(o.total)
+    good_c = _counter([Decimal(0), *o.good[1:]])  # good_c[t] - good_c[f] = good in (f, t]
+    for t in range(o.steps):
+        first = max(0, t - width)
+        if probes:
+            good = good_c[t] - good_c[first] + o.good[first]
+            out.append(1 - float(good) / (t - first + 1))
+        elif t == first:
+            out.append(None)  # rate() needs two samples
+        else:
+            d_total = float(total_c[t] - total_c[first])
+            out.append(float(bad_c[t] - bad_c[first]) / d_total if d_total else None)
+    return out
+
+
+@dataclass
+class Firing:
+    onset: int  # first step of the run of true conditions that led to firing
+    at: int  # first firing step
+    value: Callable[[int], float]
+
+
+def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Severity, Firing | None]:
+    ratios = {w: error_ratios(slo, o, w, step) for w in windows(alert)}
+    b = float(budget(slo))
+    out: dict[Severity, Firing | None] = {}
+    for severity in severities(slo, alert):
+        lvl = alert.level(severity)
+        hold = int(seconds(lvl.for_) / step)
+        values: dict[int, float] = {}
+        run_start: int | None = None
+        out[severity] = None
+        for t in range(o.steps):
+            value = None
+            for pair in lvl.windows:
+                long, short = ratios[pair.long][t], ratios[pair.short][t]
+                if long is None or short is None:
+                    continue
+                f = float(pair.factor)
+                for r in (long / b, short / b):
+                    if math.isclose(r, f, rel_tol=1e-9):
+                        raise ValueError(f"{slo.name}: burn rate {r} too close to {f} at step {t}")
+                if long / b > f and short / b > f:
+                    value = long / b
+                    break
+            if value is None:
+                run_start = None
+                continue
+            values[t] = value
+            if run_start is None:
+                run_start = t
+            if t - run_start >= hold and out[severity] is None:
+                # the value at later steps: the condition must still hold there (a KeyError
+                # otherwise: the case would test a step where the alert has resolved)
+                out[severity] = Firing(run_start, t, values.__getitem__)
+    return out
+
+
+def _runs(values: list[Decimal]) -> str:
+    """0/1 samples in promtool's notation, as runs of equal values."""
+    runs: list[tuple[Decimal, int]] = []
+    for v in values:
+        if runs and runs[-1][0] == v:
+            runs[-1] = (v, runs[-1][1] + 1)
+        else:
+            runs.append((v, 1))
+    return seq(*runs)
+
+
+def _encode(values: list[Decimal]) -> str:
+    """Counter values in promtool's expanding notation, as runs of equal increments."""
+    parts, i = [], 0
+    while i < len(values):
+        if i + 1 == len(values):
+            parts.append(num(values[i]))
+            break
+        d = values[i + 1] - values[i]
+        j = i + 1
+        while j + 1 < len(values) and values[j + 1] - values[j] == d:
+            j += 1
+        parts.append(seq((values[i], j - i + 1)) if d == 0 else ramp(values[i], d, j - i + 1))
+        i = j + 1
+    return " ".join(parts)
+
+
+def input_series(slo: SLO, o: Outage) -> dict[str, str]:
+    sli = slo.sli
+    if sli.probes is not None:
+        return {
+            series(m.PROBE_SUCCESS, service=sli.probes.service, probe=p): _runs(o.good)
+            for p in sli.probes.probes
+        }
+    if sli.database is not None:
+        return {series(m.PG_UP, database=sli.database): _runs(o.good)}
+    req = sli.requests or sli.latency
+    assert req is not None
+    route = req.routes[0] if req.routes else "api"
+    where = {"service": req.service, "route": route}
+    good = [t - b for t, b in zip(o.total, o.bad, strict=True)]
+    if sli.requests is not None:
+        return {
+            series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="2xx"): _encode(
+                _counter(good)
+            ),
+            series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="5xx"): _encode(
+                _counter(o.bad)
+            ),
+        }
+    assert sli.latency is not None
+    return {
+        series(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold)): _encode(
+            _counter(good)
+        ),
+        series(m.LOG_HTTP_DURATION, "_count", **where): _encode(_counter(o.total)),
+    }
+
+
+def cases(slo: SLO, alert: AlertSpec, step: Decimal) -> tuple[list[Case], Case]:
+    labels = {"service": slo.service, "slo": slo.name}
+    found: list[Case] = []
+    start = int(3600 / step)  # an hour of good service first
+    for kind in ("full", "slow"):
+        # long enough for the slowest ticket: the 3 d window needs no more than a day here
+        steps = start + int(86400 / step)
+        o = outage(slo, kind, steps, start)
+        fired = simulate(slo, alert, o, step)
+        order: list[Severity] = ["page", "ticket"] if kind == "full" else ["ticket"]
+        if kind == "slow" and fired.get("page") is not None:
+            raise ValueError(f"{slo.name}: the slow burn case would page")
+        targets = [s for s in order if fired.get(s) is not None]
+        if not targets:
+            raise ValueError(f"{slo.name}: the {kind} case fires nothing")
+        first = fired[targets[0]]
+        assert first is not None
+        expects = []
+        for severity in targets:
+            f = fired[severity]
+            assert f is not None
+            # another severity is only checked where it fires by the tested boundary
+            if severity != targets[0] and f.at > first.at:
+                continue
+            expects.append(Expect(severity, f.onset, f.value))
+        o = outage(slo, kind, first.at + 2, start)
+        found.append(Case(input_series(slo, o), labels, tuple(expects)))
+    quiet_o = outage(slo, "quiet", 40, 0)
+    return found, Case(input_series(slo, quiet_o), {}, ())
+
+
+SUMMARY = "SLO {{ $labels.slo }} burns its error budget {{ $value | humanize }}x too fast"
+DESCRIPTION = (
+    "{{ $labels.service }} is spending the error budget of SLO {{ $labels.slo }} "
+    "{{ $value | humanize }} times faster than its window allows (long window of the "
+    "burn-rate pair that fired). At this pace a page-level burn empties the window's budget in "
+    "days; a ticket-level one within the window. slo:sli_error:ratio_rate5m shows whether it "
+    "is still going on; the service's own alerts say why."
+)
+
+
+def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]:
+    """What the metadata rules record: the objective, the budget and all of it left on a quiet
+    input; an error ratio of exactly 1 once the short window holds nothing but the outage."""
+    labels = f'{{service="{slo.service}", slo="{slo.name}"}}'
+
+    def sample(name: str, value: Decimal | int, at: int) -> Ordered:
+        return Ordered(
+            expr=f'{name}{{slo="{slo.name}"}}',
+            eval_time=f"{int(Decimal(at) * step)}s",
+            exp_samples=[Ordered(labels=name + labels, value=value)],
+        )
+
+    def test(name: str, o: Outage, checks: list[Ordered]) -> Ordered:
+        return Ordered(
+            name=f"{ALERT} {slo.name}: {name}",
+            interval=f"{num(step)}s",
+            input_series=[Ordered(series=k, values=v) for k, v in input_series(slo, o).items()],
+            promql_expr_test=checks,
+        )
+
+    start = int(3600 / step)
+    short = windows(alert)[0]
+    full_at = start + int(seconds(short) / step)
+    return [
+        test(
+            "recorded metadata",
+            outage(slo, "quiet", 12, 0),
+            [
+                sample("slo:objective:ratio", slo.objective / 100, 10),
+                sample("slo:error_budget:ratio", budget(slo), 10),
+                sample("slo:period_error_budget_remaining:ratio", 1, 10),
+            ],
+        ),
+        test(
+            "error ratio in an outage",
+            outage(slo, "total", full_at + 1, start),
+            [sample(_ratio(short), 1, full_at)],
+        ),
+    ]
+
+
+def alerts(spec: SLOSpec, alert: AlertSpec, step: Decimal) -> list[Alert]:
+    """SLOErrorBudgetBurn, one :class:`Alert` per SLO (same name, its own rules and cases)."""
+    out = []
+    for slo in spec.slos:
+        found, quiet_case = cases(slo, alert, step)
+        out.append(
+            Alert(
+                ALERT,
+                f"slo-{slo.name}",
+                SUMMARY,
+                DESCRIPTION,
+                alert.dashboard,
+                tuple(rules(slo, alert)),
+                tuple(found),
+                quiet_case,
+            )
+        )
+    return out

@@ -1,0 +1,380 @@
+"""The specs under alert_rules/, as typed, frozen models validated once, at load.
+
+- ``alert_rules/slos.yml``: the SLOs (objective, window, SLI) -> recording rules and burn-rate
+  alerts (exporter/rules/slo.py);
+- ``alert_rules/alerts.yml``: every alert's severities, ``for`` durations and thresholds, each
+  with the reason for its value (exporter/rules/alerts.py holds the expressions);
+- ``alert_rules/routing.yml``: Alertmanager's receivers, routes, time intervals and inhibitions
+  (exporter/rules/alertmanager.py);
+- ``alert_rules/stack.yml``: where the exporters, Prometheus, Alertmanager and Grafana run
+  (exporter/rules/prometheus_config.py) and the dashboard uids alerts link to.
+
+An invalid spec fails ``make generate`` with the file and the path of the bad value.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_DIR = ROOT / "alert_rules"
+
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_DURATION_SECONDS = {
+    "ms": Decimal("0.001"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+    "d": Decimal(86400),
+    "w": Decimal(604800),
+    "y": Decimal(31536000),
+}
+
+
+class SpecError(Exception):
+    """A spec file that cannot be used; the message names the file and the path inside it."""
+
+
+def seconds(duration: str) -> Decimal:
+    """Seconds in a Prometheus duration such as ``1h30m`` (exact)."""
+    total = Decimal(0)
+    for amount, unit in _DURATION_PART.findall(duration):
+        total += Decimal(amount) * _DURATION_SECONDS[unit]
+    return total
+
+
+def _prom_duration(value: Any) -> str:
+    text = str(value).strip()
+    if not text or _DURATION_PART.sub("", text) != "":
+        raise ValueError(f"{value!r} is not a Prometheus duration such as 30s, 5m, 1h or 30d")
+    return text
+
+
+def _quantity(value: Any) -> Decimal:
+    """A threshold: a number, a percentage (``80%`` -> 0.8) or a duration (``500ms`` -> 0.5,
+    seconds), kept exact."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, a percentage or a duration")
+    if isinstance(value, int | float):
+        return Decimal(repr(value))
+    text = str(value).strip()
+    try:
+        if text.endswith("%"):
+            return Decimal(text[:-1]) / 100
+        return Decimal(text)
+    except InvalidOperation:
+        pass
+    return seconds(_prom_duration(text))
+
+
+def _matcher(value: Any) -> str:
+    pattern = r'^[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)".*"$'
+    if not isinstance(value, str) or not re.match(pattern, value):
+        raise ValueError(f'{value!r} is not a matcher such as severity="page" or service=~"a|b"')
+    return value
+
+
+PromDuration = Annotated[str, BeforeValidator(_prom_duration)]
+Quantity = Annotated[Decimal, BeforeValidator(_quantity)]
+Matcher = Annotated[str, BeforeValidator(_matcher)]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+LabelName = Annotated[str, Field(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+Severity = Literal["page", "ticket", "info"]
+SEVERITIES: tuple[Severity, ...] = ("page", "ticket", "info")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- slos.yml ---------------------------------------------------------------------------------
+
+
+class ProbesSLI(Model):
+    """Availability from probes: the share of probe runs that failed (probe_success 0)."""
+
+    service: Name
+    probes: tuple[Name, ...] = Field(min_length=1)
+
+
+class RequestsSLI(Model):
+    """Availability from log-derived requests: the share answered with a 5xx status."""
+
+    service: Name
+    routes: tuple[str, ...] = ()  # route groups counted; empty: every route
+
+
+class LatencySLI(Model):
+    """Latency from the log-derived request-duration histogram: the share of requests slower
+    than ``threshold``, which must be one of the histogram's bucket bounds (logs.buckets)."""
+
+    service: Name
+    routes: tuple[str, ...] = ()
+    threshold: Quantity
+
+
+class SLI(Model):
+    probes: ProbesSLI | None = None
+    requests: RequestsSLI | None = None
+    latency: LatencySLI | None = None
+    database: Name | None = None  # availability of a configured database (pg_up)
+
+    def kind(self) -> str:
+        kinds = [k for k in ("probes", "requests", "latency", "database") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("an SLI is exactly one of probes, requests, latency, database")
+        return kinds[0]
+
+
+class SLO(Model):
+    name: Name
+    service: Name
+    objective: Quantity  # percent, e.g. 99.9
+    description: str
+    sli: SLI
+    page: bool = True  # the fast-burn alert pages
+    ticket: bool = True  # the slow-burn alert opens a ticket
+
+    @model_validator(mode="after")
+    def _check(self) -> SLO:
+        self.sli.kind()
+        if not Decimal(0) < self.objective < Decimal(100):
+            raise ValueError("objective is a percentage between 0 and 100, e.g. 99.9")
+        return self
+
+
+class SLOSpec(Model):
+    version: Literal["redline.slo/v1"]
+    window: PromDuration
+    slos: tuple[SLO, ...] = Field(min_length=1)
+
+
+# --- alerts.yml -------------------------------------------------------------------------------
+
+
+class BurnWindow(Model):
+    long: PromDuration
+    short: PromDuration
+    factor: Quantity
+
+
+class Level(Model):
+    """One severity of an alert. Which of the optional values an alert needs is decided by its
+    expression in exporter/rules/alerts.py; a missing one fails ``make generate``."""
+
+    for_: PromDuration = Field(alias="for")
+    threshold: Quantity | None = None
+    window: PromDuration | None = None  # range of rate/increase/quantile_over_time/predict_linear
+    horizon: PromDuration | None = None  # how far predict_linear looks ahead
+    guard: Quantity | None = None  # a second bound that must hold too (see the alert)
+    windows: tuple[BurnWindow, ...] = ()  # burn-rate alerts: (long, short, factor)
+
+
+class LatencyBudget(Model):
+    probe: Name
+    services: tuple[Name, ...] = Field(min_length=1)
+    ticket: Quantity
+    page: Quantity | None = None
+
+
+class AlertSpec(Model):
+    dashboard: str
+    page: Level | None = None
+    ticket: Level | None = None
+    info: Level | None = None
+    budgets: tuple[LatencyBudget, ...] = ()
+    probes: tuple[str, ...] = ()  # "service/probe" targets the alert is about
+
+    def levels(self) -> dict[Severity, Level]:
+        return {s: lvl for s in SEVERITIES if (lvl := getattr(self, s)) is not None}
+
+    def level(self, severity: Severity) -> Level:
+        lvl = getattr(self, severity)
+        if lvl is None:
+            raise ValueError(f"needs a {severity} level")
+        return lvl
+
+
+class AlertsSpec(Model):
+    version: Literal["redline.alerts/v1"]
+    alerts: dict[str, AlertSpec]
+
+
+# --- stack.yml --------------------------------------------------------------------------------
+
+
+class ScrapeTarget(Model):
+    address: str
+    labels: dict[LabelName, str] = {}
+
+
+class BasicAuth(Model):
+    username: str
+    password_file: str
+
+
+class RemoteWrite(Model):
+    name: Name
+    url: str
+    headers: dict[str, str] = {}  # not secrets (e.g. X-Scope-OrgID); tokens go in files
+    bearer_token_file: str | None = None
+    basic_auth: BasicAuth | None = None
+
+
+class StackSpec(Model):
+    version: Literal["redline.stack/v1"]
+    scrape_interval: PromDuration
+    scrape_timeout: PromDuration
+    evaluation_interval: PromDuration
+    external_labels: dict[LabelName, str] = {}
+    exporters: tuple[ScrapeTarget, ...] = Field(min_length=1)
+    prometheus: tuple[str, ...] = Field(min_length=1)
+    alertmanagers: tuple[str, ...] = Field(min_length=1)
+    remote_write: tuple[RemoteWrite, ...] = ()
+    grafana_url: str
+    runbook_url: str
+    dashboards: dict[str, str]
+
+    @model_validator(mode="after")
+    def _check(self) -> StackSpec:
+        # the exporter's deadline is the timeout Prometheus announces, so it must leave time
+        # before the next scrape starts
+        if seconds(self.scrape_timeout) >= seconds(self.scrape_interval):
+            raise ValueError("scrape_timeout must be below scrape_interval")
+        return self
+
+
+# --- routing.yml ------------------------------------------------------------------------------
+
+
+class PagerDuty(Model):
+    pass  # routing key: <secrets_dir>/<receiver>-pagerduty-routing-key
+
+
+class Slack(Model):
+    channel: str  # API URL: <secrets_dir>/<receiver>-slack-api-url
+
+
+class Email(Model):
+    to: str
+
+
+class Webhook(Model):
+    url: str  # no secret in it: the token is <secrets_dir>/<receiver>-webhook-token
+    max_alerts: int = 0
+
+
+class Receiver(Model):
+    name: Name
+    pagerduty: PagerDuty | None = None
+    slack: Slack | None = None
+    email: Email | None = None
+    webhook: Webhook | None = None
+
+
+class Route(Model):
+    matchers: tuple[Matcher, ...] = Field(min_length=1)
+    receiver: Name
+    continue_: bool = Field(default=False, alias="continue")
+    group_by: tuple[str, ...] | None = None
+    group_wait: PromDuration | None = None
+    group_interval: PromDuration | None = None
+    repeat_interval: PromDuration | None = None
+    active_time_intervals: tuple[Name, ...] = ()
+    mute_time_intervals: tuple[Name, ...] = ()
+    routes: tuple[Route, ...] = ()
+
+
+class TimeRange(Model):
+    start_time: str = Field(pattern=r"^\d\d:\d\d$")
+    end_time: str = Field(pattern=r"^\d\d:\d\d$")
+
+
+class TimeInterval(Model):
+    weekdays: tuple[str, ...] = ()
+    times: tuple[TimeRange, ...] = ()
+    days_of_month: tuple[str, ...] = ()
+    months: tuple[str, ...] = ()
+    years: tuple[str, ...] = ()
+    location: str | None = None
+
+
+class InhibitRule(Model):
+    name: str
+    source_matchers: tuple[Matcher, ...] = Field(min_length=1)
+    target_matchers: tuple[Matcher, ...] = Field(min_length=1)
+    equal: tuple[LabelName, ...] = ()
+
+
+class Smtp(Model):
+    smarthost: str
+    from_: str = Field(alias="from")
+    username: str  # password: <secrets_dir>/smtp-password
+
+
+class Defaults(Model):
+    group_by: tuple[str, ...]
+    group_wait: PromDuration
+    group_interval: PromDuration
+    repeat_interval: PromDuration
+
+
+class RoutingSpec(Model):
+    version: Literal["redline.routing/v1"]
+    secrets_dir: str
+    resolve_timeout: PromDuration
+    smtp: Smtp
+    defaults: Defaults
+    receiver: Name  # the root route's receiver: whatever no route matches
+    receivers: tuple[Receiver, ...] = Field(min_length=1)
+    time_intervals: dict[Name, tuple[TimeInterval, ...]] = {}
+    routes: tuple[Route, ...] = Field(min_length=1)
+    inhibit_rules: tuple[InhibitRule, ...] = ()
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for seg in loc:
+        out += f"[{seg}]" if isinstance(seg, int) else (f".{seg}" if out else str(seg))
+    return out
+
+
+def load(model: type[M], path: Path) -> M:
+    """Parse and validate one spec file; SpecError names the file and the bad path."""
+    rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise SpecError(f"{rel}: {e}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{rel}: {_path(tuple(err['loc']))}: {err['msg']}" for err in e.errors()]
+        raise SpecError("\n".join(lines)) from None
+
+
+def load_slos(spec_dir: Path = SPEC_DIR) -> SLOSpec:
+    return load(SLOSpec, spec_dir / "slos.yml")
+
+
+def load_alerts(spec_dir: Path = SPEC_DIR) -> AlertsSpec:
+    return load(AlertsSpec, spec_dir / "alerts.yml")
+
+
+def load_stack(spec_dir: Path = SPEC_DIR) -> StackSpec:
+    return load(StackSpec, spec_dir / "stack.yml")
+
+
+def load_routing(spec_dir: Path = SPEC_DIR) -> RoutingSpec:
+    return load(RoutingSpec, spec_dir / "routing.yml")

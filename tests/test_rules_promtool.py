@@ -1,0 +1,72 @@
+"""The generated Prometheus config and rules, checked and unit-tested by the real promtool.
+
+``promtool test rules`` runs once over every test file: each alert at its ``for`` boundary (not
+firing one evaluation before, firing at it, with its exact labels and annotations), each alert on
+a quiet input, and the SLO burn-rate alerts on simulated outages. Fails (never skips) when
+promtool is missing: ``make test`` installs it (scripts/install-system.sh).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from exporter.rules.spec import ROOT
+
+PROM = ROOT / "prometheus"
+
+
+def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    assert binary, "promtool is missing: run scripts/install-system.sh"
+    return subprocess.run(
+        [binary, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
+    )
+
+
+def test_prometheus_config_and_its_rule_files_check() -> None:
+    result = promtool("check", "config", str(PROM / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    rule_files = sorted((PROM / "rules").glob("*.yml"))
+    assert f"SUCCESS: {len(rule_files)} rule files found" in result.stdout, result.stdout
+
+
+def test_rule_files_pass_check_rules_and_its_lint() -> None:
+    files = [str(p) for p in sorted((PROM / "rules").glob("*.yml"))]
+    result = promtool("check", "rules", *files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAILED" not in result.stdout and "duplicate" not in result.stdout
+
+
+def test_every_alert_test_passes() -> None:
+    files = [str(p) for p in sorted((PROM / "tests").glob("*.yml"))]
+    assert len(files) == len(list((PROM / "rules").glob("*.yml")))
+    result = promtool("test", "rules", *files)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert result.stdout.count("SUCCESS") == len(files)
+
+
+@pytest.mark.parametrize(
+    ("rule_file", "old", "new"),
+    [
+        # a longer `for`: the boundary test must notice the page comes later
+        ("probes.yml", "for: 2m", "for: 3m"),
+        # a looser threshold: the firing case's value no longer crosses it
+        ("host.yml", "> 0.9", "> 0.96"),
+        # a burn factor changed: the simulated outage fires one evaluation later
+        ("slo-agent-service-availability.yml", "/ 0.001 > 6\n", "/ 0.001 > 9\n"),
+    ],
+)
+def test_the_tests_notice_a_changed_rule(
+    tmp_path: Path, rule_file: str, old: str, new: str
+) -> None:
+    shutil.copytree(PROM, tmp_path / "prometheus")
+    path = tmp_path / "prometheus" / "rules" / rule_file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    result = promtool("test", "rules", str(tmp_path / "prometheus" / "tests" / rule_file))
+    assert result.returncode != 0, result.stdout
