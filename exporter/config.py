@@ -44,6 +44,7 @@ from exporter.configtypes import (
 from exporter.configtypes import status_matches as status_matches  # re-exported for probes
 from exporter.heartbeats.config import HeartbeatsConfig
 from exporter.host.config import HostConfig
+from exporter.launch.config import LaunchConfig
 from exporter.logs.config import LogsConfig
 from exporter.postgres.config import Databases
 from exporter.secrets import FileSecret
@@ -247,6 +248,8 @@ class ExporterSettings(Model):
     scrape_timeout: Duration = 10.0
     # Kept free before the scrape deadline to render and send the answer.
     scrape_timeout_margin: Duration = 0.5
+    # Probes running at once (a run waits for a slot before its timer starts); read at start.
+    max_concurrent_probes: Annotated[int, Field(ge=1, le=10000)] = 128
 
 
 class Defaults(Model):
@@ -268,6 +271,7 @@ class Config(Model):
     vendors: VendorsConfig = VendorsConfig()  # status feeds and vendor API checks (docs/vendors.md)
     backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
     heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
+    launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
 
     @field_validator("services")
     @classmethod

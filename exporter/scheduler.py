@@ -34,12 +34,21 @@ class Served:
 
 
 class Scheduler:
-    def __init__(self, ctx: ProbeContext) -> None:
+    def __init__(self, ctx: ProbeContext, max_concurrent: int = 128) -> None:
         self.ctx = ctx
+        # All probes of a scrape share one event loop: started all at once, each one's timer
+        # would include the time it waited for the loop (hundreds of ms at 1,000 targets, which
+        # would pollute latency SLOs). A run takes a slot first and starts its timer after.
+        self._slots = asyncio.Semaphore(max_concurrent)
         self._inflight: dict[str, asyncio.Task[ProbeResult]] = {}
         self._last: dict[
             str, tuple[Any, ProbeResult, float]
         ] = {}  # name -> (cfg, result, not_before)
+
+    def latest(self) -> dict[str, ProbeResult]:
+        """The last finished result of each target, by ``service/probe`` name: what the scrapes
+        found, for the status page. Reading it never runs a probe."""
+        return {name: result for name, (_, result, _) in self._last.items()}
 
     def forget_missing(self, names: set[str]) -> None:
         """Drop cached results of targets no longer configured (after a reload)."""
@@ -85,13 +94,14 @@ class Scheduler:
         service_name, probe_name = name.split("/", 1)
         selfmetrics.PROBE_RUNS.labels(service_name, probe_name).inc()
         try:
-            result = await run_probe(
-                PROBES[probe.kind],
-                probe,
-                self.ctx,
-                deadline,
-                degraded_after=probe.degraded_after,
-            )
+            async with self._slots:
+                result = await run_probe(
+                    PROBES[probe.kind],
+                    probe,
+                    self.ctx,
+                    deadline,
+                    degraded_after=probe.degraded_after,
+                )
         finally:
             self._inflight.pop(name, None)
         if result.reason and result.reason != "degraded":

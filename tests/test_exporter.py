@@ -228,19 +228,50 @@ async def test_health_ready_and_landing_page(exporter: Callable[..., Any]) -> No
         assert endpoint in page
 
 
-async def test_openmetrics_is_served_when_asked(
+async def test_text_format_is_served_whatever_prometheus_accepts(
     serve: Callable[..., Any], exporter: Callable[..., Any]
 ) -> None:
+    # redline always answers the text format, which every Prometheus accepts, because
+    # OpenMetrics costs far more to render (bench/README.md)
     target = Target()
     url = await serve(target.app())
     client, _ = await exporter(
         f'services: [{{name: app, probes: [{{name: h, kind: http, url: "{url}/health"}}]}}]'
     )
-    resp = await client.get(
-        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    prometheus_accept = (
+        "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+        "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
     )
-    assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
-    assert (await resp.text()).rstrip().endswith("# EOF")
+    resp = await client.get("/metrics", headers={"Accept": prometheus_accept})
+    assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = await resp.text()
+    assert value(text, "probe_success", service="app", probe="h") == 1
+    assert "# TYPE redline_probe_errors_total counter" in text
+
+
+def test_text_exposition_escapes_label_values_and_help() -> None:
+    from prometheus_client.metrics_core import Metric as Family
+
+    from exporter.collector import text_exposition
+
+    family = Family("redline_x", "help with \\ and\nnewline", "gauge")
+    family.add_sample("redline_x", {"a": 'q"uote\\back\nnl'}, 1.5)
+    family.add_sample("redline_x", {}, float("inf"))
+    counter = Family("redline_y", "a counter", "counter")
+    counter.add_sample("redline_y_total", {"b": "1"}, 3)
+    text = text_exposition([family, counter])
+    assert text == (
+        "# HELP redline_x help with \\\\ and\\nnewline\n"
+        "# TYPE redline_x gauge\n"
+        'redline_x{a="q\\"uote\\\\back\\nnl"} 1.5\n'
+        "redline_x +Inf\n"
+        "# HELP redline_y_total a counter\n"
+        "# TYPE redline_y_total counter\n"
+        'redline_y_total{b="1"} 3.0\n'
+    )
+    # and prometheus-client's own parser reads the escapes back to the original value
+    parsed = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    assert parsed[0].labels == {"a": 'q"uote\\back\nnl'} and parsed[0].value == 1.5
 
 
 async def test_probe_errors_are_counted_by_reason(
