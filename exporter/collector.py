@@ -103,7 +103,8 @@ def text_exposition(families: Iterable[Family]) -> str:
     """The text format (0.0.4) of ``families``. Written here rather than with prometheus-client's
     encoder, which validates and escapes every label name of every sample: at 1,000 probes it was
     a third of the exporter's CPU (bench/README.md). Names come from metrics.py and the config,
-    so they are valid already; label values are escaped."""
+    so they are valid already; label values are escaped. Labels are sorted, as prometheus-client
+    writes them, so the output does not depend on the order a collector built them in."""
     out: list[str] = []
     for family in families:
         kind = "untyped" if family.type == "unknown" else family.type
@@ -112,7 +113,8 @@ def text_exposition(families: Iterable[Family]) -> str:
         for sample in family.samples:
             if sample.labels:
                 labels = ",".join(
-                    f'{key}="{_escape_value(value)}"' for key, value in sample.labels.items()
+                    f'{key}="{_escape_value(value)}"'
+                    for key, value in sorted(sample.labels.items())
                 )
                 out.append(f"{sample.name}{{{labels}}} {_number(sample.value)}\n")
             else:

@@ -162,7 +162,7 @@ def test_sighup_reloads_and_sigterm_stops_cleanly(
     running: tuple[subprocess.Popen[str], int, Path],
 ) -> None:
     proc, port, path = running
-    assert 'probe_success{service="self",probe="web"} 1.0' in get(port, "/metrics")
+    assert 'probe_success{probe="web",service="self"} 1.0' in get(port, "/metrics")
     path.write_text(path.read_text().replace("name: web", "name: web2"))
     proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
