@@ -4,13 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install system lint generate check-generated test unit demo demo-stop bench clean
+.PHONY: help install system lint generate dashboards check-generated test unit demo demo-stop bench clean
 
 help:
 	@echo "make demo       start stand-ins and the exporter on the embedded config, print the URLs"
 	@echo "make demo-stop  stop what make demo started"
 	@echo "make test       install everything, lint, check generated files, run every test"
 	@echo "make generate   regenerate every generated file (docs/metrics.md, ...)"
+	@echo "make dashboards regenerate the Grafana dashboards and provisioning (dashboards/)"
 	@echo "make bench      run the benchmarks against their peers and print the table"
 
 # The virtualenv is (re)built when pyproject.toml or constraints.txt change.
@@ -25,16 +26,20 @@ system:
 	bash scripts/install-system.sh
 
 lint: install
-	$(VENV)/bin/ruff check exporter tests bench
-	$(VENV)/bin/ruff format --check exporter tests bench
+	$(VENV)/bin/ruff check exporter tests bench dashboards
+	$(VENV)/bin/ruff format --check exporter tests bench dashboards
 	$(VENV)/bin/mypy
 
 generate: install
 	$(PY) -m exporter.generate
 
+# Grafana dashboards from dashboards/*.dashboard.py (make generate writes them too).
+dashboards: install
+	$(PY) -m dashboards.build
+
 # Generated files must match their sources: regenerate, then fail on any difference.
 check-generated: generate
-	@git diff --exit-code -- docs/ README.md prometheus/ alertmanager/ alert_rules/ || \
+	@git diff --exit-code -- docs/ README.md prometheus/ alertmanager/ alert_rules/ dashboards/ || \
 	  (echo "generated files are out of date: run 'make generate' and commit" >&2; exit 1)
 
 # pytest exits 5 when it collected nothing; make treats every non-zero exit as a failure.

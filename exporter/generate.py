@@ -50,6 +50,12 @@ def main() -> int:
     # alerting as code: rules, promtool tests, prometheus.yml, alertmanager.yml, docs/slos.md
     for path in rules.write(ROOT):
         print(f"wrote {path}")
+    # Grafana dashboards and provisioning (dashboards/build.py, also `make dashboards`); imported
+    # here because dashboards/ is no part of the installed package: it runs from the checkout
+    from dashboards import build as dashboards
+
+    for path in dashboards.write(ROOT):
+        print(f"wrote {path}")
     return 0
 
 

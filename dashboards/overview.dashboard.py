@@ -1,0 +1,182 @@
+"""Operator overview: is the shop OK? A handful of big tiles, each coloured where the alerts draw
+their lines and each a click away from its detail dashboard."""
+
+from dashboards import style as s
+from dashboards.style import Q, m, sel
+
+APP = "hotdash-app"
+APP_PROBES = next(x.sli.probes for x in s.slos_spec().slos if x.sli.probes and x.service == APP)
+APP_PROBE_MATCH = ("=~", s.alternatives(APP_PROBES.probes))
+APP_HEALTH = next(b for b in s.latency_budgets() if (b.service, b.probe) == (APP, "health"))
+LATENCY_WINDOW = s.window("ServiceLatencyHigh")
+STOREFRONT = ("shopify", "Storefront")  # vendor feed and component, as config/hotrod.yml names them
+assert STOREFRONT[1] in s.vendor_components(STOREFRONT[0])
+FIRING: dict[str, s.Matches] = {"alertstate": "firing", "alertname": ("!=", s.WATCHDOG)}
+
+tiles = s.row(
+    "Is the shop OK?",
+    s.stat(
+        "HotDash app",
+        "UP when every probe of the app's availability SLO ("
+        + ", ".join(APP_PROBES.probes)
+        + ") succeeded at the last scrape.",
+        Q(f"min({sel(m.PROBE_SUCCESS, service=APP, probe=APP_PROBE_MATCH)})"),
+        mappings=s.state_mappings(s.UP_DOWN),
+        links=(s.goto("services", service=APP),),
+        alerts=("ServiceDown",),
+        w=4,
+        h=6,
+    ),
+    s.state_stat(
+        "Storefront (Shopify)",
+        "Shopify's own status page for the Storefront component the shop's customers use.",
+        Q(
+            s.state_code(
+                m.VENDOR_COMPONENT_STATUS,
+                "status",
+                s.COMPONENT_STATES,
+                (),
+                feed=STOREFRONT[0],
+                component=STOREFRONT[1],
+            )
+        ),
+        states=s.COMPONENT_STATES,
+        links=(s.goto("backups-vendors"),),
+        alerts=("VendorComponentDown",),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Probes failing",
+        "Probes of every service failing at the last scrape.",
+        Q(f"count({sel(m.PROBE_SUCCESS)} == 0) or vector(0)"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        links=(s.goto("services"),),
+        alerts=("ServiceDown",),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "App latency against its budget",
+        f"p95 of the app's /health probe over {LATENCY_WINDOW}; orange above its ticket budget, "
+        "red above its page limit (ServiceLatencyHigh).",
+        Q(
+            f"quantile_over_time(0.95, "
+            f"{sel(m.PROBE_DURATION, service=APP, probe=APP_HEALTH.probe)}[{LATENCY_WINDOW}])"
+        ),
+        unit=s.SECONDS,
+        thresholds=s.budget_steps(APP_HEALTH),
+        links=(s.goto("services", service=APP),),
+        alerts=("ServiceLatencyHigh",),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Error budget left this month",
+        "The SLO with the least of its 30-day error budget left; red once overspent.",
+        Q(f"bottomk(1, {sel(s.SLO_BUDGET_REMAINING)})", "{{slo}}"),
+        unit=s.RATIO,
+        thresholds=s.steps(s.CRITICAL, (0, s.OK)),
+        text_mode="value_and_name",
+        links=(s.goto("slos"),),
+        alerts=("SLOErrorBudgetBurn",),
+        w=8,
+        h=6,
+    ),
+    s.state_stat(
+        "Vendors",
+        "The worst state of the vendor components the stack depends on (status pages).",
+        Q(s.state_code(m.VENDOR_COMPONENT_STATUS, "status", s.COMPONENT_STATES, ())),
+        states=s.COMPONENT_STATES,
+        links=(s.goto("backups-vendors"),),
+        alerts=("VendorComponentDown", "VendorComponentDegraded"),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Oldest backup against its RPO",
+        "Age of the newest backup of the worst backup set over its max_age (RPO): orange "
+        "from 1x (ticket), red from the page multiple (BackupTooOld).",
+        Q(f"max({sel(m.BACKUP_NEWEST_AGE)} / {sel(m.BACKUP_MAX_AGE)})"),
+        unit=s.RATIO,
+        thresholds=s.above("BackupTooOld"),
+        links=(s.goto("backups-vendors"),),
+        alerts=("BackupTooOld", "BackupFailed"),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Database",
+        "UP when every configured database answered redline's canary query.",
+        Q(f"min({sel(m.PG_UP)})"),
+        mappings=s.state_mappings(s.UP_DOWN),
+        links=(s.goto("database"),),
+        alerts=("PostgresDown",),
+        w=4,
+        h=6,
+    ),
+    s.state_stat(
+        "Scheduled jobs",
+        "The worst heartbeat state of the nightly jobs.",
+        Q(s.state_code(m.HEARTBEAT_STATUS, "status", s.HEARTBEAT_STATES, ())),
+        states=s.HEARTBEAT_STATES,
+        links=(s.goto("backups-vendors"),),
+        alerts=("HeartbeatFailed", "HeartbeatLate"),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Alerts paging",
+        "Alerts firing with severity page now.",
+        Q(f"count({sel(s.ALERTS, severity='page', **FIRING)}) or vector(0)"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        links=(s.goto("launch"),),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Alerts with a ticket",
+        "Alerts firing with severity ticket now.",
+        Q(f"count({sel(s.ALERTS, severity='ticket', **FIRING)}) or vector(0)"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.WARNING)),
+        links=(s.goto("launch"),),
+        w=4,
+        h=6,
+    ),
+)
+
+details = s.row(
+    "What is going on",
+    s.table(
+        "Firing alerts",
+        "Every alert firing now but Watchdog, the alerting pipeline's heartbeat (its runbook "
+        "says what its silence means); each alert's runbook is docs/runbooks/<alert>.md.",
+        Q(sel(s.ALERTS, **FIRING)),
+        hide=("__name__", "alertstate", "Value", "job", "instance"),
+        alerts=(s.WATCHDOG,),
+        w=12,
+        h=9,
+    ),
+    s.timeseries(
+        "Probes failing by service",
+        "Probes failing at each scrape, per service.",
+        Q(f"count by (service) ({sel(m.PROBE_SUCCESS)} == 0)", "{{service}}"),
+        unit=s.COUNT,
+        bars=True,
+        links=(s.goto("services"),),
+        w=12,
+        h=9,
+    ),
+)
+
+dashboard = s.dashboard(
+    "overview",
+    "Is the shop OK? Each tile is coloured where the alerts draw their lines; click one for "
+    "its detail dashboard.",
+    [tiles, details],
+    all_alerts=True,
+    time_from="now-3h",
+)

@@ -1,0 +1,254 @@
+"""redline itself: is the measuring instrument working? Scrapes, probe errors, sources and
+collectors, reloads, and the streams it ingests (logs, heartbeat pings, vendor fetches)."""
+
+from dashboards import style as s
+from dashboards.style import Q, m, sel, var
+
+EX = {"instance": var("instance")}
+JOB: dict[str, s.Matches] = {"job": s.REDLINE_JOB, **EX}
+RATE = s.RATE
+SCRAPE_BUCKETS = sel(m.SCRAPE_DURATION, "_bucket", **EX)
+
+health = s.row(
+    "Exporter",
+    s.stat(
+        "Exporter up",
+        "Whether Prometheus could scrape each exporter (RedlineExporterDown pages after 2 min).",
+        Q(sel(s.PROMETHEUS_UP, **JOB), "{{instance}}"),
+        mappings=s.state_mappings(s.UP_DOWN),
+        alerts=("RedlineExporterDown",),
+        w=6,
+    ),
+    s.stat(
+        "Version",
+        "redline's version on each exporter.",
+        Q(sel(m.BUILD_INFO, **EX), "{{instance}} {{version}} (Python {{python_version}})"),
+        text_mode="name",
+        thresholds=s.steps(s.INFO),
+        w=6,
+    ),
+    s.stat(
+        "Config reload",
+        "Whether the last load or reload of the config succeeded (the old config stays in force "
+        "when it did not).",
+        Q(sel(m.CONFIG_RELOAD_SUCCESS, **EX), "{{instance}}"),
+        mappings=s.state_mappings({"FAILED": s.CRITICAL, "ok": s.OK}),
+        alerts=("RedlineConfigReloadFailed",),
+        w=6,
+    ),
+    s.stat(
+        "Last good reload",
+        "When the config was last loaded successfully.",
+        Q(f"{sel(m.CONFIG_RELOAD_TIMESTAMP, **EX)} * 1000", "{{instance}}"),
+        unit=s.FROM_NOW,
+        w=6,
+    ),
+    s.timeseries(
+        "Scrape duration",
+        "p50, p90 and p99 of /metrics and /probe wall time; orange where RedlineScrapeSlow "
+        "opens a ticket (its p90 close to the scrape timeout).",
+        *(
+            Q(
+                f"histogram_quantile({q}, sum by (endpoint, le) (rate({SCRAPE_BUCKETS}[{RATE}])))",
+                f"{{{{endpoint}}}} p{int(q * 100)}",
+            )
+            for q in (0.5, 0.9, 0.99)
+        ),
+        Q(sel(s.SCRAPE_DURATION, **JOB), "{{instance}} as Prometheus saw it"),
+        unit=s.SECONDS,
+        thresholds=s.above("RedlineScrapeSlow"),
+        alerts=("RedlineScrapeSlow",),
+    ),
+    s.timeseries(
+        "Exporter process",
+        "CPU (in CPUs) and resident memory of the exporter process.",
+        Q(f"rate({sel(s.PROCESS_CPU, **JOB)}[{RATE}])", "{{instance}} CPU"),
+        Q(sel(s.PROCESS_RESIDENT_MEMORY, **JOB), "{{instance}} memory"),
+        Q(sel(s.PROCESS_OPEN_FDS, **JOB), "{{instance}} open fds"),
+        overrides=[
+            {
+                "matcher": {"id": "byRegexp", "options": ".* memory"},
+                "properties": [
+                    {"id": "unit", "value": s.BYTES},
+                    {"id": "custom.axisPlacement", "value": "right"},
+                ],
+            }
+        ],
+    ),
+)
+
+probes = s.row(
+    "Probes",
+    s.timeseries(
+        "Probe runs",
+        "Probe runs started per second, per service (a run shared by concurrent scrapes counts "
+        "once).",
+        Q(
+            f"sum by (service) (rate({sel(m.PROBE_RUNS, **EX)}[{RATE}]))",
+            "{{service}}",
+        ),
+        unit=s.OPS,
+        stack=True,
+        w=8,
+    ),
+    s.timeseries(
+        "Probe errors by reason",
+        "Failed probe runs per second by reason; secret (a missing secret) and internal (a bug "
+        "in redline) mean a probe measures nothing (RedlineProbeErrors).",
+        Q(
+            f"sum by (reason) (rate({sel(m.PROBE_ERRORS, **EX)}[{RATE}]))",
+            "{{reason}}",
+        ),
+        unit=s.OPS,
+        stack=True,
+        alerts=("RedlineProbeErrors",),
+        w=8,
+    ),
+    s.timeseries(
+        "Reused results",
+        "Age of the results served: above the dashed line alerts about that probe see the past "
+        "(RedlineProbeResultStale).",
+        Q(f"max by (service, probe) ({sel(m.PROBE_RESULT_AGE, **EX)})", "{{service}}/{{probe}}"),
+        unit=s.SECONDS,
+        thresholds=s.above("RedlineProbeResultStale"),
+        alerts=("RedlineProbeResultStale",),
+        w=8,
+    ),
+)
+
+sources = s.row(
+    "Sources and collectors",
+    s.stat(
+        "Sources",
+        "Whether each source (postgres, host, logs, backups, heartbeats, vendors) answered the "
+        "last scrape in time (RedlineSourceDown after 10 min).",
+        Q(f"min by (source) ({sel(m.SOURCE_UP, **EX)})", "{{source}}"),
+        mappings=s.state_mappings(s.UP_DOWN),
+        alerts=("RedlineSourceDown",),
+        w=12,
+        h=5,
+    ),
+    s.stat(
+        "Collectors failing",
+        "Host collectors and Postgres sub-collectors failing in the last scrape while their "
+        "source works (RedlineCollectorFailing).",
+        Q(f"count({sel(m.NODE_SCRAPE_COLLECTOR_SUCCESS, **EX)} == 0) or vector(0)", "host"),
+        Q(f"count({sel(m.PG_COLLECTOR_SUCCESS, **EX)} == 0) or vector(0)", "postgres"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.WARNING)),
+        text_mode="value_and_name",
+        alerts=("RedlineCollectorFailing",),
+        w=12,
+        h=5,
+    ),
+    s.timeseries(
+        "Source durations",
+        "How long each source took to collect for a scrape.",
+        Q(f"max by (source) ({sel(m.SOURCE_DURATION, **EX)})", "{{source}}"),
+        unit=s.SECONDS,
+        w=8,
+    ),
+    s.timeseries(
+        "Host collector durations",
+        "How long each host collector took.",
+        Q(
+            f"max by (collector) ({sel(m.NODE_SCRAPE_COLLECTOR_DURATION, **EX)})",
+            "{{collector}}",
+        ),
+        unit=s.SECONDS,
+        w=8,
+    ),
+    s.timeseries(
+        "Postgres sub-collector durations",
+        "How long each Postgres sub-collector took, per database.",
+        Q(sel(m.PG_COLLECTOR_DURATION, **EX), "{{database}} {{collector}}"),
+        unit=s.SECONDS,
+        w=8,
+    ),
+)
+
+ingest = s.row(
+    "Ingest",
+    s.timeseries(
+        "Log lines read",
+        "Lines per second per log source, and bytes read.",
+        Q(f"sum by (source) (rate({sel(m.LOG_LINES, **EX)}[{RATE}]))", "{{source}} lines"),
+        Q(f"rate({sel(m.LOG_READ_BYTES, **EX)}[{RATE}])", "{{source}} bytes"),
+        overrides=[
+            {
+                "matcher": {"id": "byRegexp", "options": ".* bytes"},
+                "properties": [
+                    {"id": "unit", "value": s.BYTES_PER_SECOND},
+                    {"id": "custom.axisPlacement", "value": "right"},
+                ],
+            }
+        ],
+        w=8,
+    ),
+    s.timeseries(
+        "Log parse errors",
+        "Share of each source's lines no parser understood; above the dashed line request and "
+        "error figures from it are incomplete (LogParseErrorsHigh).",
+        Q(
+            f"sum by (source) (rate({sel(m.LOG_PARSE_ERRORS, **EX)}[{RATE}]))\n"
+            f"  / sum by (source) (rate({sel(m.LOG_LINES, **EX)}[{RATE}]))",
+            "{{source}}",
+        ),
+        unit=s.RATIO,
+        thresholds=s.above("LogParseErrorsHigh"),
+        alerts=("LogParseErrorsHigh",),
+        w=8,
+    ),
+    s.timeseries(
+        "Lines dropped and file errors",
+        "Lines dropped (too long, or cut by a rotation) and files that could not be read, per "
+        "second.",
+        Q(
+            f"sum by (source, reason) (rate({sel(m.LOG_LINES_DROPPED, **EX)}[{RATE}]))",
+            "{{source}} dropped {{reason}}",
+        ),
+        Q(f"rate({sel(m.LOG_FILE_ERRORS, **EX)}[{RATE}])", "{{source}} file errors"),
+        unit=s.OPS,
+        w=8,
+    ),
+    s.timeseries(
+        "Ingest requests",
+        "Requests to /ingest/<source> per second by answer (200, 401, 413, 503).",
+        Q(
+            f"sum by (source, code) (rate({sel(m.LOG_INGEST_REQUESTS, **EX)}[{RATE}]))",
+            "{{source}} {{code}}",
+        ),
+        unit=s.PER_SECOND,
+        w=8,
+    ),
+    s.stat(
+        "Log files followed",
+        "Files each file source has open now.",
+        Q(sel(m.LOG_FILES, **EX), "{{source}}"),
+        unit=s.COUNT,
+        w=4,
+    ),
+    s.state_stat(
+        "Heartbeat state file",
+        "Whether the heartbeats' state file was last saved (ok), or why not.",
+        Q(s.state_code(m.HEARTBEAT_STATE_FILE_STATUS, "status", s.STATE_FILE_STATES, (), **EX)),
+        states=s.STATE_FILE_STATES,
+        w=4,
+    ),
+    s.timeseries(
+        "Vendor fetches",
+        "How long the last fetch of each status feed and vendor API check took.",
+        Q(sel(m.VENDOR_FEED_FETCH_DURATION, **EX), "feed {{feed}}"),
+        Q(sel(m.VENDOR_CHECK_DURATION, **EX), "check {{check}}"),
+        unit=s.SECONDS,
+        w=8,
+    ),
+)
+
+dashboard = s.dashboard(
+    "redline",
+    "Is redline itself measuring? Scrapes, probe errors, sources and collectors, config "
+    "reloads, and what it ingests.",
+    [health, probes, sources, ingest],
+    variables=[s.variable("instance", "Exporter", m.BUILD_INFO, "instance")],
+)
