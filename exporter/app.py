@@ -2,7 +2,8 @@
 
 Endpoints: ``/`` (landing page), ``/metrics`` (every probe, run concurrently under the scrape
 deadline), ``/probe?target=NAME`` (one configured target or service; never a free URL, so the
-exporter is no open proxy), ``/-/healthy``, ``/-/ready``, ``POST /-/reload``.
+exporter is no open proxy), ``/-/healthy``, ``/-/ready``, ``POST /-/reload``, ``/status`` and
+``/status.json`` (the operator's status page, exporter/status.py).
 
 Shared resources (the HTTP client session, the scheduler) live in ``cleanup_ctx`` and are closed
 on shutdown.
@@ -21,12 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__, collector, selfmetrics
+from exporter import __version__, collector, selfmetrics, status
 from exporter.config import Config, ConfigError, Service, load_config
 from exporter.probes.base import ProbeContext, new_session
 from exporter.scheduler import Scheduler, Served
 from exporter.secrets import Redactor, SecretSource
 from exporter.sources import Source, source_factories
+from exporter.websecurity import WebSecurity
 
 log = logging.getLogger("redline.app")
 
@@ -182,6 +184,8 @@ async def handle_index(request: web.Request) -> web.Response:
 <li>/probe?target=SERVICE or SERVICE/PROBE: one target</li>
 <li><a href="/-/healthy">/-/healthy</a>, <a href="/-/ready">/-/ready</a></li>
 <li>POST /-/reload: reload the config (SIGHUP does the same)</li>
+<li><a href="/status">/status</a>: the operator's status page (also as
+<a href="/status.json">/status.json</a>)</li>
 </ul>
 <h2>Targets</h2>
 <ul>
@@ -192,16 +196,20 @@ async def handle_index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def make_app(runtime: Runtime) -> web.Application:
+def make_app(runtime: Runtime, security: WebSecurity | None = None) -> web.Application:
+    """The app; ``security`` (basic auth, read timeout) guards every route, those the sources
+    add included. Request bodies read whole are capped at 64 KiB; the endpoints that stream a
+    larger body (log ingest) enforce their own configured limit."""
     app = web.Application(client_max_size=64 * 1024)
     app[RUNTIME] = runtime
+    (security or WebSecurity()).install(app)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = new_session()
         ctx = ProbeContext(
             session=session, secrets=SecretSource(runtime.redactor), redactor=runtime.redactor
         )
-        runtime.scheduler = Scheduler(ctx)
+        runtime.scheduler = Scheduler(ctx, runtime.config.exporter.max_concurrent_probes)
         yield
         await runtime.scheduler.close()
         runtime.scheduler = None
@@ -234,6 +242,7 @@ def make_app(runtime: Runtime) -> web.Application:
     app.router.add_get("/-/healthy", handle_healthy)
     app.router.add_get("/-/ready", handle_ready)
     app.router.add_post("/-/reload", handle_reload)
+    app.router.add_routes(status.routes(runtime))
     return app
 
 

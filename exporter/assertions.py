@@ -75,6 +75,8 @@ def parse(text: str) -> Assertion:
     path = parse_path(path_text)
     try:
         value = json.loads(literal_text)
+    except RecursionError:
+        raise ValueError(f"in assertion {text[:40]!r}...: the value is nested too deeply") from None
     except json.JSONDecodeError:
         raise ValueError(
             f"in assertion {text!r}: {literal_text!r} is not a JSON value "

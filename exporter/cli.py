@@ -14,7 +14,10 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config, secret_fields
+from exporter.configtypes import _duration
 from exporter.secrets import Redactor, SecretSource
+from exporter.webconfig import load_web_config
+from exporter.websecurity import DEFAULT_READ_TIMEOUT, WebSecurity
 
 DEFAULT_LISTEN = ":9877"
 log = logging.getLogger("redline")
@@ -70,13 +73,22 @@ async def _serve(args: argparse.Namespace) -> int:
     except ConfigError as e:
         _print_config_error(e)
         return 1
+    security = _web_security(args)
+    if security is None:
+        return 1
     host, port = args.listen
-    app = make_app(runtime)
+    app = make_app(runtime, security)
     runner = web.AppRunner(
-        app, handle_signals=False, access_log=logging.getLogger("aiohttp.access")
+        app,
+        handle_signals=False,
+        access_log=logging.getLogger("aiohttp.access"),
+        # aiohttp's keep-alive timer runs from the connection's start (and from each answer)
+        # until a complete request head has arrived, and trickled bytes do not extend it: it
+        # is the header read timeout as well as the idle timeout.
+        keepalive_timeout=security.read_timeout,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=security.ssl_context)
     try:
         await site.start()
     except OSError as e:
@@ -89,6 +101,14 @@ async def _serve(args: argparse.Namespace) -> int:
         args.web_listen_address,
         runtime.config_name,
         len(runtime.config.targets()),
+    )
+    log.info(
+        "web: TLS %s, basic auth %s, read timeout %gs",
+        "on" if security.ssl_context is not None else "off",
+        f"on ({len(security.web_config.users)} users)"
+        if security.web_config is not None and security.web_config.users
+        else "off",
+        security.read_timeout,
     )
 
     loop = asyncio.get_running_loop()
@@ -105,6 +125,29 @@ async def _serve(args: argparse.Namespace) -> int:
     log.info("shutting down")
     await runner.cleanup()
     return 0
+
+
+def _web_security(args: argparse.Namespace) -> WebSecurity | None:
+    """The web server's security from --web.config.file and --web.read-timeout; None (after
+    printing the errors) when the web config is invalid."""
+    loaded = None
+    if args.web_config_file is not None:
+        try:
+            loaded = load_web_config(args.web_config_file)
+        except ConfigError as e:
+            _print_config_error(e)
+            return None
+    return WebSecurity(loaded, read_timeout=args.web_read_timeout)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = _duration(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return seconds
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -224,6 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_LISTEN,
         help=f"HOST:PORT to listen on (default {DEFAULT_LISTEN})",
     )
+    run.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default=None,
+        help="exporter-toolkit web configuration file enabling TLS and/or basic auth "
+        "(docs/security.md)",
+    )
+    run.add_argument(
+        "--web.read-timeout",
+        dest="web_read_timeout",
+        type=_seconds,
+        default=DEFAULT_READ_TIMEOUT,
+        help="longest wait for a request's head or body, and for the next request on an idle "
+        f"connection (default {DEFAULT_READ_TIMEOUT:g}s)",
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate a configuration file")
@@ -235,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     common(probe)
     probe.add_argument("--timeout", type=float, default=None, help="seconds (default: probe's)")
     probe.set_defaults(func=cmd_probe)
+
+    from exporter.ops import cli as ops  # docs/operations.md
+
+    ops.configure_baseline(sub.add_parser("baseline", help="what is normal; thresholds against it"))
+    ops.configure_capacity(sub.add_parser("capacity", help="when each resource runs out"))
+    ops.configure_postmortem(sub.add_parser("postmortem", help="draft a post-mortem of a range"))
+
+    from exporter.launch.check import add_parser as add_launch_check  # docs/launch-day.md
+
+    add_launch_check(sub)
     return parser
 
 

@@ -310,6 +310,7 @@ class _Lines:
 
     def __init__(self) -> None:
         self.lines: dict[tuple[str | int, ...], int] = {}
+        self.values = 0  # values read so far, bounded by MAX_VALUES
 
     def find(self, path: tuple[str | int, ...]) -> int | None:
         while path:
@@ -323,12 +324,39 @@ def _scalar(node: yaml.Node) -> Any:
     return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
 
 
+# A YAML alias repeats the whole value it points to, so a few lines of aliases of aliases can
+# stand for billions of values: reading stops at this many (a real config has a few thousand).
+MAX_VALUES = 100_000
+
+
 def _to_python(node: yaml.Node, path: tuple[str | int, ...], lines: _Lines, file: str) -> Any:
     """Turn a composed YAML node into plain data, recording the line of every path."""
     lines.lines[path] = node.start_mark.line + 1
 
     def fail(at: tuple[str | int, ...], mark: yaml.Mark, message: str) -> ConfigError:
         return ConfigError([ConfigIssue(file, _fmt(at), mark.line + 1, message)])
+
+    lines.values += 1
+    if lines.values > MAX_VALUES:
+        raise fail(
+            path,
+            node.start_mark,
+            f"the config holds more than {MAX_VALUES} values (YAML aliases repeat what they "
+            "point to)",
+        )
+
+    def scalar(n: yaml.Node, at: tuple[str | int, ...]) -> Any:
+        # A tag the safe loader does not know, or a value its tag cannot hold (!!int abc, a
+        # plain 2025-13-45 read as a date) is the file's error, not the loader's crash.
+        try:
+            return _scalar(n)
+        except yaml.constructor.ConstructorError:
+            raise fail(at, n.start_mark, f"unsupported YAML tag {n.tag}") from None
+        except Exception:  # PyYAML's constructors fail in many ways (!!timestamp with no value)
+            kind = n.tag.rsplit(":", 1)[-1]
+            raise fail(
+                at, n.start_mark, f"not a valid {kind} (quote the value to make it a string)"
+            ) from None
 
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -337,14 +365,14 @@ def _to_python(node: yaml.Node, path: tuple[str | int, ...], lines: _Lines, file
                 raise fail(path, key_node.start_mark, "YAML merge keys (<<) are not supported")
             if not isinstance(key_node, yaml.ScalarNode):
                 raise fail(path, key_node.start_mark, "a mapping key must be a plain value")
-            key = _scalar(key_node)
+            key = scalar(key_node, path)
             if key in out:
                 raise fail((*path, str(key)), key_node.start_mark, f"duplicate key {key!r}")
             out[key] = _to_python(value_node, (*path, str(key)), lines, file)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return _scalar(node)
+    return scalar(node, path)
 
 
 def _fmt(path: tuple[str | int, ...]) -> str:
@@ -375,7 +403,8 @@ def _apply_defaults(raw: dict[str, Any]) -> None:
     for service in services:
         probes = service.get("probes") if isinstance(service, dict) else None
         for probe in probes if isinstance(probes, list) else []:
-            model = by_kind.get(probe.get("kind")) if isinstance(probe, dict) else None
+            kind = probe.get("kind") if isinstance(probe, dict) else None
+            model = by_kind.get(kind) if isinstance(kind, str) else None
             if model is None:
                 continue
             for key, value in defaults.items():
@@ -384,10 +413,13 @@ def _apply_defaults(raw: dict[str, Any]) -> None:
                     probe[key] = value
 
 
-def parse_config(text: str, file: str) -> Config:
-    """Parse and validate config text; raise ConfigError listing every problem."""
+def read_yaml(text: str, file: str) -> tuple[Any, _Lines]:
+    """The plain data of a YAML document (None when empty) and the line of each of its values;
+    ConfigError for anything that is not YAML this loader takes (also used by the web config)."""
+    lines = _Lines()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return (None if node is None else _to_python(node, (), lines, file)), lines
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
@@ -396,16 +428,28 @@ def parse_config(text: str, file: str) -> Config:
         ) from None
     except yaml.YAMLError as e:
         raise ConfigError([ConfigIssue(file, "", None, f"YAML error: {e}")]) from None
-    lines = _Lines()
-    raw = {} if node is None else _to_python(node, (), lines, file)
+    except RecursionError:
+        raise ConfigError([ConfigIssue(file, "", None, "the YAML is nested too deeply")]) from None
+
+
+def parse_config(text: str, file: str) -> Config:
+    """Parse and validate config text; raise ConfigError listing every problem."""
+    raw, lines = read_yaml(text, file)
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
-        line = node.start_mark.line + 1 if node is not None else 1
+        line = lines.find(()) or 1
         raise ConfigError([ConfigIssue(file, "", line, "the config must be a mapping at the top")])
     _apply_defaults(raw)
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_issues(e, lines, file)) from None
+    except (OverflowError, RecursionError) as e:
+        # a validator met a number too large for a float, or a structure nested too deeply
+        raise ConfigError(
+            [ConfigIssue(file, "", None, f"a value is out of range ({type(e).__name__})")]
+        ) from None
 
 
 def _issues(error: ValidationError, lines: _Lines, file: str) -> list[ConfigIssue]:

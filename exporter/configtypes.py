@@ -7,6 +7,7 @@ everywhere.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -39,11 +40,13 @@ def _duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a duration such as 500ms, 10s, 5m or 1h")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = float(value) if abs(value) < 1e300 else math.inf
     elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
         seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration such as 500ms, 10s, 5m or 1h")
+    if not math.isfinite(seconds):  # .nan, .inf or 1e999: a timeout that never comes, or NaN
+        raise ValueError("a duration must be a finite number of seconds")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds

@@ -1199,6 +1199,25 @@ VENDOR_METRICS: tuple[Metric, ...] = (
     VENDOR_GA_LATEST_DATA,
 )
 
+# --- launch day (exporter/launch/): the launch window of the config's launch: section ----------
+LAUNCH_WINDOW = Metric(
+    "redline_launch_window",
+    "gauge",
+    "1 inside the configured launch window (launch: in the config), else 0; rules and "
+    "dashboards use it to be stricter during the launch.",
+)
+LAUNCH_WINDOW_START = Metric(
+    "redline_launch_window_start_timestamp_seconds",
+    "gauge",
+    "Unix time the configured launch window starts.",
+)
+LAUNCH_WINDOW_END = Metric(
+    "redline_launch_window_end_timestamp_seconds",
+    "gauge",
+    "Unix time the configured launch window ends (exclusive).",
+)
+LAUNCH_METRICS: tuple[Metric, ...] = (LAUNCH_WINDOW, LAUNCH_WINDOW_START, LAUNCH_WINDOW_END)
+
 # --- the exporter's own behaviour (global counters/gauges in exporter/selfmetrics.py) ---------
 SCRAPE_DURATION = Metric(
     "redline_scrape_duration_seconds",
@@ -1261,6 +1280,7 @@ ALL: tuple[Metric, ...] = (
     *BACKUP_METRICS,
     *HEARTBEAT_METRICS,
     *VENDOR_METRICS,
+    *LAUNCH_METRICS,
     SCRAPE_DURATION,
     PROBE_ERRORS,
     PROBE_RUNS,

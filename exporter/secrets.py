@@ -20,6 +20,7 @@ from dataclasses import dataclass
 _REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _BAD_REF = re.compile(r"\$\{(?![A-Za-z_][A-Za-z0-9_]*\})")
 REDACTED = "<redacted>"
+TRUNCATED = "..."  # how redline's messages mark a value cut short
 
 
 class MissingSecret(Exception):
@@ -72,10 +73,33 @@ class Redactor:
         if not text or not self._values:
             return text
         # longest first, so a secret that contains another is removed whole
-        for value in sorted(self._values, key=len, reverse=True):
+        values = sorted(self._values, key=len, reverse=True)
+        for value in values:
             if value in text:
                 text = text.replace(value, REDACTED)
+        if TRUNCATED in text:
+            # Messages quote what a target sent cut short ("found \"abc..."), and the cut can
+            # fall inside a secret: the start of a secret just before "..." is removed too.
+            for value in values:
+                text = _redact_cut(text, value)
         return text
+
+
+def _redact_cut(text: str, value: str) -> str:
+    out: list[str] = []
+    start = 0
+    while (end := text.find(TRUNCATED, start)) != -1:
+        piece = text[start:end]
+        last = piece[-1:]
+        for length in range(min(len(value) - 1, len(piece)), Redactor.MIN_LEN - 1, -1):
+            # the cheap test first: values can be long (a private key), messages are many
+            if value[length - 1] == last and piece.endswith(value[:length]):
+                piece = piece[:-length] + REDACTED
+                break
+        out.append(piece + TRUNCATED)
+        start = end + len(TRUNCATED)
+    out.append(text[start:])
+    return "".join(out)
 
 
 class SecretSource:

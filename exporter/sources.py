@@ -59,6 +59,7 @@ def source_factories() -> dict[str, SourceFactory]:
     from exporter.backups.source import BackupSource
     from exporter.heartbeats.source import HeartbeatSource
     from exporter.host.source import HostSource
+    from exporter.launch.source import LaunchSource
     from exporter.logs.source import LogsSource
     from exporter.postgres.source import PostgresSource
     from exporter.vendors.source import VendorSource
@@ -70,4 +71,5 @@ def source_factories() -> dict[str, SourceFactory]:
         "vendors": VendorSource,
         "backups": BackupSource,
         "heartbeats": HeartbeatSource,
+        "launch": LaunchSource,
     }

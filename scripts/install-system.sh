@@ -16,6 +16,7 @@ have mtail /usr/bin/mtail || need+=(mtail)  # bench/logs.py: log parsing against
 [ -f /usr/share/postgresql/15/extension/pg_stat_statements.control ] || need+=(postgresql-contrib)
 have prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter || need+=(prometheus-postgres-exporter)  # bench/postgres.py
 have pgbouncer /usr/sbin/pgbouncer || need+=(pgbouncer)  # tests/test_postgres.py: transaction mode
+have chromium /usr/bin/chromium || need+=(chromium)  # tests/test_status_browser.py: the status page
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -44,6 +44,19 @@ STATUSES: tuple[str, ...] = (
 VERIFY_STATUSES: tuple[str, ...] = ("ok", "failed", "error", "pending")
 
 
+@dataclass(frozen=True)
+class BackupView:
+    """What the last scrape found about one set, for the status page."""
+
+    name: str
+    kind: str  # files | supabase
+    status: str  # one of STATUSES
+    message: str
+    newest: float | None  # Unix time of the newest file or backup, None when there is none
+    max_age: float
+    checked_at: float  # Unix time of that scrape
+
+
 @dataclass
 class _FileSet:
     cfg: FileBackup
@@ -88,6 +101,14 @@ class BackupSource(Source):
         self._supabase: dict[str, _SupabaseSet] = {}
         self._session: aiohttp.ClientSession | None = None
         self._running = False
+        self._views: dict[str, BackupView] = {}  # by set name, from the last scrape
+
+    def views(self) -> list[BackupView]:
+        """Each configured set as the last scrape found it (sets not scraped yet are absent);
+        reading it lists no directory and calls no API."""
+        cfg = self.config.backups
+        names = [c.name for c in cfg.files] + [c.name for c in cfg.supabase]
+        return [self._views[n] for n in names if n in self._views]
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -283,6 +304,9 @@ class BackupSource(Source):
         }
         corrupt = [r for r in current.values() if r.outcome.status == "failed"]
         status, message = self._file_status(cfg, scan, now, corrupt)
+        self._views[cfg.name] = BackupView(
+            cfg.name, "files", status, message, newest.mtime if newest else None, cfg.max_age, now
+        )
         self._log_status(cfg.name, fileset, status, message)
         out.states(m.BACKUP_STATUS, STATUSES, status, **labels)
         out.set(m.BACKUP_MAX_AGE, cfg.max_age, **labels)
@@ -369,6 +393,10 @@ class BackupSource(Source):
                 status, message = "ok", ""
         out.states(m.BACKUP_STATUS, STATUSES, status, **labels)
         self._log_status(cfg.name, apiset, status, message)
+        newest_at = snap.newest if snap is not None else None
+        self._views[cfg.name] = BackupView(
+            cfg.name, "supabase", status, message, newest_at, cfg.max_age, now
+        )
 
     def _log_status(
         self, name: str, item: _FileSet | _SupabaseSet, status: str, message: str

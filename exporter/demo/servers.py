@@ -6,7 +6,9 @@ these are the servers users run.
         prom.url                                          # http://127.0.0.1:PORT
         prom.query("up")                                  # the instant-query result list
 
-Every wait is bounded; ``stop`` ends the process (SIGTERM, then SIGKILL).
+Every wait is bounded; ``stop`` ends the process (SIGTERM, then SIGKILL). A ``config_text`` of
+None uses the config file already in the directory (the demo's runner writes its own and only
+needs the command line).
 """
 
 from __future__ import annotations
@@ -135,13 +137,14 @@ class Prometheus(_Server):
     def __init__(
         self,
         workdir: Path,
-        config_text: str,
+        config_text: str | None,
         port: int | None = None,
         extra_args: tuple[str, ...] = (),
     ) -> None:
         super().__init__(workdir, port)
         self.config_path = self.workdir / "prometheus.yml"
-        self.config_path.write_text(config_text)
+        if config_text is not None:
+            self.config_path.write_text(config_text)
         self.extra_args = extra_args
 
     def argv(self) -> list[str]:
@@ -192,17 +195,20 @@ class Alertmanager(_Server):
     def __init__(
         self,
         workdir: Path,
-        config_text: str,
+        config_text: str | None,
         port: int | None = None,
         cluster_port: int | None = None,
         peers: tuple[str, ...] = (),
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         super().__init__(workdir, port)
         self.config_path = self.workdir / "alertmanager.yml"
-        self.config_path.write_text(config_text)
+        if config_text is not None:
+            self.config_path.write_text(config_text)
         # cluster_port None: no gossip (a single instance); else listen there and join peers
         self.cluster_port = cluster_port
         self.peers = peers
+        self.extra_args = extra_args
 
     def argv(self) -> list[str]:
         cluster = (
@@ -217,6 +223,7 @@ class Alertmanager(_Server):
             f"--storage.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
             *cluster,
+            *self.extra_args,
         ]
 
     def alerts(self) -> list[dict[str, Any]]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import hmac
 import logging
 import time
@@ -30,6 +32,7 @@ from exporter.heartbeats import schedule, state
 from exporter.heartbeats.config import Heartbeat
 from exporter.secrets import MissingSecret, Redactor, SecretSource
 from exporter.sources import Source
+from exporter.websecurity import bearer_authenticated
 
 log = logging.getLogger("redline.heartbeats")
 
@@ -131,6 +134,7 @@ class HeartbeatSource(Source):
         self.rejected[reason] += 1
         return error
 
+    @bearer_authenticated
     async def handle_ping(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         kind = ping_kind(request.match_info.get("action", ""))
@@ -150,9 +154,12 @@ class HeartbeatSource(Source):
                 web.HTTPServiceUnavailable(text="the heartbeat's token is not available\n"),
             ) from None
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        # compare_digest takes as long whatever the difference, so timing reveals no prefix
+        # compare_digest takes as long whatever the difference, so timing reveals no prefix;
+        # comparing SHA-256 digests hides the token's length too, and surrogatepass encodes any
+        # header (aiohttp keeps bytes that are not UTF-8 as surrogates: no 500 for them)
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode("utf-8"), expected.encode("utf-8")
+            hashlib.sha256(given.strip().encode("utf-8", "surrogatepass")).digest(),
+            hashlib.sha256(expected.encode("utf-8", "surrogatepass")).digest(),
         ):
             raise self._reject(
                 "unauthorized",
@@ -223,6 +230,16 @@ class HeartbeatSource(Source):
                 await asyncio.sleep(self.min_save_interval)
 
     # --- scrape -----------------------------------------------------------------------------------
+
+    def verdicts(self) -> list[tuple[Heartbeat, state.JobState, schedule.Verdict]]:
+        """Each configured job, a copy of its state, and its status now (for the status page;
+        computed from the state in memory, no I/O)."""
+        now = self.clock()
+        out = []
+        for job in self.config.heartbeats.jobs:
+            st = dataclasses.replace(self.states.get(job.name) or state.JobState())
+            out.append((job, st, schedule.evaluate(job, st, now)))
+        return out
 
     async def collect(self, deadline: float) -> list[Family]:
         out = _Families()

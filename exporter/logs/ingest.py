@@ -29,6 +29,7 @@ from exporter.logs.counters import LogState
 from exporter.logs.pipeline import Pipeline
 from exporter.logs.tail import LineSplitter
 from exporter.secrets import MissingSecret, SecretSource
+from exporter.websecurity import bearer_authenticated
 
 log = logging.getLogger("redline.logs.ingest")
 
@@ -66,6 +67,7 @@ class IngestEndpoint:
         same = hmac.compare_digest(_digest(given), _digest(expected))
         return same and bool(given)
 
+    @bearer_authenticated
     async def handle(self, request: web.Request) -> web.Response:
         name = request.match_info["source"]
         target = self.targets.get(name)

@@ -267,15 +267,17 @@ class RailsParser:
         if completed is None:
             return (level, None, None, None, None, None, timestamp, False)
         method, route = self._pending.pop(key, (None, None))
+        code = int(completed.group(1))
+        valid = 100 <= code <= 599  # "Completed 000" or "999" is no status: dropped, as elsewhere
         return (
             level,
-            int(completed.group(1)),
+            code if valid else None,
             float(completed.group(2)) / 1000.0,
             route,
             method,
             None,
             timestamp,
-            False,
+            not valid,
         )
 
 

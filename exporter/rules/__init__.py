@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.config import Config, load_config
-from exporter.rules import alertmanager, alerts, prometheus_config, promtests, slo
+from exporter.rules import alertmanager, alerts, demo, prometheus_config, promtests, slo
 from exporter.rules.model import Alert, rule_data
 from exporter.rules.render import Ordered, render
 from exporter.rules.spec import (
@@ -144,11 +144,18 @@ def _replace_between(text: str, begin: str, end: str, body: str) -> str:
     return text[:start] + "\n" + body + text[stop:]
 
 
-def build(root: Path = ROOT) -> dict[str, str]:
-    """Every generated file's text, by path relative to ``root``."""
+def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
+    """Every generated file's text, by path relative to ``root``. ``profile="demo"``: the same
+    specs rendered for ``make demo`` (exporter/rules/demo.py): only the rules, prometheus.yml and
+    alertmanager.yml, with the demo's addresses, intervals and receiver; written by the demo
+    into .demo/, never into the repository."""
     spec_dir = root / "alert_rules"
     alerts_spec, slos, stack = load_alerts(spec_dir), load_slos(spec_dir), load_stack(spec_dir)
     routing = load_routing(spec_dir)
+    variant = demo.profile(profile)
+    if variant is not None:
+        alerts_spec, stack = variant.alerts(alerts_spec), variant.stack(stack)
+        routing = variant.routing(routing)
     config, _ = load_config(root / CONFIG)
     catalogue = alerts.catalog(alerts_spec, config, extra_names=(slo.ALERT,))
     burn = alerts_spec.alerts[slo.ALERT]
@@ -167,12 +174,13 @@ def build(root: Path = ROOT) -> dict[str, str]:
         files[f"prometheus/rules/{group}.yml"] = render(
             {"groups": [Ordered(name=group, rules=rules)]}, alert_sources
         )
-        files[f"prometheus/tests/{group}.yml"] = render(
-            promtests.test_file(
-                [f"../rules/{group}.yml"], promtests.alert_tests(members, stack), stack
-            ),
-            alert_sources,
-        )
+        if variant is None:  # the tests step at the production interval
+            files[f"prometheus/tests/{group}.yml"] = render(
+                promtests.test_file(
+                    [f"../rules/{group}.yml"], promtests.alert_tests(members, stack), stack
+                ),
+                alert_sources,
+            )
         rule_files.append(f"rules/{group}.yml")
     slo_sources = ["alert_rules/slos.yml", "alert_rules/alerts.yml", "exporter/rules/slo.py"]
     for s, alert in zip(slos.slos, slo_alerts, strict=True):
@@ -183,10 +191,11 @@ def build(root: Path = ROOT) -> dict[str, str]:
         files[f"prometheus/rules/{name}.yml"] = render(
             {"groups": [Ordered(name=name, rules=rules)]}, slo_sources
         )
-        tests = promtests.alert_tests([alert], stack) + slo.expression_tests(s, burn, step)
-        files[f"prometheus/tests/{name}.yml"] = render(
-            promtests.test_file([f"../rules/{name}.yml"], tests, stack), slo_sources
-        )
+        if variant is None:
+            tests = promtests.alert_tests([alert], stack) + slo.expression_tests(s, burn, step)
+            files[f"prometheus/tests/{name}.yml"] = render(
+                promtests.test_file([f"../rules/{name}.yml"], tests, stack), slo_sources
+            )
         rule_files.append(f"rules/{name}.yml")
 
     files["prometheus/prometheus.yml"] = render(
@@ -195,11 +204,15 @@ def build(root: Path = ROOT) -> dict[str, str]:
         preamble=prometheus_config.PREAMBLE,
         appendix=prometheus_config.APPENDIX,
     )
+    am_config = alertmanager.config(routing, label_values(config, [*catalogue, *slo_alerts], slos))
+    am_preamble = alertmanager.preamble(routing)
+    if variant is not None:
+        am_config, am_preamble = variant.alertmanager(am_config, routing)
     files["alertmanager/alertmanager.yml"] = render(
-        alertmanager.config(routing, label_values(config, [*catalogue, *slo_alerts], slos)),
-        "alert_rules/routing.yml",
-        preamble=alertmanager.preamble(routing),
+        am_config, "alert_rules/routing.yml", preamble=am_preamble
     )
+    if variant is not None:
+        return variant.files(files)
     files["docs/runbooks/README.md"] = runbook_index([*catalogue, *slo_alerts])
     slos_md = (root / "docs" / "slos.md").read_text(encoding="utf-8")
     files["docs/slos.md"] = _replace_between(slos_md, SLOS_BEGIN, SLOS_END, slo_table(slos))

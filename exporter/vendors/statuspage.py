@@ -39,6 +39,12 @@ _CLOSED_INCIDENT = {"resolved", "postmortem", "completed"}
 _ACTIVE_MAINTENANCE = {"in_progress", "verifying"}
 
 
+def _text(value: Any) -> str | None:
+    """A status word, or None: a list or an object where a word belongs cannot be looked up in
+    a set (unhashable), and is no word of ours anyway."""
+    return value if isinstance(value, str) else None
+
+
 def looks_like(doc: Any) -> bool:
     return (
         isinstance(doc, dict)
@@ -74,12 +80,12 @@ def parse(doc: Any, now: float) -> Snapshot:
             ),
         )
         for incident in items(doc.get("incidents"))
-        if incident.get("status") not in _CLOSED_INCIDENT
+        if _text(incident.get("status")) not in _CLOSED_INCIDENT
     )
     maintenances = sum(
         1
         for m in items(doc.get("scheduled_maintenances"))
-        if m.get("status") in _ACTIVE_MAINTENANCE
+        if _text(m.get("status")) in _ACTIVE_MAINTENANCE
     )
     return Snapshot(
         provider="statuspage",

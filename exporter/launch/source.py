@@ -1,0 +1,35 @@
+"""The launch source: ``redline_launch_window`` (1 inside the configured window) and the window's
+bounds, so rules can be stricter during the launch (``... and on() redline_launch_window == 1``)
+and a dashboard can count down to it. Computed from the config and the clock; no I/O.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client.metrics_core import Metric as Family
+
+from exporter import metrics as m
+from exporter.config import Config
+from exporter.families import Families
+from exporter.secrets import Redactor
+from exporter.sources import Source
+
+
+class LaunchSource(Source):
+    name = "launch"
+
+    def __init__(
+        self, config: Config, redactor: Redactor, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(config, redactor)
+        self.clock = clock
+
+    async def collect(self, deadline: float) -> list[Family]:
+        start, end = self.config.launch.bounds()
+        out = Families()
+        out.set(m.LAUNCH_WINDOW, 1.0 if start <= self.clock() < end else 0.0)
+        out.set(m.LAUNCH_WINDOW_START, start)
+        out.set(m.LAUNCH_WINDOW_END, end)
+        return out.families()

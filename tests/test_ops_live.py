@@ -1,0 +1,110 @@
+"""The ops commands against live data: the exporter probing the demo's stand-ins, scraped every
+second by the real Prometheus. A minute of history is enough for a baseline of healthy services
+and too little for any capacity trend, which the report must say rather than guess."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exporter.app import initial_runtime, make_app
+from exporter.cli import main
+from exporter.demo.servers import Prometheus, free_port
+from exporter.demo.standins import run_standins
+
+
+async def test_commands_on_live_exporter_data(tmp_path: Path, serve: Callable[..., Any]) -> None:
+    async with run_standins(ports={}) as running:
+        app = running.urls["hotdash-app"]
+        agent = running.urls["agent-service"]
+        config = tmp_path / "redline.yml"
+        config.write_text(
+            "services:\n"
+            "  - name: hotdash-app\n"
+            f"    probes: [{{name: health, kind: http, url: '{app}/health'}}]\n"
+            "  - name: agent-service\n"
+            f"    probes: [{{name: health, kind: http, url: '{agent}/health', "
+            "degraded_after: 500ms}]\n"
+            "host: {collectors: [cpu, memory, filesystem]}\n"
+        )
+        exporter = await serve(make_app(initial_runtime(config)))
+        target = exporter.removeprefix("http://")
+        scrape = f"{{job_name: redline, static_configs: [{{targets: ['{target}']}}]}}"
+        prom = Prometheus(
+            tmp_path / "prom",
+            "global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}\n"
+            f"scrape_configs: [{scrape}]\n",
+            port=free_port(),
+        )
+        await asyncio.to_thread(prom.start)
+        try:
+            await asyncio.to_thread(
+                prom.wait_for, "count_over_time(probe_success[1m]) >= 6", 30, 0.5
+            )
+            out = tmp_path / "out"
+            at = str(time.time())
+            code = await asyncio.to_thread(
+                main,
+                [
+                    "baseline",
+                    "--prometheus",
+                    prom.url,
+                    "--window",
+                    "1m",
+                    "--at",
+                    at,
+                    "--config.file",
+                    str(config),
+                    "--out",
+                    str(out),
+                ],
+            )
+            assert code == 0
+            doc = yaml.safe_load((out / "baseline.yml").read_text())
+            for service in ("hotdash-app", "agent-service"):
+                probe = doc["services"][service]["probes"]["health"]
+                assert probe["availability"] == 1.0
+                assert 0 < probe["latency_seconds"]["p95"] < 0.5
+            degraded = next(
+                t
+                for t in doc["thresholds"]
+                if t["threshold"] == "degraded_after" and t["subject"] == "agent-service/health"
+            )
+            assert degraded["verdict"] in ("ok", "blind")  # loopback answers in milliseconds
+
+            code = await asyncio.to_thread(
+                main,
+                [
+                    "capacity",
+                    "--prometheus",
+                    prom.url,
+                    "--window",
+                    "1m",
+                    "--at",
+                    at,
+                    "--horizon",
+                    "1d",
+                    "--out",
+                    str(out),
+                ],
+            )
+            assert code == 0
+            report = (out / "capacity.md").read_text()
+            assert "Host memory" in report and "not fitted" in report
+            assert "a trend needs at least 10 points" in report
+            assert not (out / "charts").exists()  # no trend, no chart
+
+            code = await asyncio.to_thread(
+                main,
+                ["postmortem", "--prometheus", prom.url, "--from", "now-1m", "--out", str(out)],
+            )
+            assert code == 0
+            draft = next(out.glob("postmortem-*.md")).read_text()
+            assert "No alert fired in the range." in draft
+        finally:
+            await asyncio.to_thread(prom.stop)

@@ -1,0 +1,674 @@
+"""Web security against real connections on loopback: TLS with trustme-made certificates, basic
+auth with real bcrypt hashes on every route the app has (whatever routes are added later), the
+push endpoints' own tokens, the TLS minimum version and client certificates, slow clients, and
+``redline run --web.config.file`` as a user starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import bcrypt
+import pytest
+import trustme
+from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+
+from exporter.app import initial_runtime, make_app
+from exporter.config import ConfigError
+from exporter.heartbeats.source import HeartbeatSource
+from exporter.logs.ingest import IngestEndpoint
+from exporter.webconfig import load_web_config
+from exporter.websecurity import SECURITY, BasicAuth, WebSecurity, parse_basic
+
+ROOT = Path(__file__).resolve().parent.parent
+USER, PASSWORD = "prometheus", "sCr4pe-pa55word"
+OTHER_USER, OTHER_PASSWORD = "grafana", "gr4fana-pa55"
+HB_TOKEN = "hb-t0ken-websecurity"
+INGEST_TOKEN = "ingest-t0ken-websecurity"
+CHALLENGE = re.compile(r"^Basic realm=")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+AUTH = basic(USER, PASSWORD)
+
+
+def bcrypt_hash(password: str, cost: int = 4) -> str:
+    # cost 4 keeps the suite fast; the algorithm and the code path are the real ones
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Certs:
+    ca: trustme.CA
+    cert: Path
+    key: Path
+    client_ca: trustme.CA
+    client_ca_file: Path
+
+    def client_context(self, **versions: ssl.TLSVersion) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+        self.ca.configure_trust(ctx)
+        for attr, value in versions.items():
+            setattr(ctx, attr, value)
+        return ctx
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    tmp = tmp_path_factory.mktemp("certs")
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    issued.cert_chain_pems[0].write_to_path(str(tmp / "server.crt"))
+    issued.private_key_pem.write_to_path(str(tmp / "server.key"))
+    client_ca = trustme.CA()
+    client_ca.cert_pem.write_to_path(str(tmp / "clients-ca.crt"))
+    return Certs(ca, tmp / "server.crt", tmp / "server.key", client_ca, tmp / "clients-ca.crt")
+
+
+def exporter_config(tmp: Path) -> Path:
+    path = tmp / "redline.yml"
+    path.write_text(
+        f"""
+host: {{enabled: false}}
+services:
+  - name: app
+    probes:
+      - {{name: closed, kind: tcp, address: "127.0.0.1:1", timeout: 1s}}
+heartbeats:
+  state_file: {tmp / "hb.json"}
+  token: ${{REDLINE_WS_HB_TOKEN}}
+  jobs: [{{name: nightly, period: 1d}}]
+logs:
+  sources:
+    - name: fly
+      kind: ingest
+      parsers: [json_logger]
+      bearer_token: ${{REDLINE_WS_INGEST_TOKEN}}
+"""
+    )
+    return path
+
+
+def web_config(tmp: Path, text: str) -> Path:
+    path = tmp / "web.yml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDLINE_WS_HB_TOKEN", HB_TOKEN)
+    monkeypatch.setenv("REDLINE_WS_INGEST_TOKEN", INGEST_TOKEN)
+
+
+class Server:
+    """The exporter app served as ``redline run`` serves it (same runner settings)."""
+
+    def __init__(self, app: web.Application, runner: web.AppRunner, url: str) -> None:
+        self.app, self.runner, self.url = app, runner, url
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Any]:
+    runners: list[web.AppRunner] = []
+
+    async def start(web_text: str | None, *, read_timeout: float = 30.0) -> Server:
+        loaded = load_web_config(web_config(tmp_path, web_text)) if web_text else None
+        security = WebSecurity(loaded, read_timeout=read_timeout)
+        app = make_app(initial_runtime(exporter_config(tmp_path)), security)
+        runner = web.AppRunner(app, keepalive_timeout=read_timeout, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=security.ssl_context)
+        await site.start()
+        runners.append(runner)
+        scheme = "https" if security.ssl_context else "http"
+        return Server(app, runner, f"{scheme}://127.0.0.1:{runner.addresses[0][1]}")
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def tls_auth_config(certs: Certs, extra: str = "") -> str:
+    return f"""
+tls_server_config:
+  cert_file: {certs.cert}
+  key_file: {certs.key}
+basic_auth_users:
+  {USER}: {bcrypt_hash(PASSWORD)}
+  {OTHER_USER}: {bcrypt_hash(OTHER_PASSWORD)}
+{extra}"""
+
+
+def every_route(app: web.Application) -> list[tuple[str, str]]:
+    """(method, path) of every route of the app, path parameters filled in: routes added by
+    others later (a status page, a new source) are covered without editing this test."""
+    fill = {"name": "nightly", "action": "start", "source": "fly"}
+    out = set()
+    for route in app.router.routes():
+        if route.method in ("HEAD", "*"):
+            continue
+        path = re.sub(
+            r"\{(\w+)(?::[^}]*)?\}", lambda m: fill.get(m.group(1), "x"), route.resource.canonical
+        )  # type: ignore[union-attr]
+        out.add((route.method, path + ("?target=app" if path == "/probe" else "")))
+    return sorted(out)
+
+
+def session(certs: Certs | None = None, ctx: ssl.SSLContext | None = None) -> aiohttp.ClientSession:
+    ssl_arg: Any = ctx or (certs.client_context() if certs else False)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_arg))
+
+
+# --- the web config file ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("basic_auth_users:\n  bob: hunter2-plain\n", ":2: basic_auth_users.bob", "bcrypt hash"),
+        ("tls_server_config:\n  cert_file: a.crt\n", ":2: tls_server_config", "key_file"),
+        (
+            "tls_server_config:\n  cert_file: /nope.crt\n  key_file: /nope.key\n",
+            ":2: tls_server_config.cert_file",
+            "cannot read /nope.crt",
+        ),
+        ("basic_auth_user:\n  bob: x\n", ":2: basic_auth_user", "unknown key"),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [X]\n",
+            ":2: tls_server_config",
+            "cipher_suites is not supported",
+        ),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n",
+            ":2: tls_server_config",
+            "TLS 1.0 and 1.1 are not allowed",
+        ),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n"
+            "  client_auth_type: RequireAndVerifyClientCert\n",
+            ":2: tls_server_config",
+            "needs client_ca_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n"
+            "  client_auth_type: RequireAnyClientCert\n",
+            ":2: tls_server_config",
+            "not verified is not supported",
+        ),
+        (
+            "http_server_config:\n  headers: {X-Powered-By: me}\n",
+            ":2: http_server_config.headers",
+            "cannot be set",
+        ),
+        ("basic_auth_users: [bob]\n", ":1: basic_auth_users", "dictionary"),
+        ("tls_server_config: {cert_file: a, key_file: b\n", "", "YAML syntax error"),
+    ],
+)
+def test_web_config_errors_name_file_key_and_line(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    path = web_config(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_web_config(path)
+    shown = str(caught.value)
+    assert shown.startswith(str(path)), shown
+    assert where in shown and message in shown, shown
+    assert "hunter2-plain" not in shown  # a password pasted in place of its hash is not echoed
+
+
+def test_web_config_tls_files_are_checked_at_load(tmp_path: Path, certs: Certs) -> None:
+    other = trustme.CA().issue_cert("127.0.0.1")
+    other.private_key_pem.write_to_path(str(tmp_path / "other.key"))
+    path = web_config(
+        tmp_path,
+        f"tls_server_config:\n  cert_file: {certs.cert}\n  key_file: other.key\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_web_config(path)
+    assert f"{path}:3: tls_server_config.key_file" in str(caught.value)
+    assert "cannot be used together" in str(caught.value)
+    # an encrypted key is refused at load (and OpenSSL does not prompt for its password)
+    key = serialization.load_pem_private_key(certs.key.read_bytes(), password=None)
+    (tmp_path / "locked.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    path.write_text(f"tls_server_config:\n  cert_file: {certs.cert}\n  key_file: locked.key\n")
+    with pytest.raises(ConfigError, match="cannot be used together"):
+        load_web_config(path)
+    # relative paths are read from the web config's directory, as the exporter-toolkit does
+    (tmp_path / "server.crt").write_bytes(certs.cert.read_bytes())
+    (tmp_path / "server.key").write_bytes(certs.key.read_bytes())
+    path.write_text("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n")
+    assert load_web_config(path).ssl_context is not None
+
+
+def test_parse_basic_refuses_anything_odd() -> None:
+    assert parse_basic(AUTH["Authorization"]) == (USER, PASSWORD)
+    assert parse_basic("Basic " + base64.b64encode(b"a:b:c").decode()) == ("a", "b:c")
+    for bad in (
+        "",
+        "Bearer x",
+        "Basic",
+        "Basic !!!",
+        "Basic " + base64.b64encode(b"nocolon").decode(),
+        "Basic " + base64.b64encode(b"\xff:\xfe").decode(),
+        "Basic \udcff",
+    ):
+        assert parse_basic(bad) is None, bad
+
+
+# --- basic auth on every endpoint -----------------------------------------------------------------
+
+
+async def test_every_endpoint_needs_credentials_over_tls(serve: Any, certs: Certs) -> None:
+    server = await serve(tls_auth_config(certs))
+    routes = every_route(server.app)
+    paths = {p.split("?")[0] for _, p in routes}
+    assert {"/", "/metrics", "/probe", "/-/healthy", "/-/ready", "/-/reload"} <= paths
+    assert {"/heartbeat/nightly", "/heartbeat/nightly/start", "/ingest/fly"} <= paths
+    wrong = [
+        {},
+        basic(USER, "wrong-password"),
+        basic("nobody", PASSWORD),
+        basic(OTHER_USER, PASSWORD),  # another user's password
+        {"Authorization": "Basic not-base64!"},
+        {"Authorization": f"Bearer {HB_TOKEN}"},  # a push token opens only its own endpoint
+    ]
+    async with session(certs) as http:
+        for method, path in [*routes, ("GET", "/no-such-page")]:
+            for headers in wrong:
+                if path.startswith(("/heartbeat/", "/ingest/")) and "Bearer" in str(headers):
+                    continue  # the push endpoints take their own token: see the next test
+                async with http.request(method, server.url + path, headers=headers) as resp:
+                    assert resp.status == 401, (method, path, headers)
+                    assert CHALLENGE.match(resp.headers["WWW-Authenticate"]), resp.headers
+                    assert await resp.text() == "Unauthorized\n"
+        for method, path in routes:
+            if path.startswith(("/heartbeat/", "/ingest/")):
+                continue
+            for headers in (AUTH, basic(OTHER_USER, OTHER_PASSWORD)):
+                async with http.request(method, server.url + path, headers=headers) as resp:
+                    assert resp.status == 200, (method, path, resp.status, await resp.text())
+        # an unknown path with credentials is a plain 404: only then is it told apart
+        async with http.get(server.url + "/no-such-page", headers=AUTH) as resp:
+            assert resp.status == 404
+
+
+async def test_push_endpoints_take_their_own_token(serve: Any, certs: Certs) -> None:
+    server = await serve(tls_auth_config(certs))
+    hb = {"Authorization": f"Bearer {HB_TOKEN}"}
+    ingest = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+    async with session(certs) as http:
+        url = server.url
+        async with http.post(f"{url}/heartbeat/nightly", headers=hb) as resp:
+            assert resp.status == 200
+        async with http.post(f"{url}/ingest/fly", headers=ingest, data=b'{"level":"info"}\n') as r:
+            assert r.status == 200 and (await r.json())["lines"] == 1
+        # the handler still checks the token: a wrong one, or the other endpoint's, is refused
+        for path, headers in (
+            ("/heartbeat/nightly", ingest),
+            ("/ingest/fly", hb),
+            ("/heartbeat/nightly", {"Authorization": "Bearer wrong"}),
+        ):
+            async with http.post(url + path, headers=headers) as resp:
+                assert resp.status == 401
+                assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        # basic credentials get past the guard, but the endpoint still wants its token
+        async with http.post(f"{url}/heartbeat/nightly", headers=AUTH) as resp:
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+        # GET on a push path matches no route: the guard answers, not the endpoint
+        async with http.get(f"{url}/heartbeat/nightly", headers=hb) as resp:
+            assert resp.status == 401 and CHALLENGE.match(resp.headers["WWW-Authenticate"])
+
+
+def test_token_comparisons_are_constant_time() -> None:
+    for func in (HeartbeatSource.handle_ping, IngestEndpoint._authorized):
+        source = inspect.getsource(func)
+        assert "hmac.compare_digest(" in source, func
+        # the token is never compared with == / != (which stop at the first differing byte)
+        assert not re.search(r"(expected|token|given)\w*\s*[!=]=|[!=]=\s*(expected|token)", source)
+
+
+async def test_a_header_that_is_not_utf8_is_refused_not_a_crash(serve: Any) -> None:
+    server = await serve(f"basic_auth_users:\n  {USER}: {bcrypt_hash(PASSWORD)}\n")
+    for path, auth in (
+        ("/heartbeat/nightly", b"Bearer \xff\xfe"),
+        ("/ingest/fly", b"Bearer \xff\xfe"),
+        ("/metrics", b"Basic \xff\xfe"),
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: x\r\nAuthorization: "
+            + auth
+            + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        head = await asyncio.wait_for(reader.readline(), 5)
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 401"), (path, head)
+
+
+async def test_reload_only_by_post(serve: Any) -> None:
+    server = await serve(f"basic_auth_users:\n  {USER}: {bcrypt_hash(PASSWORD)}\n")
+    async with session() as http:
+        async with http.get(server.url + "/-/reload", headers=AUTH) as resp:
+            assert resp.status == 405
+            assert resp.headers["Allow"] == "POST"
+        async with http.post(server.url + "/-/reload", headers=AUTH) as resp:
+            assert resp.status == 200
+
+
+async def test_verified_credentials_are_cached(serve: Any) -> None:
+    # cost 10: a check takes tens of milliseconds, which the cache must save on every scrape
+    server = await serve(f"basic_auth_users:\n  {USER}: {bcrypt_hash(PASSWORD, 10)}\n")
+    auth = server.app[SECURITY].auth
+    assert auth is not None
+    async with session() as http:
+        started = time.perf_counter()
+        for _ in range(20):
+            async with http.get(server.url + "/-/healthy", headers=AUTH) as resp:
+                assert resp.status == 200
+        for _ in range(5):
+            async with http.get(server.url + "/-/healthy", headers=basic(USER, "nope")) as resp:
+                assert resp.status == 401
+        elapsed = time.perf_counter() - started
+    assert auth.bcrypt_checks == 2, auth.bcrypt_checks  # once right, once wrong
+    assert elapsed < 2.0
+
+
+async def test_cache_is_bounded_and_holds_no_password() -> None:
+    auth = BasicAuth({USER: bcrypt_hash(PASSWORD).encode()}, cache_size=3)
+    for i in range(6):
+        assert not await auth.check(basic(USER, f"guess-{i}")["Authorization"])
+    assert await auth.check(AUTH["Authorization"])
+    assert len(auth._cache) == 3
+    assert all(PASSWORD.encode() not in key for key in auth._cache)
+    # an unknown user is checked against a hash of the same cost, and is never let in
+    assert not await auth.check(basic("nobody", PASSWORD)["Authorization"])
+    # only the first 72 bytes count, as with Go's bcrypt and htpasswd
+    long = "x" * 72
+    auth = BasicAuth({USER: bcrypt_hash(long).encode()})
+    assert await auth.check(basic(USER, long + "more")["Authorization"])
+
+
+async def test_configured_headers_are_on_every_answer(serve: Any) -> None:
+    server = await serve(
+        f"basic_auth_users:\n  {USER}: {bcrypt_hash(PASSWORD)}\n"
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+        "    Strict-Transport-Security: max-age=31536000\n"
+    )
+    async with session() as http:
+        for headers, want in (({}, 401), (AUTH, 200)):
+            async with http.get(server.url + "/metrics", headers=headers) as resp:
+                assert resp.status == want
+                assert resp.headers["X-Frame-Options"] == "deny"
+                assert resp.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+# --- TLS ------------------------------------------------------------------------------------------
+
+
+async def test_tls_minimum_version_is_enforced(serve: Any, certs: Certs) -> None:
+    server = await serve(
+        tls_auth_config(certs, "").replace(
+            f"key_file: {certs.key}\n", f"key_file: {certs.key}\n  min_version: TLS13\n"
+        )
+    )
+    old = certs.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
+    async with session(ctx=old) as http:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await http.get(server.url + "/-/healthy", headers=AUTH)
+    async with session(certs) as http, http.get(server.url + "/-/healthy", headers=AUTH) as resp:
+        assert resp.status == 200
+    _, writer = await asyncio.open_connection(
+        "127.0.0.1", server.port, ssl=certs.client_context(), server_hostname="127.0.0.1"
+    )
+    assert writer.get_extra_info("ssl_object").version() == "TLSv1.3"
+    writer.close()
+    # plain HTTP on the TLS port gets no answer
+    async with session() as http:
+        with pytest.raises(aiohttp.ClientError):
+            await http.get(server.url.replace("https", "http") + "/-/healthy", headers=AUTH)
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+async def test_tls12_is_the_default_minimum(serve: Any, certs: Certs) -> None:
+    server = await serve(tls_auth_config(certs))
+    ctx = certs.client_context(maximum_version=ssl.TLSVersion.TLSv1_2)
+    async with session(ctx=ctx) as http, http.get(server.url + "/-/healthy", headers=AUTH) as r:
+        assert r.status == 200
+    ctx = certs.client_context(maximum_version=ssl.TLSVersion.TLSv1_1)
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    async with session(ctx=ctx) as http:
+        with pytest.raises(aiohttp.ClientError):
+            await http.get(server.url + "/-/healthy", headers=AUTH)
+
+
+async def test_client_certificates_when_required(serve: Any, certs: Certs) -> None:
+    server = await serve(
+        f"tls_server_config:\n  cert_file: {certs.cert}\n  key_file: {certs.key}\n"
+        "  client_auth_type: RequireAndVerifyClientCert\n"
+        f"  client_ca_file: {certs.client_ca_file}\n"
+    )
+    async with session(certs) as http:  # no client certificate
+        with pytest.raises(aiohttp.ClientError):
+            async with http.get(server.url + "/-/healthy") as resp:
+                await resp.read()
+    stranger = certs.client_context()
+    trustme.CA().issue_cert("intruder@example.com").configure_cert(stranger)
+    async with session(ctx=stranger) as http:
+        with pytest.raises(aiohttp.ClientError):
+            async with http.get(server.url + "/-/healthy") as resp:
+                await resp.read()
+    # only the configured CA is trusted for client certificates, not the system's store
+    ca_certs = server.app[SECURITY].ssl_context.get_ca_certs()  # type: ignore[union-attr]
+    assert len(ca_certs) == 1
+    known = certs.client_context()
+    certs.client_ca.issue_cert("prometheus@example.com").configure_cert(known)
+    async with session(ctx=known) as http, http.get(server.url + "/-/healthy") as resp:
+        assert resp.status == 200
+
+
+# --- slow clients ---------------------------------------------------------------------------------
+
+
+async def _trickle(port: int, data: bytes, interval: float, prefix: bytes = b"") -> float:
+    """Send ``prefix`` at once, then ``data`` a byte every ``interval``; return when the server
+    closed the connection (seconds after the prefix), or raise if it never did."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(prefix)
+    started = time.monotonic()
+    try:
+        for i in range(len(data)):
+            writer.write(data[i : i + 1])
+            try:
+                await writer.drain()
+            except ConnectionError:
+                return time.monotonic() - started
+            try:
+                got = await asyncio.wait_for(reader.read(1024), interval)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                return time.monotonic() - started
+            if got == b"" or b"408" in got:
+                return time.monotonic() - started
+        raise AssertionError("the server waited for the whole slow request")
+    finally:
+        writer.close()
+
+
+async def test_slow_clients_cannot_hold_the_server(serve: Any) -> None:
+    server = await serve(
+        f"basic_auth_users:\n  {USER}: {bcrypt_hash(PASSWORD)}\n", read_timeout=1.0
+    )
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode())
+    head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + auth + b"\r\n\r\n"
+    body = b'{"level":"info"}\n' * 10
+    post = (
+        b"POST /ingest/fly HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+        + INGEST_TOKEN.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+    )
+    # 10 slow heads and 3 slow bodies (each would take over 4 s at 20 bytes a second)
+    slow = [asyncio.create_task(_trickle(server.port, head, 0.05)) for _ in range(10)]
+    slow += [asyncio.create_task(_trickle(server.port, body, 0.05, prefix=post)) for _ in range(3)]
+    # meanwhile everyone else is served at once
+    async with session() as http:
+        for _ in range(10):
+            started = time.monotonic()
+            async with http.get(server.url + "/-/healthy", headers=AUTH) as resp:
+                assert resp.status == 200
+            assert time.monotonic() - started < 0.5
+            await asyncio.sleep(0.05)
+    closed_after = await asyncio.wait_for(asyncio.gather(*slow), 10)
+    # heads and bodies are cut at the read timeout
+    assert all(0.9 < t < 2.5 for t in closed_after), closed_after
+    async with session() as http, http.get(server.url + "/metrics", headers=AUTH) as resp:
+        text = await resp.text()
+    # nothing of the cut bodies was counted
+    assert 'redline_log_lines_total{level="info",source="fly"} 0.0' in text
+
+
+async def test_idle_connections_are_closed(serve: Any) -> None:
+    server = await serve(None, read_timeout=0.5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+    started = time.monotonic()
+    while await asyncio.wait_for(reader.read(1024), 3):
+        pass
+    assert time.monotonic() - started < 2.0
+    writer.close()
+
+
+async def test_oversized_heads_are_refused(serve: Any) -> None:
+    server = await serve(None)
+    big = {"X-Big": "a" * 9000}
+    async with session() as http, http.get(server.url + "/-/healthy", headers=big) as resp:
+        assert resp.status in (400, 431)
+
+
+# --- redline run, as a user starts it -------------------------------------------------------------
+
+
+@pytest.fixture
+def redline_run(tmp_path: Path) -> Iterator[Any]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> tuple[subprocess.Popen[str], int]:
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exporter",
+                "run",
+                "--config.file",
+                str(exporter_config(tmp_path)),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+        procs.append(proc)
+        return proc, port
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=10)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.communicate()[1])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("redline did not start")
+
+
+async def test_redline_run_with_a_web_config(
+    redline_run: Any, tmp_path: Path, certs: Certs
+) -> None:
+    web = web_config(tmp_path, tls_auth_config(certs))
+    proc, port = redline_run("--web.config.file", str(web), "--web.read-timeout", "1s")
+    _wait_listening(port, proc)
+    url = f"https://127.0.0.1:{port}"
+    async with session(certs) as http:
+        async with http.get(url + "/metrics") as resp:
+            assert resp.status == 401
+        async with http.get(url + "/metrics", headers=AUTH) as resp:
+            assert resp.status == 200
+            assert "probe_success" in await resp.text()
+    # the read timeout reaches the server: a request head not finished in 1 s is dropped
+    ctx = certs.client_context()
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        started = time.monotonic()
+        tls.sendall(b"GET /metrics HTTP/1.1\r\n")
+        assert tls.recv(1024) == b""
+        assert time.monotonic() - started < 3.0
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    assert "web: TLS on, basic auth on (2 users), read timeout 1s" in err
+    assert PASSWORD not in err
+
+
+def test_redline_run_refuses_a_bad_web_config(redline_run: Any, tmp_path: Path) -> None:
+    web = web_config(tmp_path, "basic_auth_users:\n  bob: hunter2-plain\n")
+    proc, _ = redline_run("--web.config.file", str(web))
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert f"error: {web}:2: basic_auth_users.bob: expected a bcrypt hash" in err
+    assert "hunter2-plain" not in err
