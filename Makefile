@@ -38,9 +38,12 @@ dashboards: install
 	$(PY) -m dashboards.build
 
 # Generated files must match their sources: regenerate, then fail on any difference.
+# git status, not git diff: a generated file that is new and not committed must fail too.
+GENERATED := docs/ README.md prometheus/ alertmanager/ alert_rules/ dashboards/
 check-generated: generate
-	@git diff --exit-code -- docs/ README.md prometheus/ alertmanager/ alert_rules/ dashboards/ || \
-	  (echo "generated files are out of date: run 'make generate' and commit" >&2; exit 1)
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
+	  git status --short -- $(GENERATED) >&2; git diff --stat -- $(GENERATED) >&2; \
+	  echo "generated files are out of date: run 'make generate' and commit" >&2; exit 1; fi
 
 # pytest exits 5 when it collected nothing; make treats every non-zero exit as a failure.
 unit: install system
