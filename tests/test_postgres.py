@@ -35,18 +35,6 @@ from tests.pg import (
 )
 from tests.promtool import promtool_problems
 
-# promtool's linter flags a _count suffix outside histograms and summaries; pg_stat_activity_count
-# is postgres_exporter's own name, kept on purpose so the community's dashboards and alerts work
-# (DESIGN.md section 3), and promtool flags postgres_exporter for it too. Nothing else is allowed.
-PG_EXPORTER_COUNT = (
-    'pg_stat_activity_count non-histogram and non-summary metrics should not have "_count" suffix'
-)
-
-
-def pg_promtool_problems(text: str) -> list[str]:
-    return [p for p in promtool_problems(text) if p != PG_EXPORTER_COUNT]
-
-
 BUILTIN = ("availability", "activity", "database", "tables", "replication", "statements")
 
 
@@ -345,7 +333,7 @@ async def test_custom_queries(pg: Cluster, source: Any, caplog: pytest.LogCaptur
     assert s2.value("redline_pg_query_result_age_seconds", query="cached") > 0
     assert s2.value("redline_pg_query_result_age_seconds", query="levels") == 0
     assert "syntax error" not in caplog.text  # logged when it appears, not at every scrape
-    assert pg_promtool_problems(s.text) == []
+    assert promtool_problems(s.text) == []
 
 
 async def test_promtool_accepts_everything_rendered(pg: Cluster, source: Any) -> None:
@@ -358,7 +346,7 @@ async def test_promtool_accepts_everything_rendered(pg: Cluster, source: Any) ->
     )
     s = await scrape(await source(parse_config(text, "redline.yml")))
     assert s.value("pg_up", database="main") == s.value("pg_up", database="other") == 1
-    assert pg_promtool_problems(s.text) == []
+    assert promtool_problems(s.text) == []
 
 
 async def test_app_serves_postgres_and_reloads(pg: Cluster, tmp_path: Path) -> None:
