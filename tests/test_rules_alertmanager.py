@@ -199,15 +199,21 @@ def _states(am: Alertmanager, alerts: list[dict[str, str]]) -> dict[str, list[st
     )
     urllib.request.urlopen(request, timeout=10).close()
     wanted = {a["case"] for a in alerts}
-    # Alertmanager marks inhibitions when its pipeline has processed the alerts; until then an
-    # alert's state is "unprocessed" and inhibitedBy is empty whatever the rules say.
+    # Alertmanager computes inhibitedBy when the alerts are read, from a cache of inhibiting
+    # alerts that a goroutine fills asynchronously after the POST: right after it, an alert can
+    # read as not inhibited whatever the rules say. Read until two reads 0.5 s apart agree
+    # (bounded), so a verdict is the settled one.
     deadline = time.monotonic() + 15
+    previous: dict[str, list[str]] | None = None
     while True:
         found = [a for a in am.alerts() if a["labels"].get("case") in wanted]
+        current = {a["labels"]["case"]: a["status"]["inhibitedBy"] for a in found}
         processed = all(a["status"]["state"] != "unprocessed" for a in found)
-        if (len(found) == len(wanted) and processed) or time.monotonic() > deadline:
-            return {a["labels"]["case"]: a["status"]["inhibitedBy"] for a in found}
-        time.sleep(0.1)
+        settled = len(found) == len(wanted) and processed and current == previous
+        if settled or time.monotonic() > deadline:
+            return current
+        previous = current if len(found) == len(wanted) and processed else None
+        time.sleep(0.5)
 
 
 def test_a_page_silences_the_ticket_of_the_same_alert(am: Alertmanager) -> None:
