@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 .PHONY: help install system lint generate dashboards check-generated test unit demo demo-stop bench clean
 
 help:
-	@echo "make demo       start stand-ins and the exporter on the embedded config, print the URLs"
+	@echo "make demo       start the whole stack on 127.0.0.1 (docs/demo.md) and print the URLs"
 	@echo "make demo-stop  stop what make demo started"
 	@echo "make test       install everything, lint, check generated files, run every test"
 	@echo "make generate   regenerate every generated file (docs/metrics.md, ...)"
@@ -57,8 +57,9 @@ demo: install system
 demo-stop: install
 	$(PY) -m exporter.demo.run stop
 
+# BENCH_ARGS=--quick for a smoke run; bench/README.md lists the options.
 bench: install system
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

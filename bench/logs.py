@@ -22,6 +22,7 @@ the bench ran, even if a target is missed (it is a report); non-zero when the ha
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -33,14 +34,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script: make the exporter package importable
     sys.path.insert(0, str(REPO))
+if TYPE_CHECKING:
+    from table import Section
 
 MTAIL = "/usr/bin/mtail"
 TARGET_LINES_PER_SECOND = 100_000  # issue 4: regex path, one core
+FLAT_MIB = 16  # resident memory growth while following, below which it is flat
+REGEX = "redline regex (nginx_combined)"
+JSON = "redline JSON (json parser)"
+MTAIL_NAME = "mtail (regex program)"
 BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 10.0)
 
 # The same route groups for redline (config) and mtail (program below).
@@ -383,7 +390,7 @@ def run_mtail(log: Path, tmp: Path, cpu: int, expected: Expected) -> Run:
             result["duration_sum"] += value
     ok, detail = check(result, expected)
     return Run(
-        "mtail (regex program)",
+        MTAIL_NAME,
         expected.lines / seconds,
         usage.ru_utime + usage.ru_stime,
         usage.ru_maxrss * 1024,
@@ -424,7 +431,7 @@ def render(lines: int, runs: list[Run], follow: dict[str, Any] | None, mtail: Ru
             f"| {run.name} | {speed} | {ratio} | {run.cpu_seconds:.2f} | {mib(run.max_rss)} "
             f"| {counts} |"
         )
-    regex = next((r for r in runs if r.name.startswith("redline regex")), None)
+    regex = next((r for r in runs if r.name == REGEX), None)
     if regex and regex.lines_per_second:
         verdict = "PASS" if regex.lines_per_second >= TARGET_LINES_PER_SECOND else "MISS"
         out += [
@@ -434,7 +441,7 @@ def render(lines: int, runs: list[Run], follow: dict[str, Any] | None, mtail: Ru
         ]
     if follow:
         growth = follow["rss_steady_max"] - follow["rss_steady_min"]
-        flat = growth < 16 * 2**20
+        flat = growth < FLAT_MIB * 2**20
         out += [
             "",
             f"Following a file while another process appends {mib(follow['bytes'])} to it "
@@ -463,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, help="lines of the generated log (1,000,000)")
     parser.add_argument("--follow-mib", type=int, help="MiB appended while following (1024)")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -481,6 +489,28 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = args.lines or (200_000 if args.quick else 1_000_000)
     follow_mib = args.follow_mib if args.follow_mib is not None else (128 if args.quick else 1024)
+    got = measure_all(lines, follow_mib)
+    if args.json:  # for make bench (measure_in_child)
+        print(json.dumps(dataclasses.asdict(got)))
+        return 0
+    table = render(lines, got.runs, got.follow, got.mtail)
+    print(table)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(table)
+    return 0
+
+
+@dataclass
+class Measured:
+    runs: list[Run]  # redline regex, redline JSON, mtail (when installed)
+    mtail: Run | None
+    follow: dict[str, Any] | None
+    seconds: float
+
+
+def measure_all(lines: int, follow_mib: int) -> Measured:
+    started = time.monotonic()
     cpus = sorted(os.sched_getaffinity(0))
     cpu, other_cpu = cpus[-1], cpus[0]  # readers on one core; the follow writer on another
     with tempfile.TemporaryDirectory(prefix="redline-logs-bench-") as tmp_name:
@@ -494,11 +524,9 @@ def main(argv: list[str] | None = None) -> int:
                     pass
         runs: list[Run] = []
         print("redline regex path ...", file=sys.stderr)
-        runs.append(
-            run_redline("redline regex (nginx_combined)", text, "nginx_combined", cpu, expected)
-        )
+        runs.append(run_redline(REGEX, text, "nginx_combined", cpu, expected))
         print("redline JSON path ...", file=sys.stderr)
-        runs.append(run_redline("redline JSON (json parser)", js, JSON_PARSER, cpu, expected))
+        runs.append(run_redline(JSON, js, JSON_PARSER, cpu, expected))
         mtail: Run | None = None
         if shutil.which(MTAIL) or os.path.exists(MTAIL):
             print("mtail ...", file=sys.stderr)
@@ -514,12 +542,109 @@ def main(argv: list[str] | None = None) -> int:
             follow, _, _ = run_child(
                 ["follow", str(target), str(follow_mib * 2**20), str(other_cpu)], cpu
             )
-        table = render(lines, runs, follow, mtail)
-    print(table)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(table)
-    return 0
+    return Measured(runs, mtail, follow, time.monotonic() - started)
+
+
+def measure_in_child(lines: int, follow_mib: int) -> Measured:
+    """:func:`measure_all` in a process of its own. Its readers' peak memory comes from the
+    kernel's maximum resident set, which a child inherits from the process it was forked
+    from: forked from ``make bench`` (aiohttp, asyncpg, the exporter... loaded), every reader
+    would show at least that. This file imports little, so its children start small."""
+    argv = [sys.executable, __file__, "--lines", str(lines), "--follow-mib", str(follow_mib)]
+    out = subprocess.run([*argv, "--json"], stdout=subprocess.PIPE, check=False, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"bench/logs.py failed with exit code {out.returncode}")
+    data = json.loads(out.stdout)
+    runs = [Run(**r) for r in data["runs"]]
+    mtail = next((r for r in runs if r.name == MTAIL_NAME), None)
+    return Measured(runs, mtail, data["follow"], data["seconds"])
+
+
+def section(quick: bool) -> Section:
+    """This comparison's rows of ``make bench``'s table (issue 4's log targets)."""
+    # Imported here, not at the top: the reader children run this file, and what it imports
+    # counts in the resident memory measured for redline.
+    from procs import OtherLoad
+    from table import Row, Section, judge, num, peer_version, ratio
+
+    lines, follow_mib = (200_000, 128) if quick else (1_000_000, 1024)
+    with OtherLoad() as load:
+        got = measure_in_child(lines, follow_mib)
+    by = {r.name: r for r in got.runs}
+    regex, js, mt = by[REGEX], by[JSON], got.mtail
+    peer = (lambda f: f(mt)) if mt else (lambda f: None)
+    rows = [
+        Row(
+            "regex path (nginx), lines/s on one core",
+            num(regex.lines_per_second, 0, thousands=True),
+            num(peer(lambda r: r.lines_per_second), 0, thousands=True),
+            ratio(regex.lines_per_second, peer(lambda r: r.lines_per_second)),
+            ">= 100,000/s",
+            judge((regex.lines_per_second or 0) >= TARGET_LINES_PER_SECOND),
+        ),
+        Row(
+            "JSON path, lines/s on one core (mtail: regex)",
+            num(js.lines_per_second, 0, thousands=True),
+            num(peer(lambda r: r.lines_per_second), 0, thousands=True),
+            ratio(js.lines_per_second, peer(lambda r: r.lines_per_second)),
+        ),
+        Row(
+            f"CPU for {lines:,} lines, regex path (s)",
+            num(regex.cpu_seconds, 2),
+            num(peer(lambda r: r.cpu_seconds), 2),
+            ratio(regex.cpu_seconds, peer(lambda r: r.cpu_seconds)),
+        ),
+        Row(
+            "peak resident memory, regex path (MiB)",
+            num(regex.max_rss / 2**20, 1),
+            num(peer(lambda r: r.max_rss / 2**20), 1),
+            ratio(regex.max_rss, peer(lambda r: r.max_rss)),
+        ),
+        Row(
+            "counts equal the generated ones",
+            "exact" if regex.counts_ok and js.counts_ok else "WRONG",
+            "-" if mt is None else ("exact" if mt.counts_ok else "WRONG"),
+            target="exact",
+            result=judge(regex.counts_ok and js.counts_ok and (mt is None or mt.counts_ok)),
+        ),
+    ]
+    notes = [
+        f"a generated {lines:,}-line nginx access log (and the same records as JSON lines), "
+        "read from the page cache, each reader alone and pinned to one core; redline through "
+        "its real file follower and pipeline, mtail --one_shot with a program doing the same "
+        "work"
+    ]
+    if mt is None:
+        notes.append("mtail is missing (run scripts/install-system.sh): no peer figures")
+    follow = got.follow
+    if follow:
+        growth = (follow["rss_steady_max"] - follow["rss_steady_min"]) / 2**20
+        exact = int(follow["lines"]) == follow["lines_written"]
+        rows.append(
+            Row(
+                f"memory growth following a file appended {follow_mib:,} MiB (MiB)",
+                num(growth, 1),
+                target="flat (< 16)",
+                result=judge(growth < FLAT_MIB and exact),
+            )
+        )
+        notes.append(
+            f"following: {follow['lines_written']:,} lines appended by another process in "
+            f"{follow['seconds']:.1f} s, {int(follow['lines']):,} counted "
+            f"({'exact' if exact else 'WRONG'}); resident memory "
+            f"{follow['rss_first'] / 2**20:.1f} MiB at start, "
+            f"{follow['rss_steady_min'] / 2**20:.1f}-{follow['rss_steady_max'] / 2**20:.1f} MiB "
+            "after the first tenth"
+        )
+    return Section(
+        title=f"logs vs {peer_version([MTAIL, '--version'])} (issue 4)",
+        rows=rows,
+        notes=notes,
+        detail=render(lines, got.runs, got.follow, got.mtail),
+        other_cores=load.cores,
+        busiest=load.busiest,
+        seconds=got.seconds,
+    )
 
 
 if __name__ == "__main__":

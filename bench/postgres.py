@@ -16,7 +16,8 @@ Each connects as its own pg_monitor role, so pg_stat_statements tells their stat
 time of GET /metrics (median of N), the statements one scrape issues and their server-side
 execution time (deltas of pg_stat_statements read between scrapes, as the superuser), the
 exporter's CPU per scrape, and the series exposed. Prints a table and writes
-bench/results/postgres.md. Exits 0 when the bench ran (the table is a report, not a test).
+bench/results/postgres.md when run alone; ``make bench`` (run.py) takes its rows through
+:func:`section`. Exits 0 when the bench ran (the table is a report, not a test).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import psutil
+from procs import OtherLoad
+from table import ERROR, Row, Section, judge, num, peer_version, ratio
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -227,7 +230,17 @@ def render(runs: list[Run], opts: argparse.Namespace, tps: str) -> str:
     return "\n".join(out) + "\n"
 
 
-async def main(argv: list[str] | None = None) -> int:
+@dataclass
+class Measured:
+    postgres_exporter: Run
+    redline: Run
+    tps: str  # the load as the server saw it
+    other_cores: float
+    busiest: list[tuple[str, float]]
+    seconds: float
+
+
+def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scrapes", type=int, default=20)
     parser.add_argument("--rate", type=int, default=3500, help="pgbench transactions/s")
@@ -236,10 +249,24 @@ async def main(argv: list[str] | None = None) -> int:
     opts.scale = 1 if opts.quick else 10
     if opts.quick:
         opts.scrapes = min(opts.scrapes, 5)
-    if not os.path.exists(PGEXP_BIN):
-        print(f"{PGEXP_BIN} is missing: run scripts/install-system.sh", file=sys.stderr)
-        return 2
+    if not 1 <= opts.scrapes <= 1000 or not 1 <= opts.rate <= 100_000:
+        parser.error("--scrapes 1..1000, --rate 1..100000")
+    return opts
 
+
+def postmaster_pid(cluster: Cluster) -> list[int]:
+    """The server's pid (its backends are its children), for OtherLoad; none once stopped."""
+    try:
+        return [int((cluster.data / "postmaster.pid").read_text().split("\n", 1)[0])]
+    except (OSError, ValueError):
+        return []
+
+
+async def measure_both(opts: argparse.Namespace) -> Measured:
+    """One cluster under load; postgres_exporter then redline scraping it."""
+    if not os.path.exists(PGEXP_BIN):
+        raise RuntimeError(f"{PGEXP_BIN} is missing: run scripts/install-system.sh")
+    started = time.monotonic()
     cluster = new_cluster()
     work = Path(tempfile.mkdtemp(prefix="redline-bench-pg-"))
     load: subprocess.Popen[bytes] | None = None
@@ -277,55 +304,56 @@ async def main(argv: list[str] | None = None) -> int:
         su = f"postgresql://postgres:{SUPER_DSN_PASSWORD}@127.0.0.1:{cluster.port}/postgres"
         commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'"
         conn = await asyncpg.connect(su)
-        commits0, started = await conn.fetchval(commits), time.monotonic()
+        commits0, t0 = await conn.fetchval(commits), time.monotonic()
 
-        port = free_port()
-        pe_env = {
-            **os.environ,
-            "DATA_SOURCE_NAME": (
-                f"postgresql://{PGEXP_USER}:{PGEXP_PASSWORD}@127.0.0.1:{cluster.port}/postgres"
-                "?sslmode=disable"
-            ),
-        }
-        pe_cmd = [
-            PGEXP_BIN,
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--extend.query-path={pgexp_queries(work / 'queries.yaml')}",
-        ]
-        print("postgres_exporter ...", file=sys.stderr)
-        pe = await measure(
-            Run("postgres_exporter"),
-            pe_cmd,
-            pe_env,
-            f"http://127.0.0.1:{port}/metrics",
-            PGEXP_USER,
-            opts.scrapes,
-            su,
-        )
+        with OtherLoad(lambda: postmaster_pid(cluster)) as other:
+            port = free_port()
+            pe_env = {
+                **os.environ,
+                "DATA_SOURCE_NAME": (
+                    f"postgresql://{PGEXP_USER}:{PGEXP_PASSWORD}@127.0.0.1:{cluster.port}/"
+                    "postgres?sslmode=disable"
+                ),
+            }
+            pe_cmd = [
+                PGEXP_BIN,
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--extend.query-path={pgexp_queries(work / 'queries.yaml')}",
+            ]
+            print("postgres_exporter ...", file=sys.stderr)
+            pe = await measure(
+                Run("postgres_exporter"),
+                pe_cmd,
+                pe_env,
+                f"http://127.0.0.1:{port}/metrics",
+                PGEXP_USER,
+                opts.scrapes,
+                su,
+            )
 
-        port = free_port()
-        rl_cmd = [
-            sys.executable,
-            "-m",
-            "exporter",
-            "run",
-            "--config.file",
-            str(redline_config(work / "redline.yml", cluster)),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-        ]
-        print("redline ...", file=sys.stderr)
-        rl = await measure(
-            Run("redline"),
-            rl_cmd,
-            {**os.environ, "PYTHONPATH": str(REPO)},
-            f"http://127.0.0.1:{port}/metrics",
-            MONITOR_USER,
-            opts.scrapes,
-            su,
-        )
+            port = free_port()
+            rl_cmd = [
+                sys.executable,
+                "-m",
+                "exporter",
+                "run",
+                "--config.file",
+                str(redline_config(work / "redline.yml", cluster)),
+                "--web.listen-address",
+                f"127.0.0.1:{port}",
+            ]
+            print("redline ...", file=sys.stderr)
+            rl = await measure(
+                Run("redline"),
+                rl_cmd,
+                {**os.environ, "PYTHONPATH": str(REPO)},
+                f"http://127.0.0.1:{port}/metrics",
+                MONITOR_USER,
+                opts.scrapes,
+                su,
+            )
         # the load as the server saw it (pgbench's own and the exporters' transactions)
-        rate = (await conn.fetchval(commits) - commits0) / (time.monotonic() - started)
+        rate = (await conn.fetchval(commits) - commits0) / (time.monotonic() - t0)
         tps = f"{rate:.0f} commits/s (pgbench -R {opts.rate})"
         await conn.close()
     finally:
@@ -337,7 +365,86 @@ async def main(argv: list[str] | None = None) -> int:
                 load.kill()
         cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
-    table = render([pe, rl], opts, tps)
+    return Measured(pe, rl, tps, other.cores, other.busiest, time.monotonic() - started)
+
+
+def section(quick: bool) -> Section:
+    """This comparison's rows of ``make bench``'s table (issue 3's targets)."""
+    opts = options(["--quick"] if quick else [])
+    got = asyncio.run(measure_both(opts))
+    pe, rl = got.postgres_exporter, got.redline
+    error = "; ".join(f"{r.name}: {r.error}" for r in (pe, rl) if r.error)
+    ok = not error and bool(pe.wall and rl.wall)
+
+    def target(passed: bool) -> str:
+        return judge(passed) if ok else ERROR
+
+    wall = (med(rl.wall) * 1000, med(pe.wall) * 1000)
+    statements = (med(rl.statements), med(pe.statements))
+    db_ms = (med(rl.db_ms), med(pe.db_ms))
+    cpu = [sum(r.cpu) / len(r.cpu) * 1000 if r.cpu else float("nan") for r in (rl, pe)]
+    rows = [
+        Row(
+            f"scrape wall time, median of {opts.scrapes} (ms)",
+            num(wall[0], 1),
+            num(wall[1], 1),
+            ratio(*wall),
+            "faster",
+            target(wall[0] < wall[1]),
+        ),
+        Row(
+            "statements per scrape, median",
+            num(statements[0], 0),
+            num(statements[1], 0),
+            ratio(*statements),
+            "fewer",
+            target(statements[0] < statements[1]),
+        ),
+        Row(
+            "server execution time per scrape, median (ms)",
+            num(db_ms[0], 2),
+            num(db_ms[1], 2),
+            ratio(*db_ms),
+            "no more",
+            target(db_ms[0] <= db_ms[1]),
+        ),
+        Row("exporter CPU per scrape, mean (ms)", num(cpu[0], 1), num(cpu[1], 1), ratio(*cpu)),
+        Row(
+            "series exposed, database ones",
+            str(rl.db_series),
+            str(pe.db_series),
+            ratio(rl.db_series, pe.db_series),
+        ),
+    ]
+    notes = [
+        f"PostgreSQL 15 (tests/pg.py), pgbench scale {opts.scale} at {got.tps}; one exporter "
+        "at a time; medians after two warm-up scrapes; statements and server time from "
+        "pg_stat_statements, by each exporter's own role",
+        "postgres_exporter runs its built-in queries plus the queries.yaml example Debian ships "
+        "(pg_stat_statements with every statement); redline its defaults (top 20 statements "
+        "and tables)",
+    ]
+    if error:
+        notes.insert(0, f"failed: {error}")
+    return Section(
+        title=f"Postgres vs {peer_version([PGEXP_BIN, '--version'])} (issue 3)",
+        rows=rows,
+        notes=notes,
+        detail=render([pe, rl], opts, got.tps),
+        other_cores=got.other_cores,
+        busiest=got.busiest,
+        seconds=got.seconds,
+    )
+
+
+async def main(argv: list[str] | None = None) -> int:
+    opts = options(argv)
+    try:
+        got = await measure_both(opts)
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 2
+    table = render([got.postgres_exporter, got.redline], opts, got.tps)
     print(table)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(table)

@@ -147,34 +147,51 @@ def _label(name: str, cmdline: list[str] | None) -> str:
     return " ".join(words)[:40]
 
 
-def _per_process() -> dict[int, tuple[str, float]]:
-    """pid -> (label, CPU seconds) of every process that can be read now."""
+def _per_process() -> dict[int, tuple[str, float, float]]:
+    """pid -> (label, CPU seconds, CPU seconds of its waited-for children) of every process
+    that can be read now."""
     out = {}
     for p in psutil.process_iter(["name", "cmdline", "cpu_times"]):
         t = p.info["cpu_times"]
         if t is not None:
-            out[p.pid] = (_label(p.info["name"], p.info["cmdline"]), t.user + t.system)
+            label = _label(p.info["name"], p.info["cmdline"])
+            out[p.pid] = (label, t.user + t.system, t.children_user + t.children_system)
     return out
+
+
+def _tree(pid: int) -> set[int]:
+    """``pid`` and its descendants alive now."""
+    try:
+        return {pid} | {c.pid for c in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return set()
 
 
 class OtherLoad:
     """How many cores other processes (tests someone runs, a build...) used while the bench
     measured: on a 2-core machine they change both wall times and CPU per probe, so the report
-    warns when they were busy, naming the busiest. ``with OtherLoad(children) as load: ...``
-    then ``load.cores`` and ``load.busiest``.
+    warns when they were busy, naming the busiest. ``with OtherLoad() as load: ...`` then
+    ``load.cores`` and ``load.busiest``.
 
-    The bench's own processes are the bench itself and its running children; interrupt and
-    softirq time (loopback traffic) is left out on both sides."""
+    The bench's own processes are the bench itself and its descendants (their waited-for
+    children included, so a child that came and went within the measurement is the bench's
+    too), plus the trees of ``roots()`` (pids of servers that left the bench's tree, such as
+    a PostgreSQL that pg_ctl started). Interrupt and softirq time (loopback traffic) is left
+    out on both sides."""
 
-    def __init__(self, children: Children) -> None:
-        self.children = children
+    def __init__(self, roots: Callable[[], list[int]] | None = None) -> None:
+        self.roots = roots or (lambda: [])
         self.cores = 0.0
         self.busiest: list[tuple[str, float]] = []  # (name, cores), at most 3
 
     def _own_pids(self) -> set[int]:
-        return {os.getpid()} | {c.popen.pid for c in self.children.running}
+        own = _tree(os.getpid())
+        for root in self.roots():
+            own |= _tree(root)
+        return own
 
     def __enter__(self) -> OtherLoad:
+        self._own_before = self._own_pids()
         self._start = (time.monotonic(), _machine_busy(), _per_process())
         return self
 
@@ -182,17 +199,18 @@ class OtherLoad:
         wall, busy, before = self._start
         elapsed = time.monotonic() - wall
         after = _per_process()
-        own = self._own_pids()
-        used = {
-            pid: (name, cpu - before.get(pid, (name, 0.0))[1]) for pid, (name, cpu) in after.items()
-        }
-        own_cpu = sum(cpu for pid, (_, cpu) in used.items() if pid in own)
-        others = (_machine_busy() - busy) - own_cpu
+        own = self._own_before | self._own_pids()
+        own_cpu = 0.0
+        ranked = []
+        for pid, (name, cpu, waited) in after.items():
+            _, cpu0, waited0 = before.get(pid, (name, 0.0, 0.0))
+            if pid in own:
+                own_cpu += (cpu - cpu0) + (waited - waited0)
+            else:
+                ranked.append((name, (cpu - cpu0) / elapsed if elapsed > 0 else 0.0))
         if elapsed <= 0:
             return
+        others = (_machine_busy() - busy) - own_cpu
         self.cores = max(0.0, others / elapsed)
-        ranked = sorted(
-            ((name, cpu / elapsed) for pid, (name, cpu) in used.items() if pid not in own),
-            key=lambda x: -x[1],
-        )
+        ranked.sort(key=lambda x: -x[1])
         self.busiest = [(name, cores) for name, cores in ranked[:3] if cores >= 0.01]

@@ -151,7 +151,10 @@ def _seconds(value: str) -> float:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from exporter.memory import fix_mmap_threshold
+
     setup_logging(args.log_level)
+    fix_mmap_threshold()  # steady resident memory from scrape to scrape: exporter/memory.py
     return asyncio.run(_serve(args))
 
 
@@ -303,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
     from exporter.launch.check import add_parser as add_launch_check  # docs/launch-day.md
 
     add_launch_check(sub)
+
+    from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
+
+    demo.add_parsers(sub)  # redline demo break|heal|status, redline drill [SCENARIO]
     return parser
 
 

@@ -14,7 +14,7 @@ from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
 from exporter import selfmetrics
-from exporter.families import Families
+from exporter.families import _TEXT_TYPE, Families
 from exporter.probes.base import REASONS, STATUSES
 from exporter.scheduler import Served
 from exporter.sources import Source
@@ -107,18 +107,8 @@ def text_exposition(families: Iterable[Family]) -> str:
     writes them, so the output does not depend on the order a collector built them in."""
     out: list[str] = []
     for family in families:
-        kind = "untyped" if family.type == "unknown" else family.type
-        name = family.name + "_total" if kind == "counter" else family.name
-        out.append(f"# HELP {name} {_escape_help(family.documentation)}\n# TYPE {name} {kind}\n")
-        for sample in family.samples:
-            if sample.labels:
-                labels = ",".join(
-                    f'{key}="{_escape_value(value)}"'
-                    for key, value in sorted(sample.labels.items())
-                )
-                out.append(f"{sample.name}{{{labels}}} {_number(sample.value)}\n")
-            else:
-                out.append(f"{sample.name} {_number(sample.value)}\n")
+        out.append(_header(family.name, family.documentation, family.type))
+        out.append(_sample_lines(family))
     return "".join(out)
 
 
@@ -131,8 +121,108 @@ def render(
 ) -> tuple[bytes, str]:
     """The exposition of one scrape and its content type. Always the text format: every
     Prometheus accepts it, and it costs a fraction of OpenMetrics to produce (``accept`` is
-    taken for the record; text is a valid answer to any Accept Prometheus sends)."""
-    families = merge([*probe_families(served), *extra])
+    taken for the record; text is a valid answer to any Accept Prometheus sends).
+
+    The probes' series are written straight to text (:func:`probe_text`), the same bytes
+    ``text_exposition(merge([*probe_families(served), *extra]))`` gives, at a fraction of the
+    cost; families of ``extra`` with a probe family's name join it, as :func:`merge` does."""
+    probes = probe_text(served)
+    rest: list[Family] = []
+    for family in merge(extra):
+        joined = probes.get(family.name)
+        if joined is None:
+            rest.append(family)
+        else:
+            joined.append(_sample_lines(family))
     if with_self:
-        families.extend(selfmetrics.REGISTRY.collect())
-    return text_exposition(families).encode("utf-8"), TEXT_CONTENT_TYPE
+        rest.extend(selfmetrics.REGISTRY.collect())
+    text = "".join(part for parts in probes.values() for part in parts) + text_exposition(rest)
+    return text.encode("utf-8"), TEXT_CONTENT_TYPE
+
+
+# --- the probes' series, written straight to text ----------------------------------------------
+# At 1,000 targets a scrape has some 32,000 probe series; building a prometheus-client family
+# of them, with a label dict per sample, and sorting and escaping every label of every sample
+# was the largest item of redline's own CPU in a profile (docs/performance.md). Here the
+# labels a target's series share are escaped once per target, and the series the wrapper owns
+# (success, duration, age, and the two state sets, 22 of an HTTP probe's 32) are written from
+# them with the label order fixed in advance; the probe's own samples take the generic path.
+
+
+def _header(name: str, documentation: str, kind: str) -> str:
+    """HELP and TYPE lines, as text_exposition writes them (``kind`` is the family's type)."""
+    kind = "untyped" if kind == "unknown" else kind
+    name = name + "_total" if kind == "counter" else name
+    return f"# HELP {name} {_escape_help(documentation)}\n# TYPE {name} {kind}\n"
+
+
+def _metric_header(metric: m.Metric) -> tuple[str, str]:
+    """(family name, header) of a metric as :class:`~exporter.families.Families` names it."""
+    kind = _TEXT_TYPE.get(metric.type, "gauge")
+    name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
+    return name, _header(name, metric.help, kind)
+
+
+def _sample_lines(family: Family) -> str:
+    return "".join(_line(s.name, s.labels, s.value) for s in family.samples)
+
+
+def _line(name: str, labels: dict[str, str], value: float) -> str:
+    if not labels:
+        return f"{name} {_number(value)}\n"
+    text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{text}}} {_number(value)}\n"
+
+
+def _state_lines(metric: m.Metric, states: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
+    """For a state set labelled (service, probe, state), per state: the text before the probe
+    name, between it and the service name, and after it up to the value, with the labels in
+    sorted order (probe < service, the state label anywhere)."""
+    key = metric.labels[-1]
+    assert metric.labels == (*m.P, key), metric
+    out = []
+    for state in states:
+        order = sorted([("probe", "\0"), ("service", "\0"), (key, _escape_value(state))])
+        text = metric.name + "{" + ",".join(f'{k}="{v}"' for k, v in order) + "} "
+        before, between, after = text.split("\0")
+        out.append((before, between, after))
+    return tuple(out)
+
+
+_STATUS_LINES = _state_lines(m.PROBE_STATUS, STATUSES)
+_REASON_LINES = _state_lines(m.PROBE_REASON, REASONS)
+_OWN = (m.PROBE_SUCCESS, m.PROBE_DURATION, m.PROBE_RESULT_AGE, m.PROBE_STATUS, m.PROBE_REASON)
+_SUCCESS, _DURATION, _AGE = m.PROBE_SUCCESS.name, m.PROBE_DURATION.name, m.PROBE_RESULT_AGE.name
+
+
+def probe_text(served: Iterable[Served]) -> dict[str, list[str]]:
+    """The probes' families as text, by family name in the order :func:`probe_families` builds
+    them: each a list whose first item is the HELP/TYPE header and the rest sample lines."""
+    out: dict[str, list[str]] = {}
+    for metric in _OWN:
+        name, header = _metric_header(metric)
+        out[name] = [header]
+    success, duration, age, status, reason = (out[_metric_header(x)[0]] for x in _OWN)
+    extra_names: dict[str, str] = {}  # metric name -> family name, for the probes' own samples
+    for item in served:
+        s, p = _escape_value(item.service.name), _escape_value(item.probe.name)
+        r = item.result
+        base = f'{{probe="{p}",service="{s}"}} '
+        success.append(f"{_SUCCESS}{base}{'1.0' if r.success else '0.0'}\n")
+        duration.append(f"{_DURATION}{base}{_number(r.duration)}\n")
+        age.append(f"{_AGE}{base}{_number(round(item.age, 3))}\n")
+        for state, (a, b, c) in zip(STATUSES, _STATUS_LINES, strict=True):
+            status.append(f"{a}{p}{b}{s}{c}{'1.0' if r.status == state else '0.0'}\n")
+        for state, (a, b, c) in zip(REASONS, _REASON_LINES, strict=True):
+            reason.append(f"{a}{p}{b}{s}{c}{'1.0' if r.reason == state else '0.0'}\n")
+        for sample in r.samples:
+            family = extra_names.get(sample.metric.name)
+            if family is None:
+                family, header = _metric_header(sample.metric)
+                extra_names[sample.metric.name] = family
+                out.setdefault(family, [header])
+            labels = {"service": item.service.name, "probe": item.probe.name, **sample.labels}
+            out[family].append(_line(sample.metric.name, labels, sample.value))
+    # a family with no sample is left out, as probe_families leaves it out (no scrape has none
+    # of the wrapper's series unless there is no target at all)
+    return {name: lines for name, lines in out.items() if len(lines) > 1}

@@ -284,8 +284,7 @@ NODE_PRESSURE_MEMORY_WAITING = Metric(
 NODE_PRESSURE_MEMORY_STALLED = Metric(
     "node_pressure_memory_stalled_seconds_total",
     "counter",
-    "Seconds in which no task could make progress for want of memory "
-    "(/proc/pressure/memory full).",
+    "Seconds in which no task could make progress for want of memory (/proc/pressure/memory full).",
 )
 NODE_PRESSURE_IO_WAITING = Metric(
     "node_pressure_io_waiting_seconds_total",
@@ -1250,6 +1249,12 @@ CONFIG_RELOAD_TIMESTAMP = Metric(
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
 )
+ASYNCIO_TASKS = Metric(
+    "redline_asyncio_tasks",
+    "gauge",
+    "asyncio tasks alive in the exporter when scraped (the scrape's own included): a number "
+    "that keeps growing is a leak (tests/test_soak.py checks it comes back after a soak).",
+)
 
 ALL: tuple[Metric, ...] = (
     PROBE_SUCCESS,
@@ -1287,4 +1292,5 @@ ALL: tuple[Metric, ...] = (
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIMESTAMP,
     BUILD_INFO,
+    ASYNCIO_TASKS,
 )

@@ -84,7 +84,7 @@ class Scheduler:
                 duration=0.0,
                 finished_at=time.time(),
                 samples=[],
-                trace=["result: down (timeout): scrape deadline reached"],
+                trace=[],
             )
             selfmetrics.PROBE_ERRORS.labels(service.name, probe.name, "timeout").inc()
             return Served(service, probe, result, 0.0)
@@ -101,6 +101,7 @@ class Scheduler:
                     self.ctx,
                     deadline,
                     degraded_after=probe.degraded_after,
+                    trace=False,  # only `redline probe` shows a trace; scrapes never do
                 )
         finally:
             self._inflight.pop(name, None)

@@ -3,6 +3,7 @@ Data about monitored things is built fresh per scrape in exporter/collector.py i
 
 from __future__ import annotations
 
+import asyncio
 import platform
 
 import prometheus_client
@@ -45,3 +46,14 @@ CONFIG_RELOAD_TIMESTAMP = Gauge(
 )
 BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)
+ASYNCIO_TASKS = Gauge(m.ASYNCIO_TASKS.name, m.ASYNCIO_TASKS.help, registry=REGISTRY)
+
+
+def _asyncio_tasks() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop: the registry is read outside the exporter
+        return float("nan")
+
+
+ASYNCIO_TASKS.set_function(_asyncio_tasks)

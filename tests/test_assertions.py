@@ -43,9 +43,7 @@ def test_evaluate(text: str, holds: bool) -> None:
 
 
 def test_failure_messages_say_what_was_found() -> None:
-    assert evaluate(parse('status == "ok"'), {"status": "down"}) == (
-        'status == "ok": found "down"'
-    )
+    assert evaluate(parse('status == "ok"'), {"status": "down"}) == ('status == "ok": found "down"')
     assert evaluate(parse("a.b < 3"), {"a": {"b": "x"}}) == 'a.b < 3: found "x", not a number'
     assert evaluate(parse('a.b == "x"'), {"a": []}) == 'a.b == "x": path is missing'
     long = evaluate(parse('v == "x"'), {"v": "y" * 500})

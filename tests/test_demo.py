@@ -1,51 +1,90 @@
-"""`make demo` as a newcomer runs it: the stand-ins and the exporter on its embedded config come
-up, every probe of the default config succeeds against the healthy stand-ins, promtool accepts
-the scrape, and `make demo-stop` ends it all."""
+"""`make demo` as a newcomer runs it: the whole stack comes up on loopback (stand-ins, the demo
+PostgreSQL with its workload, the backup job, the exporter on its embedded config, two
+Alertmanager peers, Prometheus with the demo profile of the generated configs, the webhook
+receiver), every probe of the default config succeeds against the healthy stand-ins, the
+database, backup, heartbeat, log and vendor sources read real data, promtool accepts the scrape,
+Prometheus scrapes the exporter and knows both Alertmanagers, and `make demo-stop` ends it all."""
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
+from exporter.demo import layout
+from exporter.demo.standins import DEFAULT_PORTS
 from tests.promtool import promtool_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = [sys.executable, "-m", "exporter.demo.run"]
+PORTS = [
+    layout.EXPORTER_PORT,
+    layout.PROMETHEUS_PORT,
+    layout.RECEIVER_PORT,
+    layout.POSTGRES_PORT,
+    *(p.port for p in layout.ALERTMANAGERS),
+    *DEFAULT_PORTS.values(),
+]
 
 
 def _demo(action: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*DEMO, action], capture_output=True, text=True, timeout=90, cwd=ROOT, check=False
+        [*DEMO, action], capture_output=True, text=True, timeout=180, cwd=ROOT, check=False
     )
 
 
-def _answers(url: str) -> bool:
+def _listening(port: int) -> bool:
     try:
-        urllib.request.urlopen(url, timeout=2)
-        return True
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
     except OSError:
         return False
+    return True
 
 
-def test_demo_starts_probes_everything_and_stops() -> None:
+def _scrape() -> str:
+    request = urllib.request.Request(
+        f"{layout.EXPORTER_URL}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"}
+    )
+    with urllib.request.urlopen(request, timeout=15) as resp:
+        return str(resp.read().decode())
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def _json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_demo_starts_the_stack_probes_everything_and_stops() -> None:
     started = _demo("start")
     try:
         assert started.returncode == 0, started.stdout + started.stderr
-        assert "http://127.0.0.1:9877/metrics" in started.stdout
+        for url in (
+            f"{layout.EXPORTER_URL}/metrics",
+            f"{layout.PROMETHEUS_URL}/alerts",
+            f"{layout.RECEIVER_URL}/",
+            *(p.url for p in layout.ALERTMANAGERS),
+        ):
+            assert url in started.stdout, url
         assert "make demo-stop" in started.stdout
 
-        request = urllib.request.Request(
-            "http://127.0.0.1:9877/metrics",
-            headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"},
-        )
-        with urllib.request.urlopen(request, timeout=15) as resp:
-            text = resp.read().decode()
-
+        text = _scrape()
         success = {
             (s.labels["service"], s.labels["probe"]): s.value
             for family in text_string_to_metric_families(text)
@@ -57,9 +96,46 @@ def test_demo_starts_probes_everything_and_stops() -> None:
         assert set(success) == expected
         failing = sorted(k for k, v in success.items() if v != 1)
         assert not failing, f"probes failing against healthy stand-ins: {failing}"
-
         assert promtool_problems(text) == []
+
+        # the sources beyond the probes read the demo's real database, dumps, pings, logs and
+        # status pages (the background ones within a few seconds)
+        wanted = {
+            "pg_up": {(("database", "supabase"),): 1.0},
+            "redline_backup_status": {(("backup", "shop"), ("status", "ok")): 1.0},
+            "redline_heartbeat_status": {(("heartbeat", "shop-backup"), ("status", "up")): 1.0},
+            "redline_vendor_feed_up": {(("feed", "shopify"),): 1.0},
+        }
+        deadline = time.monotonic() + 40
+        while True:
+            text = _scrape()
+            missing = [
+                f"{name}{key}"
+                for name, series in wanted.items()
+                for key, value in series.items()
+                if _samples(text, name).get(key) != value
+            ]
+            lines = _samples(text, "redline_log_lines_total")
+            if not missing and sum(lines.values()) > 0:
+                break
+            assert time.monotonic() < deadline, f"not read: {missing}, log lines {lines}"
+            time.sleep(1)
+
+        # Prometheus scrapes the exporter and alerts both Alertmanagers
+        deadline = time.monotonic() + 30
+        while not _json(f'{layout.PROMETHEUS_URL}/api/v1/query?query=up{{job="redline"}}==1')[
+            "data"
+        ]["result"]:
+            assert time.monotonic() < deadline, "Prometheus does not scrape the exporter"
+            time.sleep(1)
+        active = _json(f"{layout.PROMETHEUS_URL}/api/v1/alertmanagers")["data"]
+        urls = {a["url"] for a in active["activeAlertmanagers"]}
+        assert urls == {f"{p.url}/api/v2/alerts" for p in layout.ALERTMANAGERS}
+        peers = _json(f"{layout.ALERTMANAGERS[0].url}/api/v2/status")["cluster"]["peers"]
+        assert len(peers) == len(layout.ALERTMANAGERS)
     finally:
         stopped = _demo("stop")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    assert not _answers("http://127.0.0.1:9877/-/healthy")
+    listening = [port for port in PORTS if _listening(port)]
+    assert not listening, f"still listening after demo-stop: {listening}"
+    assert not (layout.STATE_DIR / "postgres.json").exists()

@@ -274,6 +274,71 @@ def test_text_exposition_escapes_label_values_and_help() -> None:
     assert parsed[0].labels == {"a": 'q"uote\\back\nnl'} and parsed[0].value == 1.5
 
 
+def test_probe_series_written_directly_equal_the_family_path() -> None:
+    """render() writes the probes' series straight to text (exporter/collector.py probe_text);
+    the bytes must be those of the prometheus-client families probe_families builds, for
+    every status and reason, escaped names, probe samples, and source families that share a
+    probe family's name."""
+    from types import SimpleNamespace
+
+    from exporter import collector
+    from exporter import metrics as m
+    from exporter.families import Families
+    from exporter.probes.base import REASONS, STATUSES, ProbeResult, Sample
+    from exporter.scheduler import Served
+
+    served = []
+    for i, (status, reason) in enumerate(
+        [("up", None), ("degraded", "degraded")] + [("down", r) for r in REASONS]
+    ):
+        assert status in STATUSES
+        own = [
+            Sample(m.HTTP_STATUS_CODE, 200 + i),
+            Sample(m.HTTP_DURATION, 0.001 * i, {"phase": "connect"}),
+            Sample(m.PROBE_ERRORS, i, {"reason": 'a"b\\c'}),  # a counter, escaped value
+        ]
+        result = ProbeResult(
+            success=status != "down",
+            status=status,
+            reason=reason,
+            message="",
+            duration=i / 7,
+            finished_at=0.0,
+            samples=own if i % 3 else [],
+            trace=[],
+        )
+        service = SimpleNamespace(name=f'svc-{i % 4}"\\\n')
+        probe = SimpleNamespace(name=f"p{i}")
+        served.append(Served(service, probe, result, age=i * 0.1234567))
+    extra = Families()
+    extra.add(m.PROBE_SUCCESS, {"service": "other", "probe": "x"}, 1)  # joins probe_success
+    extra.add(m.SOURCE_UP, {"source": "a"}, 1)
+    more = Families()
+    more.add(m.SOURCE_UP, {"source": "b"}, 0)
+    extras = [*extra, *more]
+    for chosen in (served, served[:1], []):
+        expected = collector.text_exposition(
+            collector.merge([*collector.probe_families(chosen), *extras])
+        )
+        body, _ = collector.render(chosen, with_self=False, extra=extras)
+        assert body.decode() == expected
+
+
+def test_malloc_mmap_threshold_is_fixed_where_the_c_library_is_glibc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`redline run` fixes glibc's mmap threshold (exporter/memory.py), unless the operator set
+    MALLOC_MMAP_THRESHOLD_; elsewhere it does nothing."""
+    import platform
+
+    from exporter.memory import fix_mmap_threshold
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert fix_mmap_threshold() is (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False
+
+
 async def test_probe_errors_are_counted_by_reason(
     serve: Callable[..., Any], exporter: Callable[..., Any]
 ) -> None:

@@ -106,7 +106,7 @@ def _known_names() -> set[str]:
 PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "by", "without", "bool", "offset",
     "sum", "avg", "max", "min", "count", "rate", "increase", "resets", "vector", "time",
-    "avg_over_time", "quantile_over_time", "histogram_quantile", "predict_linear",
+    "avg_over_time", "max_over_time", "quantile_over_time", "histogram_quantile", "predict_linear",
     "label_replace", "label_join", "inf", "nan",
 }  # fmt: skip
 

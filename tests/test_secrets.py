@@ -46,9 +46,7 @@ def test_file_secrets(tmp_path: Path) -> None:
     assert "file-secret-123" not in redactor.redact("x file-secret-123 y")
     with pytest.raises(MissingSecret, match="cannot be read"):
         source.resolve(FileSecret(str(tmp_path / "absent")))
-    assert source.missing([FileSecret(str(tmp_path / "absent"))]) == [
-        f"file {tmp_path / 'absent'}"
-    ]
+    assert source.missing([FileSecret(str(tmp_path / "absent"))]) == [f"file {tmp_path / 'absent'}"]
     assert references(FileSecret("/x")) == ["file /x"]
 
 

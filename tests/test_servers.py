@@ -11,7 +11,8 @@ def test_prometheus_scrapes_itself_and_answers_queries(tmp_path: Path) -> None:
     port = free_port()
     config = (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"scrape_configs: [{{job_name: self, static_configs: [{{targets: ['127.0.0.1:{port}']}}]}}]\n"
+        "scrape_configs: [{job_name: self, static_configs: "
+        f"[{{targets: ['127.0.0.1:{port}']}}]}}]\n"
     )
     with Prometheus(tmp_path / "prom", config, port=port) as prom:
         result = prom.wait_for('up{job="self"} == 1', timeout=30)

@@ -114,6 +114,9 @@ class Receiver:
                 )
                 link = notes.get("runbook_url")
                 runbook = f' <a href="{html.escape(str(link))}">runbook</a>' if link else ""
+                local = _local_runbook(str(link or ""))
+                if local:
+                    runbook += f" (in this repository: <code>{html.escape(local)}</code>)"
                 summary = html.escape(str(notes.get("summary", "")))
                 alerts.append(f"<li><b>{name}</b> {what}<br>{summary}{runbook}</li>")
             rows.append(
@@ -135,6 +138,16 @@ class Receiver:
             f"<th>sent by</th></tr>{''.join(rows)}</table></body></html>"
         )
         return web.Response(text=body, content_type="text/html")
+
+
+def _local_runbook(url: str) -> str:
+    """The repository's own copy of a runbook link (docs/runbooks/<alert>.md), if there is one:
+    the demo's links point where the team browses the repository."""
+    from exporter.demo.layout import repo
+
+    name = url.rsplit("/", 1)[-1]
+    path = Path("docs") / "runbooks" / name
+    return str(path) if name.endswith(".md") and (repo() / path).is_file() else ""
 
 
 def summary_line(entry: dict[str, Any]) -> str:

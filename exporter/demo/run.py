@@ -40,6 +40,9 @@ from exporter.demo import database, layout
 from exporter.demo.layout import HOST, STATE_DIR
 from exporter.demo.servers import Alertmanager, Prometheus, ServerError
 from exporter.demo.standins import DEFAULT_PORTS
+from exporter.rules.demo import DemoProfile
+
+DEMO = DemoProfile()  # the demo's timings (exporter/rules/demo.py)
 
 EXPORTER_ADDRESS = f"{HOST}:{layout.EXPORTER_PORT}"
 START_TIMEOUT = 30.0  # seconds for a process to answer before start gives up
@@ -88,7 +91,10 @@ def _alertmanager(peer: layout.Peer) -> Alertmanager:
         cluster_port=peer.cluster_port,
         peers=others,
         # its own address in notifications (externalURL), so a drill sees which peer sent one
-        extra_args=(f"--web.external-url={peer.url}",),
+        extra_args=(
+            f"--web.external-url={peer.url}",
+            f"--cluster.peer-timeout={DEMO.peer_timeout}",
+        ),
     )
 
 
@@ -385,6 +391,20 @@ def write_configs() -> str | None:
     return None
 
 
+def _reload_running() -> None:
+    """Prometheus and Alertmanagers already running read the configs just written."""
+    urls = {"prometheus": layout.PROMETHEUS_URL, **{p.name: p.url for p in layout.ALERTMANAGERS}}
+    for name, url in urls.items():
+        if running_pid(component(name)) is None:
+            continue
+        request = urllib.request.Request(f"{url}/-/reload", method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+            print(f"{name} is running: reloaded its config")
+        except OSError as e:
+            print(f"{name}: reload failed ({e}); restart the demo (make demo-stop; make demo)")
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 
@@ -406,6 +426,7 @@ def start() -> int:
     error = write_configs()
     if error:
         return _fail([], error)
+    _reload_running()
     started: list[str] = []
     made_database = False
     try:

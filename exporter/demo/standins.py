@@ -435,6 +435,11 @@ class AgentService(StandIn):
     WRONG_VERSION = "1.3.0"
     PENDING_OK = (0, 20)
     PENDING_BACKLOG = (150, 250)  # mode degraded: the agents fall behind
+    # Share of jobs that fail: healthy below the 0.5% error target (DESIGN.md), degraded past
+    # the 5% at which AgentJobsFailing pages.
+    FAILURE_OK = 0.003
+    FAILURE_DEGRADED = 0.08
+    JOBS_PER_SECOND = (5, 15)
 
     def __init__(self, *, clock: Clock = time.monotonic, seed: int | None = None) -> None:
         super().__init__(clock=clock, seed=seed)
@@ -451,14 +456,18 @@ class AgentService(StandIn):
         )
 
     def _advance(self) -> None:
-        low, high = self.PENDING_BACKLOG if self.fault.mode == "degraded" else self.PENDING_OK
+        degraded = self.fault.mode == "degraded"
+        low, high = self.PENDING_BACKLOG if degraded else self.PENDING_OK
+        failure = self.FAILURE_DEGRADED if degraded else self.FAILURE_OK
         for _ in range(self.steps()):
             self.pending = _clamp(self.pending + self.rng.randint(-3, 3), low, high)
             self.processing = self.rng.randint(0, 3)
-            if self.rng.random() < 0.02:
-                self.failed += 1
-            else:
-                self.completed += self.rng.randint(0, 2)
+            # JOBS_PER_SECOND jobs finish each second, each failing with the mode's share: the
+            # demo's 90 s alert window then holds ~900 jobs, as production's 15 min at 1/s
+            finished = self.rng.randint(*self.JOBS_PER_SECOND)
+            failed = sum(self.rng.random() < failure for _ in range(finished))
+            self.failed += failed
+            self.completed += finished - failed
         # a mode switch shows at once, not after the random walk gets there
         self.pending = _clamp(self.pending, low, high)
 
@@ -512,13 +521,15 @@ class LlamaIndexMcp(StandIn):
     fly_app = "hotdash-llamaindex-mcp"
     VERSION = "1.0.0"
     WRONG_VERSION = "0.9.0"
-    # name -> (description, typical latency in ms, calls per second)
+    # name -> (description, typical latency in ms, calls per second). Busy enough that the
+    # demo's 90 s error-rate window holds hundreds of query calls, so one error in a healthy
+    # minute stays below the 1% alert (as production's 15 min window at a tenth of the rate).
     TOOLS: dict[str, tuple[str, float, float]] = {
-        "query_support": ("Answer a support question from the knowledge base", 180, 0.5),
+        "query_support": ("Answer a support question from the knowledge base", 180, 5.0),
         "refresh_index": ("Rebuild the knowledge-base index from its sources", 1500, 0.02),
-        "insight_report": ("Summarise recent support conversations", 900, 0.05),
-        "query_knowledge_base": ("Free-text query of the knowledge base", 150, 0.5),
-        "knowledge_base_stats": ("Document and chunk counts of the knowledge base", 15, 0.1),
+        "insight_report": ("Summarise recent support conversations", 900, 0.5),
+        "query_knowledge_base": ("Free-text query of the knowledge base", 150, 5.0),
+        "knowledge_base_stats": ("Document and chunk counts of the knowledge base", 15, 1.0),
     }
     WARMUP_STEPS = 120  # simulated seconds of traffic before the first request, so figures exist
 
@@ -560,7 +571,8 @@ class LlamaIndexMcp(StandIn):
 
     def _simulate_second(self) -> None:
         for tool, (_, _, rate) in self.TOOLS.items():
-            if self.rng.random() < rate:
+            # int(rate) calls, and one more with the fraction's probability
+            for _ in range(int(rate) + (self.rng.random() < rate % 1)):
                 self._call(tool)
 
     @web.middleware
@@ -1068,6 +1080,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.log_dir is not None:
+        # the services write their own access logs there: aiohttp's would say it all again
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         asyncio.run(_serve_until_signalled(args.log_dir, args.database_dsn))
     except StandInError as e:

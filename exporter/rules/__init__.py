@@ -27,6 +27,7 @@ from exporter.rules.spec import (
     ROOT,
     AlertsSpec,
     SLOSpec,
+    SpecError,
     StackSpec,
     load_alerts,
     load_routing,
@@ -154,9 +155,15 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
     routing = load_routing(spec_dir)
     variant = demo.profile(profile)
     if variant is not None:
-        alerts_spec, stack = variant.alerts(alerts_spec), variant.stack(stack)
+        alerts_spec = variant.alerts(alerts_spec, stack.evaluation_interval)
+        stack = variant.stack(stack)
         routing = variant.routing(routing)
     config, _ = load_config(root / CONFIG)
+    feeds = {f.name for f in config.vendors.feeds}
+    for s in slos.slos:
+        if set(s.vendor_outages) - feeds:
+            unknown = ", ".join(sorted(set(s.vendor_outages) - feeds))
+            raise SpecError(f"alert_rules/slos.yml: {s.name}: vendor_outages: no feed {unknown}")
     catalogue = alerts.catalog(alerts_spec, config, extra_names=(slo.ALERT,))
     burn = alerts_spec.alerts[slo.ALERT]
     slo_alerts = _slo_alerts(slos, alerts_spec, stack)

@@ -143,7 +143,8 @@ class Context:
         labels: dict[str, str] | None = None,
         family: str = "",
     ) -> Rule:
-        return Rule(severity, expr, spec.level(severity).for_, labels or {}, family)
+        lvl = spec.level(severity)
+        return Rule(severity, expr, lvl.for_, labels or {}, family, lvl.keep_firing_for)
 
 
 def _seconds(value: Decimal) -> str:

@@ -7,13 +7,20 @@ What the profile changes, and why:
 - **addresses**: the demo's layout (exporter/demo/layout.py), all on 127.0.0.1: the exporter,
   Prometheus, and two Alertmanager peers gossiping, both of which Prometheus alerts.
 - **time**, so an outage pages within a minute and a drill takes minutes, not hours: scrapes and
-  evaluations every 5 s instead of 30 s; every alert's ``for`` and range ``window`` 10 times
-  shorter (ServiceDown's 2 min is 12 s, BackupTooOld's 5 min is 30 s), a window never below four
-  scrapes; Alertmanager's ``group_wait``, ``group_interval``, ``repeat_interval`` and
-  ``resolve_timeout`` 20 times shorter (30 s -> 1.5 s, 5 min -> 15 s, 4 h -> 12 min), a
-  group_interval never below 10 s and a repeat never below 1 min (Watchdog still pings once a
-  minute). Thresholds, SLO burn-rate windows and ``predict_linear`` horizons are kept: they are
-  measurements and the dashboards' series names, not reaction times.
+  evaluations every 5 s instead of 30 s; every alert's ``for``, range ``window`` and SLO
+  burn-rate windows 10 times shorter (ServiceDown's 2 min is 12 s, BackupTooOld's 5 min is
+  30 s, the fast burn's 1 h/5 min pair is 6 min/30 s), a window never below four scrapes;
+  Alertmanager's ``group_wait``, ``group_interval``, ``repeat_interval`` and ``resolve_timeout``
+  20 times shorter (30 s -> 1.5 s, 5 min -> 15 s, 4 h -> 12 min), a group_interval never below
+  10 s and a repeat never below 1 min (Watchdog still pings once a minute). Kept: every
+  threshold, the SLO period (30 d), and the window of a trend that looks a ``horizon`` ahead
+  (predict_linear, statement regressions): compressing the one without the other would make
+  noise, not speed. ``keep_firing_for`` counts evaluations, so it scales with the evaluation
+  interval (PostgresDown's 1 min, two evaluations, is 10 s); ``group_wait`` is never below an
+  evaluation interval, so the alerts of one fault, evaluated in different rule groups, still
+  reach a group together (as production's 30 s wait covers its 30 s evaluations). The peers'
+  ``--cluster.peer-timeout`` is 3 s (Alertmanager's default 15 s is longer than the demo's
+  shortest group_interval, which makes the two peers send a repeat at the same moment).
 - **receivers**: every receiver keeps its name and every route and inhibition stays as written,
   but its PagerDuty, Slack, email or webhook is replaced by one webhook to the demo's receiver
   (exporter/demo/receiver.py) at ``/notify/<receiver>``, so a drill sees where each
@@ -68,6 +75,11 @@ class DemoProfile:
     routing_time: Decimal = Decimal("0.05")  # factor on Alertmanager's waits and repeats
     min_group_interval: Decimal = Decimal(10)
     min_repeat_interval: Decimal = Decimal(60)
+    # Alertmanager's --cluster.peer-timeout: how long the second peer waits before it sends
+    # what the first has not. Below every group_interval (10 s), as production's 15 s is below
+    # its 1 min: a peer's flush is held up by its wait, and a wait longer than the interval
+    # lines its checks up with the other peer's flushes, which sends a repeat twice.
+    peer_timeout: str = "3s"
     exporters: tuple[str, ...] = (f"{layout.HOST}:{layout.EXPORTER_PORT}",)
     prometheus: tuple[str, ...] = (f"{layout.HOST}:{layout.PROMETHEUS_PORT}",)
     alertmanagers: tuple[str, ...] = field(
@@ -80,13 +92,29 @@ class DemoProfile:
     def _alert_duration(self, value: str, floor: Decimal = Decimal(0)) -> str:
         return duration(max(seconds(value) * self.alert_time, floor))
 
-    def alerts(self, spec: AlertsSpec) -> AlertsSpec:
+    def alerts(self, spec: AlertsSpec, stack_evaluation: str = "30s") -> AlertsSpec:
+        """``stack_evaluation``: the production evaluation interval (alert_rules/stack.yml)."""
         floor = 4 * seconds(self.scrape_interval)  # rate() and friends need a few samples
+
+        # keep_firing_for counts evaluations: it scales with the evaluation interval
+        evaluations = seconds(self.evaluation_interval) / seconds(stack_evaluation)
 
         def level(lvl: Level) -> Level:
             update: dict[str, Any] = {"for_": self._alert_duration(lvl.for_)}
-            if lvl.window is not None:
+            if lvl.keep_firing_for is not None:
+                update["keep_firing_for"] = duration(seconds(lvl.keep_firing_for) * evaluations)
+            if lvl.window is not None and lvl.horizon is None:
                 update["window"] = self._alert_duration(lvl.window, floor)
+            if lvl.windows:
+                update["windows"] = tuple(
+                    w.model_copy(
+                        update={
+                            "long": self._alert_duration(w.long, floor),
+                            "short": self._alert_duration(w.short, floor),
+                        }
+                    )
+                    for w in lvl.windows
+                )
             return lvl.model_copy(update=update)
 
         def alert(a: AlertSpec) -> AlertSpec:
@@ -117,8 +145,10 @@ class DemoProfile:
     def routing(self, spec: RoutingSpec) -> RoutingSpec:
         def timings(obj: Route | Defaults) -> dict[str, Any]:
             update: dict[str, Any] = {}
-            if obj.group_wait is not None:
-                update["group_wait"] = self._routing_duration(obj.group_wait)
+            if obj.group_wait is not None and seconds(obj.group_wait) > 0:
+                update["group_wait"] = self._routing_duration(
+                    obj.group_wait, seconds(self.evaluation_interval)
+                )
             if obj.group_interval is not None:
                 update["group_interval"] = self._routing_duration(
                     obj.group_interval, self.min_group_interval

@@ -52,6 +52,7 @@ class Rule:
     for_: str
     labels: Mapping[str, str] = field(default_factory=dict)  # static labels besides severity
     family: str = ""
+    keep_firing_for: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ def rule_data(alert: Alert, rule: Rule, stack: StackSpec) -> Ordered:
         alert=alert.name,
         expr=rule.expr,
         **{"for": rule.for_},
+        **({"keep_firing_for": rule.keep_firing_for} if rule.keep_firing_for else {}),
         labels={**rule.labels, "severity": rule.severity},
         annotations=annotations_of(alert, stack),
     )

@@ -131,14 +131,40 @@ def burn_expr(slo: SLO, pairs: tuple[BurnWindow, ...]) -> str:
     terms = []
     for pair in pairs:
         f = num(pair.factor)
+        # a burn a dependency explains is not alerted: the dependency's error ratio over the
+        # short window is at least this SLO's (its own alerts say it, and inhibitions only hold
+        # while those fire); errors of this SLO beyond the dependency's still alert
+        short = _ratio(pair.short)
+        explained = (
+            f"  unless on ()\n  max({short}{_slos(slo.explained_by)}) >= on () {short}{this}\n"
+            if slo.explained_by
+            else ""
+        )
+        # likewise a vendor's outage its status page reported within the short window
+        if slo.vendor_outages:
+            down = sel(
+                m.VENDOR_COMPONENT_STATUS,
+                feed=("=~", alternatives(slo.vendor_outages)),
+                status=("=~", alternatives(VENDOR_DOWN)),
+            )
+            explained += f"  unless on ()\n  max(max_over_time({down}[{pair.short}])) == 1\n"
         terms.append(
             "(\n"
             f"  {_ratio(pair.long)}{this} / {b} > {f}\n"
             "  and\n"
             f"  {_ratio(pair.short)}{this} / {b} > {f}\n"
+            f"{explained}"
             ")"
         )
     return "\nor\n".join(terms)
+
+
+# the component states of an outage (VendorComponentDown's)
+VENDOR_DOWN = ("partial_outage", "major_outage")
+
+
+def _slos(names: tuple[str, ...]) -> str:
+    return f'{{slo="{names[0]}"}}' if len(names) == 1 else f'{{slo=~"{"|".join(names)}"}}'
 
 
 def severities(slo: SLO, alert: AlertSpec) -> list[Severity]:
@@ -404,6 +430,38 @@ def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]
     start = int(3600 / step)
     short = windows(alert)[0]
     full_at = start + int(seconds(short) / step)
+    # the full outage of cases() while what explains it was down all along: nothing fires
+    # where the full case pages; one test per explanation
+    explanations: list[tuple[str, list[Ordered]]] = []
+    if slo.explained_by or slo.vendor_outages:
+        o = outage(slo, "full", start + int(86400 / step), start)
+        fired = simulate(slo, alert, o, step)
+        at = min(f.at for f in fired.values() if f is not None) + 1
+        for name in slo.explained_by:
+            ratios = [
+                Ordered(series=f'{_ratio(w)}{{slo="{name}"}}', values=f"1x{at}")
+                for w in windows(alert)
+            ]
+            explanations.append((f"SLO {name}", ratios))
+        for feed in slo.vendor_outages:
+            status = series(
+                m.VENDOR_COMPONENT_STATUS, feed=feed, component="any", status=VENDOR_DOWN[-1]
+            )
+            explanations.append((f"{feed}'s outage", [Ordered(series=status, values=f"1x{at}")]))
+    explained = []
+    for what, extra in explanations:
+        o = outage(slo, "full", at + 1, start)
+        series_ = [Ordered(series=k, values=v) for k, v in input_series(slo, o).items()]
+        explained.append(
+            Ordered(
+                name=f"{ALERT} {slo.name}: explained by {what}",
+                interval=f"{num(step)}s",
+                input_series=series_ + extra,
+                alert_rule_test=[
+                    Ordered(eval_time=f"{int(Decimal(at) * step)}s", alertname=ALERT, exp_alerts=[])
+                ],
+            )
+        )
     return [
         test(
             "recorded metadata",
@@ -419,6 +477,7 @@ def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]
             outage(slo, "total", full_at + 1, start),
             [sample(_ratio(short), 1, full_at)],
         ),
+        *explained,
     ]
 
 

@@ -140,12 +140,21 @@ class SLO(Model):
     sli: SLI
     page: bool = True  # the fast-burn alert pages
     ticket: bool = True  # the slow-burn alert opens a ticket
+    # SLOs whose errors explain this one's (a dependency's): while one of them had errors within
+    # a burn-rate window, this SLO's burn over that window does not alert.
+    explained_by: tuple[Name, ...] = ()
+    # Vendor status feeds (config/hotrod.yml's vendors.feeds) whose outage explains this SLO's
+    # errors: while the feed reported a component in outage within a burn-rate window, this SLO's
+    # burn over that window does not alert.
+    vendor_outages: tuple[Name, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> SLO:
         self.sli.kind()
         if not Decimal(0) < self.objective < Decimal(100):
             raise ValueError("objective is a percentage between 0 and 100, e.g. 99.9")
+        if self.name in self.explained_by:
+            raise ValueError("an SLO cannot be explained by itself")
         return self
 
 
@@ -153,6 +162,15 @@ class SLOSpec(Model):
     version: Literal["redline.slo/v1"]
     window: PromDuration
     slos: tuple[SLO, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> SLOSpec:
+        names = {s.name for s in self.slos}
+        for s in self.slos:
+            unknown = [n for n in s.explained_by if n not in names]
+            if unknown:
+                raise ValueError(f"{s.name}: explained_by names no SLO: {', '.join(unknown)}")
+        return self
 
 
 # --- alerts.yml -------------------------------------------------------------------------------
@@ -169,6 +187,9 @@ class Level(Model):
     expression in exporter/rules/alerts.py; a missing one fails ``make generate``."""
 
     for_: PromDuration = Field(alias="for")
+    # keeps the alert firing this long after its condition cleared (Prometheus's
+    # keep_firing_for), for an alert whose inhibitions must outlast it (see PostgresDown)
+    keep_firing_for: PromDuration | None = None
     threshold: Quantity | None = None
     window: PromDuration | None = None  # range of rate/increase/quantile_over_time/predict_linear
     horizon: PromDuration | None = None  # how far predict_linear looks ahead

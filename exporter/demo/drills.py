@@ -1,0 +1,950 @@
+"""``redline drill [SCENARIO]``: scripted failures against the running demo stack, checked end to
+end, from the fault to the notification at the receiver and back (docs/failover-testing.md).
+
+A drill:
+
+1. waits until the alerts it is about are quiet (a previous drill may still be resolving) and
+   heals what it is about to break;
+2. breaks something with the demo's fault controls (exporter/demo/faults.py) and notes the time;
+3. watches, once a second and at most ``detect_timeout`` seconds: Prometheus's alerts (pending,
+   firing), every Alertmanager peer's alerts (which are inhibited, and by what) and the
+   receiver's notifications (which receiver got what, when, from which peer), until every
+   expected notification and inhibition has been seen; runs the scenario's ``during`` step (the
+   peer drill kills an Alertmanager here), and keeps watching ``hold`` seconds more, so a
+   notification that should not come has the time to come;
+4. heals and watches until each notification has its resolved notification;
+5. checks: each expected alert notified at the right receiver (with its runbook link) within
+   its target time, resolved after healing within the target, each expected inhibition seen
+   and never notified, the silent alerts never notified, and every notification delivered
+   exactly once whatever the number of Alertmanager peers;
+6. writes a Markdown report (scenario, expected, observed, times, timeline) to
+   ``.demo/drills/``.
+
+Every wait is bounded; a drill never leaves its fault in place (it heals in a ``finally``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zoneinfo
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from exporter.demo import faults, layout
+
+POLL = 1.0  # seconds between two looks at Prometheus, the Alertmanagers and the receiver
+BASELINE_TIMEOUT = 240.0  # longest wait for the alerts of a scenario to be quiet before it
+DUPLICATE_WINDOW = 30.0  # the same notification twice within this is a duplicate, not a repeat
+# The speed targets of issue 8, with the demo's intervals.
+PAGE_TARGET = 90.0
+RESOLVE_TARGET = 120.0
+
+
+class DrillError(Exception):
+    """The drill could not run (the stack is not up); the message says what to do."""
+
+
+# --- what a scenario expects ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Alerts by name and labels; every value is a regular expression matched whole."""
+
+    alertname: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    severity: str | None = None
+    receiver: str | None = None  # where routing.yml sends it (the demo's webhook path)
+    within: float | None = None  # target seconds from the fault to the notification
+    resolves: bool = True  # a resolved notification must follow the healing
+    # a time interval of alert_rules/routing.yml the route is active in (business-hours):
+    # outside it the alert must fire but not be notified
+    active_in: str | None = None
+    baseline: bool = True  # must be quiet before the fault (not Watchdog: it always fires)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        if not re.fullmatch(self.alertname, labels.get("alertname", "")):
+            return False
+        if self.severity is not None and labels.get("severity") != self.severity:
+            return False
+        return all(re.fullmatch(v, labels.get(k, "")) for k, v in self.labels.items())
+
+    def text(self) -> str:
+        labels = dict(self.labels)
+        if self.severity:
+            labels["severity"] = self.severity
+        inner = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+        return f"{self.alertname}{{{inner}}}" if inner else self.alertname
+
+
+@dataclass(frozen=True)
+class Fault:
+    target: str
+    mode: str
+    delay: float | None = None
+
+    def text(self) -> str:
+        return f"{self.target} {self.mode}" + (f" ({self.delay:g}s)" if self.delay else "")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    why: str  # what the drill rehearses
+    faults: tuple[Fault, ...]
+    heal: tuple[str, ...]
+    notified: tuple[Expect, ...]  # must reach their receiver, then resolve after healing
+    inhibited: tuple[Expect, ...] = ()  # must fire and be inhibited, never notified
+    silent: tuple[Expect, ...] = ()  # must never be notified
+    fired: tuple[Expect, ...] = ()  # must fire in Prometheus (notified or not)
+    resolve_within: float | None = RESOLVE_TARGET
+    detect_timeout: float = 180.0
+    resolve_timeout: float = 180.0
+    hold: float = 10.0
+    during: Callable[[Drill], None] | None = None  # once the expected notifications arrived
+    after: Callable[[Drill], None] | None = None  # once the resolved notifications arrived
+
+
+# --- the stack and what it says ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stack:
+    prometheus: str = layout.PROMETHEUS_URL
+    alertmanagers: tuple[tuple[str, str], ...] = tuple(
+        (p.name, p.url) for p in layout.ALERTMANAGERS
+    )
+    receiver: str = layout.RECEIVER_URL
+
+
+def _get(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            return bool(resp.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
+
+
+def _fmt(labels: Mapping[str, str], skip: tuple[str, ...] = ("job", "instance", "cluster")) -> str:
+    inner = ", ".join(
+        f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "alertname" and k not in skip
+    )
+    return f"{labels.get('alertname', '?')}{{{inner}}}"
+
+
+@dataclass
+class Seen:
+    """An alert as Prometheus showed it during the drill."""
+
+    labels: dict[str, str]
+    pending: float | None = None
+    firing: float | None = None
+
+
+@dataclass
+class Check:
+    check: str
+    expected: str
+    observed: str
+    ok: bool
+    seconds: float | None = None  # the measured time, when the check is about one
+    target: float | None = None
+
+    def row(self) -> str:
+        took = f"{self.seconds:.1f} s" if self.seconds is not None else ""
+        target = f"≤ {self.target:g} s" if self.target is not None else ""
+        cells = [self.check, self.expected, self.observed, took, target]
+        cells = [c.replace("|", "\\|") for c in cells]
+        return "| " + " | ".join(cells) + f" | {'pass' if self.ok else '**FAIL**'} |"
+
+
+class Drill:
+    """One run of a scenario: what was seen, when, and the verdict."""
+
+    def __init__(self, scenario: Scenario, stack: Stack | None = None) -> None:
+        self.scenario = scenario
+        self.stack = stack or Stack()
+        self.started = time.time()
+        self.t_fault = 0.0
+        self.t_heal: float | None = None
+        self.t_end: float | None = None
+        self.seen: dict[tuple[tuple[str, str], ...], Seen] = {}
+        # alert -> (first seen inhibited, labels, peer, whether it started after the fault)
+        self.inhibited: dict[Any, tuple[float, dict[str, str], str, bool]] = {}
+        self.notifications: list[dict[str, Any]] = []
+        self.events: list[tuple[float, str]] = []
+        self.checks: list[Check] = []
+        self.notes: list[str] = []
+        self.killed_peer: str | None = None
+        self._next_poll = 0.0
+
+    # --- watching ---------------------------------------------------------------------------
+
+    def event(self, text: str, when: float | None = None) -> None:
+        self.events.append((time.time() if when is None else when, text))
+
+    def poll(self, snapshot: bool = False) -> None:
+        """Look once at Prometheus, every Alertmanager and the receiver. ``snapshot``: only note
+        the alerts already active before the fault, without events."""
+        now = time.time()
+        try:
+            alerts = _get(f"{self.stack.prometheus}/api/v1/alerts")["data"]["alerts"]
+        except (OSError, ValueError, KeyError):
+            alerts = []
+        for a in alerts:
+            labels = a["labels"]
+            seen = self.seen.setdefault(_key(labels), Seen(labels))
+            if seen.pending is None:
+                seen.pending = now
+                if a["state"] == "pending" and not snapshot:
+                    self.event(f"Prometheus: {_fmt(labels)} pending", now)
+            if a["state"] == "firing" and seen.firing is None:
+                seen.firing = now
+                if not snapshot:
+                    self.event(f"Prometheus: {_fmt(labels)} firing", now)
+        if snapshot:
+            return
+        for peer, url in self.stack.alertmanagers:
+            try:
+                am_alerts = _get(f"{url}/api/v2/alerts", timeout=3)
+            except (OSError, ValueError):
+                continue  # a peer the drill killed, or one still starting
+            for a in am_alerts:
+                if a["status"]["inhibitedBy"] and _key(a["labels"]) not in self.inhibited:
+                    new = not self.before_fault(a)
+                    self.inhibited[_key(a["labels"])] = (now, a["labels"], peer, new)
+                    since = "" if new else " (active since before the fault)"
+                    self.event(f"{peer}: {_fmt(a['labels'])} inhibited{since}", now)
+        try:
+            received = _get(f"{self.stack.receiver}/notifications?since={self.t_fault}")
+        except (OSError, ValueError):
+            received = []
+        known = {(n["received_at"], n["receiver"]) for n in self.notifications}
+        for n in received:
+            if (n["received_at"], n["receiver"]) in known:
+                continue
+            self.notifications.append(n)
+            payload = n["payload"]
+            names = ", ".join(sorted({_fmt(a["labels"]) for a in payload["alerts"]}))
+            self.event(
+                f"receiver: {payload['status'].upper()} to {n['receiver']} from "
+                f"{payload.get('externalURL', '?')}: {names}",
+                n["received_at"],
+            )
+
+    def watch(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
+        """Poll for at most ``seconds``; True as soon as ``until`` holds (never without one)."""
+        deadline = time.time() + seconds
+        while True:
+            wait = self._next_poll - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            self._next_poll = time.time() + POLL
+            self.poll()
+            if until is not None and until():
+                return True
+            if time.time() >= deadline:
+                return False
+
+    # --- what the notifications say ---------------------------------------------------------
+
+    def deliveries(
+        self, e: Expect, status: str, after: float = 0.0, new_only: bool = False
+    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """(notification, its alerts matching ``e`` with ``status``) from ``after`` on;
+        ``new_only``: leaving out alerts that started before the fault (a previous drill's)."""
+        out = []
+        for n in self.notifications:
+            if n["received_at"] < after:
+                continue
+            hits = [
+                a
+                for a in n["payload"]["alerts"]
+                if a["status"] == status
+                and e.matches(a["labels"])
+                and not (new_only and self.before_fault(a))
+            ]
+            if hits:
+                out.append((n, hits))
+        return out
+
+    def before_fault(self, alert: Mapping[str, Any]) -> bool:
+        """The alert was active before the fault: another cause's (a previous drill's)."""
+        return _started(alert) < self.t_fault - 1.0
+
+    def expected_notified(self) -> list[Expect]:
+        """The notified expectations whose route is active now (business hours, ...)."""
+        return [e for e in self.scenario.notified if _route_active(e, self.t_fault)]
+
+    def muted(self) -> list[Expect]:
+        return [e for e in self.scenario.notified if not _route_active(e, self.t_fault)]
+
+    def outage_seen(self) -> bool:
+        s = self.scenario
+        notified = all(self.deliveries(e, "firing", self.t_fault) for e in self.expected_notified())
+        held = [labels for _, labels, _, new in self.inhibited.values() if new]
+        inhibited = all(any(e.matches(lb) for lb in held) for e in s.inhibited)
+        fired = all(
+            any(e.matches(x.labels) and x.firing for x in self.seen.values())
+            for e in (*s.fired, *self.muted())
+        )
+        return notified and inhibited and fired
+
+    def resolved_seen(self) -> bool:
+        assert self.t_heal is not None
+        return all(
+            self.deliveries(e, "resolved", self.t_heal)
+            for e in self.expected_notified()
+            if e.resolves
+        )
+
+    def scraping(self) -> bool:
+        """Prometheus scrapes every exporter and has its probe results (a stack just started
+        has not yet)."""
+        query = urllib.parse.quote('min(up{job="redline"}) == 1 and on () count(probe_success) > 0')
+        try:
+            answer = _get(f"{self.stack.prometheus}/api/v1/query?query={query}")
+        except (OSError, ValueError):
+            return False
+        return bool(answer.get("data", {}).get("result"))
+
+    def quiet(self) -> bool:
+        s = self.scenario
+        watched = [e for e in (*s.notified, *s.inhibited, *s.fired) if e.baseline]
+        try:
+            alerts = _get(f"{self.stack.prometheus}/api/v1/alerts")["data"]["alerts"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return not any(e.matches(a["labels"]) for a in alerts for e in watched)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        if not _ready(f"{self.stack.prometheus}/-/ready") or not _ready(
+            f"{self.stack.receiver}/-/ready"
+        ):
+            raise DrillError("the demo stack is not running: start it with `make demo`")
+        if not any(_ready(f"{url}/-/ready") for _, url in self.stack.alertmanagers):
+            raise DrillError("no Alertmanager answers: `redline demo heal`, or `make demo`")
+        for line in faults.heal(None):
+            self.notes.append(f"before the drill: {line}")
+        deadline = time.time() + BASELINE_TIMEOUT
+        while not (self.scraping() and self.quiet()):
+            if time.time() > deadline:
+                raise DrillError(
+                    f"Prometheus does not scrape the exporter, or the alerts of "
+                    f"{self.scenario.name} did not go quiet, within {BASELINE_TIMEOUT:.0f}s "
+                    "(see `redline demo status`)"
+                )
+            time.sleep(POLL)
+        self.poll(snapshot=True)
+
+    def run(self, log: Callable[[str], None] = print) -> Drill:
+        s = self.scenario
+        self.preflight()
+        self.t_fault = time.time()
+        try:
+            for f in s.faults:
+                self.event(f"fault: {faults.break_(f.target, f.mode, f.delay)}")
+            log(f"  fault: {', '.join(f.text() for f in s.faults)}; watching")
+            if not self.watch(s.detect_timeout, self.outage_seen):
+                self.notes.append(
+                    f"not everything expected was seen within {s.detect_timeout:.0f}s of the fault"
+                )
+            if s.during is not None:
+                s.during(self)
+            self.watch(s.hold)
+        finally:
+            self.t_heal = time.time()
+            for target in s.heal:
+                for line in faults.heal(target):
+                    self.event(f"heal: {line}")
+        log(f"  healed after {self.t_heal - self.t_fault:.0f}s; waiting for the resolved notices")
+        if not self.watch(s.resolve_timeout, self.resolved_seen):
+            self.notes.append(
+                f"not every resolved notification came within {s.resolve_timeout:.0f}s"
+            )
+        if s.after is not None:
+            s.after(self)
+        self.watch(3)  # a duplicate of the last notification would come now
+        self.t_end = time.time()
+        self.evaluate()
+        return self
+
+    # --- the verdict ------------------------------------------------------------------------
+
+    def evaluate(self) -> None:
+        s = self.scenario
+        assert self.t_heal is not None
+        checks = self.checks
+        for e in self.expected_notified():
+            got = self.deliveries(e, "firing", self.t_fault)
+            target = e.within
+            where = f" at {e.receiver}" if e.receiver else ""
+            if not got:
+                checks.append(
+                    Check("notified", f"{e.text()}{where}", "no notification", False, None, target)
+                )
+            else:
+                n, hits = got[0]
+                took = n["received_at"] - self.t_fault
+                runbook = hits[0].get("annotations", {}).get("runbook_url", "")
+                right = e.receiver is None or n["receiver"] == e.receiver
+                ok = right and bool(runbook) and (target is None or took <= target)
+                observed = (
+                    f"{len(hits)} alert(s) to {n['receiver']} from "
+                    f"{n['payload'].get('externalURL', '?')}; runbook {runbook or 'missing'}"
+                )
+                checks.append(Check("notified", f"{e.text()}{where}", observed, ok, took, target))
+            if e.resolves:
+                res = self.deliveries(e, "resolved", self.t_heal)
+                if not res:
+                    checks.append(
+                        Check(
+                            "resolved",
+                            e.text(),
+                            "no resolved notification",
+                            False,
+                            None,
+                            s.resolve_within,
+                        )
+                    )
+                else:
+                    took = res[0][0]["received_at"] - self.t_heal
+                    ok = s.resolve_within is None or took <= s.resolve_within
+                    observed = f"resolved to {res[0][0]['receiver']}"
+                    checks.append(Check("resolved", e.text(), observed, ok, took, s.resolve_within))
+        for e in self.muted():
+            fired = any(e.matches(x.labels) and x.firing for x in self.seen.values())
+            sent = self.deliveries(e, "firing", self.t_fault, new_only=True)
+            checks.append(
+                Check(
+                    "muted",
+                    f"{e.text()} fires; its route is outside {e.active_in}: not notified",
+                    f"{'fired' if fired else 'did not fire'}; {len(sent)} notification(s)",
+                    fired and not sent,
+                )
+            )
+        for e in s.inhibited:
+            inhibited = [
+                (t, lb, p) for t, lb, p, new in self.inhibited.values() if new and e.matches(lb)
+            ]
+            sent = self.deliveries(e, "firing", self.t_fault, new_only=True)
+            if inhibited:
+                t, lb, peer = min(inhibited, key=lambda x: x[0])
+                observed = f"{_fmt(lb)} inhibited on {peer}; {len(sent)} notification(s)"
+                checks.append(Check("inhibited", e.text(), observed, not sent, t - self.t_fault))
+            else:
+                checks.append(Check("inhibited", e.text(), "never seen inhibited", False))
+        for e in s.silent:
+            sent = self.deliveries(e, "firing", self.t_fault, new_only=True)
+            names = sorted({_fmt(a["labels"]) for _, hits in sent for a in hits})
+            observed = "none" if not sent else f"{len(sent)} notification(s): {', '.join(names)}"
+            checks.append(Check("silent", f"{e.text()} never notified", observed, not sent))
+        for e in s.fired:
+            first = [x.firing for x in self.seen.values() if e.matches(x.labels) and x.firing]
+            took = min(first) - self.t_fault if first else None
+            checks.append(
+                Check("fired", e.text(), "firing" if first else "never fired", bool(first), took)
+            )
+        dupes = self.duplicates()
+        peers = len(self.stack.alertmanagers)
+        checks.append(
+            Check(
+                "exactly once",
+                f"every notification delivered once ({peers} Alertmanager peers)",
+                f"{len(self.notifications)} notification(s), "
+                + ("no duplicate" if not dupes else f"{len(dupes)} duplicate(s): {dupes}"),
+                not dupes,
+            )
+        )
+
+    def duplicates(self) -> list[str]:
+        """Notifications that arrived twice: same receiver, group, status and alerts, within
+        :data:`DUPLICATE_WINDOW` (a repeat_interval repeat is later than that)."""
+        seen: dict[Any, float] = {}
+        out = []
+        for n in sorted(self.notifications, key=lambda n: n["received_at"]):
+            p = n["payload"]
+            alerts = tuple(
+                sorted((a.get("fingerprint", ""), a["status"], a["startsAt"]) for a in p["alerts"])
+            )
+            key = (n["receiver"], p.get("groupKey"), p["status"], alerts)
+            if key in seen and n["received_at"] - seen[key] < DUPLICATE_WINDOW:
+                out.append(f"{p['status']} to {n['receiver']} ({p.get('groupKey')})")
+            seen[key] = n["received_at"]
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def times(self) -> dict[str, float]:
+        """The measured times by check and alert, for tests and summaries."""
+        return {f"{c.check} {c.expected}": c.seconds for c in self.checks if c.seconds is not None}
+
+    def others(self) -> list[dict[str, Any]]:
+        """Notifications the scenario did not expect (Watchdog left out)."""
+        s = self.scenario
+        expected = (*s.notified, *s.inhibited, *s.silent, Expect("Watchdog"))
+        return [
+            n
+            for n in self.notifications
+            if not any(e.matches(a["labels"]) for a in n["payload"]["alerts"] for e in expected)
+        ]
+
+    def residue(self) -> list[str]:
+        """Alerts notified during the drill that were active before its fault."""
+        return sorted(
+            {
+                f"{_fmt(a['labels'])} ({a['status']})"
+                for n in self.notifications
+                for a in n["payload"]["alerts"]
+                if self.before_fault(a) and a["labels"].get("alertname") != "Watchdog"
+            }
+        )
+
+    # --- the report -------------------------------------------------------------------------
+
+    def report(self) -> str:
+        s = self.scenario
+        assert self.t_heal is not None and self.t_end is not None
+        verdict = "PASS" if self.passed else "FAIL"
+        passed = sum(c.ok for c in self.checks)
+        lines = [
+            f"# Drill `{s.name}`: {s.title}",
+            "",
+            f"- **result: {verdict}** ({passed} of {len(self.checks)} checks)",
+            f"- run: {_utc(self.t_fault)} UTC, {self.t_end - self.t_fault:.0f} s in all",
+            f"- rehearses: {s.why}",
+            f"- fault: {', '.join(f.text() for f in s.faults)} at +0.0 s",
+            f"- healed: {', '.join(s.heal)} at +{self.t_heal - self.t_fault:.1f} s",
+            f"- settings: {settings_text(s)}",
+            f"- speed targets: paged within {PAGE_TARGET:g} s of the fault, resolved within "
+            f"{RESOLVE_TARGET:g} s of healing",
+            "",
+            "## Expected and observed",
+            "",
+            "| check | expected | observed | time | target | result |",
+            "|---|---|---|---|---|---|",
+            *(c.row() for c in self.checks),
+        ]
+        if self.notes:
+            lines += ["", "## Notes", "", *(f"- {n}" for n in self.notes)]
+        lines += ["", "## Inhibited in Alertmanager", ""]
+        if self.inhibited:
+            for t, labels, peer, new in sorted(self.inhibited.values(), key=lambda x: x[0]):
+                since = "" if new else ", active since before the fault"
+                lines.append(f"- +{t - self.t_fault:.1f} s {_fmt(labels)} (seen on {peer}{since})")
+        else:
+            lines.append("- none")
+        residue = self.residue()
+        if residue:
+            lines += [
+                "",
+                "Notified during the drill but active since before its fault (another cause's, "
+                "left out of the checks):",
+                "",
+                *(f"- {r}" for r in residue),
+            ]
+        lines += ["", "## Other notifications during the drill", ""]
+        others = self.others()
+        if others:
+            for n in others:
+                names = ", ".join(sorted({_fmt(a["labels"]) for a in n["payload"]["alerts"]}))
+                lines.append(
+                    f"- +{n['received_at'] - self.t_fault:.1f} s "
+                    f"{n['payload']['status']} to {n['receiver']}: {names}"
+                )
+        else:
+            lines.append("- none")
+        lines += ["", "## Timeline", "", "| time | event |", "|---|---|"]
+        for t, text in sorted(self.events, key=lambda e: e[0]):
+            lines.append(f"| +{t - self.t_fault:.1f} s | {text.replace('|', chr(92) + '|')} |")
+        return "\n".join(lines) + "\n"
+
+
+def _started(alert: Mapping[str, Any]) -> float:
+    """An Alertmanager alert's startsAt as unix time (Go writes up to nanoseconds)."""
+    text = str(alert.get("startsAt", ""))
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
+    if match is None:
+        return 0.0
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    base = datetime.fromisoformat(match.group(1) + zone).timestamp()
+    return base + float("0" + (match.group(2) or ""))
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# --- time intervals of routing.yml ------------------------------------------------------------
+
+_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+
+
+def _in_ranges(value: int, ranges: tuple[str, ...], names: list[str] | None = None) -> bool:
+    """``value`` (1-based) within one of Alertmanager's ranges (``monday:friday``, ``13:15``,
+    ``2025``); no ranges means any value."""
+
+    def number(text: str) -> int:
+        text = text.strip().lower()
+        return names.index(text) + 1 if names and text in names else int(text)
+
+    if not ranges:
+        return True
+    for r in ranges:
+        lo, _, hi = r.partition(":")
+        if number(lo) <= value <= number(hi or lo):
+            return True
+    return False
+
+
+def interval_active(name: str, when: float) -> bool:
+    """Whether routing.yml's time interval ``name`` holds at ``when`` (weekdays, times,
+    days of month, months, years and location: what routing.yml uses)."""
+    from exporter.rules.spec import load_routing
+
+    spec = load_routing(layout.repo() / "alert_rules")
+    for ti in spec.time_intervals.get(name, ()):
+        zone = zoneinfo.ZoneInfo(ti.location or "UTC")
+        local = datetime.fromtimestamp(when, zone)
+        minute = local.hour * 60 + local.minute
+        times_ok = not ti.times or any(
+            _minutes(t.start_time) <= minute < _minutes(t.end_time) for t in ti.times
+        )
+        if (
+            times_ok
+            and _in_ranges(local.isoweekday(), ti.weekdays, _DAYS)
+            and _in_ranges(local.day, ti.days_of_month)
+            and _in_ranges(local.month, ti.months, _MONTHS)
+            and _in_ranges(local.year, ti.years)
+        ):
+            return True
+    return False
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _route_active(e: Expect, when: float) -> bool:
+    return e.active_in is None or interval_active(e.active_in, when)
+
+
+# --- the demo's settings, for the report ------------------------------------------------------
+
+
+def settings_text(s: Scenario) -> str:
+    """The demo profile's intervals and the ``for`` of the alerts the scenario is about."""
+    from exporter.rules.demo import profile
+    from exporter.rules.spec import load_alerts, load_routing, load_stack
+
+    demo = profile("demo")
+    assert demo is not None
+    spec_dir = layout.repo() / "alert_rules"
+    alerts = demo.alerts(load_alerts(spec_dir), load_stack(spec_dir).evaluation_interval)
+    routing = demo.routing(load_routing(spec_dir))
+    fors = []
+    for e in (*s.notified, *s.inhibited, *s.fired):
+        spec = alerts.alerts.get(e.alertname)
+        if spec is None:
+            continue
+        for severity, level in spec.levels().items():
+            if e.severity in (None, severity):
+                text = f"{e.alertname} {severity} for {level.for_}"
+                if text not in fors:
+                    fors.append(text)
+    d = routing.defaults
+    return (
+        f"scrape and evaluation every {demo.scrape_interval}; {'; '.join(fors)}; "
+        f"group_wait {d.group_wait}, group_interval {d.group_interval} (the demo profile, "
+        f"exporter/rules/demo.py: production's `for` are {int(1 / demo.alert_time)} times "
+        f"longer, Alertmanager's waits {int(1 / demo.routing_time)} times)"
+    )
+
+
+# --- the scenarios ----------------------------------------------------------------------------
+
+DEPENDENTS = "hotdash-app|agent-service|chatwoot|llamaindex-mcp"  # routing.yml: on the database
+
+
+def _kill_sending_peer(drill: Drill) -> None:
+    """Kill the Alertmanager that delivered the page, during the outage."""
+    e = drill.scenario.notified[0]
+    got = drill.deliveries(e, "firing", drill.t_fault)
+    sender = got[0][0]["payload"].get("externalURL", "") if got else ""
+    peer = next((p for p in layout.ALERTMANAGERS if sender.rstrip("/") == p.url), None)
+    peer = peer or layout.ALERTMANAGERS[0]
+    drill.killed_peer = peer.name
+    drill.event(f"fault: {faults.break_(peer.name, 'down')} (it sent the page)")
+
+
+def _restart_peer_and_watch(drill: Drill) -> None:
+    """Start the killed peer again and watch through Prometheus's next resend of every alert
+    (1 min): the peer learns by gossip what was sent and sends nothing a second time."""
+    if drill.killed_peer is None:
+        return
+    for line in faults.heal(drill.killed_peer):
+        drill.event(f"heal: {line}")
+    drill.watch(65.0)
+    e = drill.scenario.notified[0]
+    firing = drill.deliveries(e, "firing", drill.t_fault)
+    resolved = drill.deliveries(e, "resolved", drill.t_fault)
+    senders = [n["payload"].get("externalURL", "?") for n, _ in (*firing, *resolved)]
+    drill.checks.append(
+        Check(
+            "one peer down",
+            f"page and resolved notice each once, with {drill.killed_peer} killed in between",
+            f"{len(firing)} firing, {len(resolved)} resolved; sent by {', '.join(senders)}",
+            len(firing) == 1 and len(resolved) == 1,
+        )
+    )
+
+
+def _scenarios() -> dict[str, Scenario]:
+    agent_down = Expect(
+        "ServiceDown", {"service": "agent-service"}, "page", "oncall", within=PAGE_TARGET
+    )
+    out = [
+        Scenario(
+            "service-down",
+            "a service down",
+            "agent-service stops answering (connections dropped): on-call is paged with the "
+            "runbook, and told when it is back",
+            (Fault("agent-service", "down"),),
+            ("agent-service",),
+            notified=(agent_down,),
+            silent=(Expect("ServiceLatencyHigh", {"service": "agent-service"}),),
+        ),
+        Scenario(
+            "service-slow",
+            "a service slow past its budget",
+            "agent-service answers in 1.5 s: its /health p95 is past the 1 s page budget and "
+            "its queue API past the 1 s ticket budget; the page silences the ticket of the same "
+            "probe, and nothing says it is down",
+            (Fault("agent-service", "slow", 1.5),),
+            ("agent-service",),
+            notified=(
+                Expect(
+                    "ServiceLatencyHigh",
+                    {"service": "agent-service", "probe": "health"},
+                    "page",
+                    "oncall",
+                ),
+                Expect(
+                    "ServiceLatencyHigh",
+                    {"service": "agent-service", "probe": "queue"},
+                    "ticket",
+                    "services",
+                ),
+            ),
+            inhibited=(
+                Expect(
+                    "ServiceLatencyHigh", {"service": "agent-service", "probe": "health"}, "ticket"
+                ),
+            ),
+            silent=(Expect("ServiceDown", {"service": "agent-service"}),),
+            detect_timeout=240.0,
+        ),
+        Scenario(
+            "database-down",
+            "the database down",
+            "PostgreSQL stops: on-call gets one page (PostgresDown) while the services that "
+            "depend on it (hotdash-app's health check fails) stay silent",
+            (Fault("database", "down"),),
+            ("database",),
+            notified=(
+                Expect(
+                    "PostgresDown", {"database": "supabase"}, "page", "oncall", within=PAGE_TARGET
+                ),
+            ),
+            inhibited=(Expect("ServiceDown", {"service": "hotdash-app"}, "page"),),
+            silent=(Expect(".*", {"service": DEPENDENTS}),),
+        ),
+        Scenario(
+            "backup-missed",
+            "a backup missed",
+            "the backup job's pg_dump fails: the job reports the failure at once (HeartbeatFailed) "
+            "and the newest dump grows older than the set's RPO (BackupTooOld), both tickets for "
+            "the vendors-and-jobs channel",
+            (Fault("backup-job", "failing"),),
+            ("backup-job",),
+            notified=(
+                Expect(
+                    "HeartbeatFailed",
+                    {"heartbeat": layout.BACKUP_HEARTBEAT},
+                    "ticket",
+                    "vendors-jobs",
+                ),
+                Expect("BackupTooOld", {"backup": layout.BACKUP_SET}, "ticket", "vendors-jobs"),
+            ),
+            detect_timeout=240.0,
+        ),
+        Scenario(
+            "heartbeat-late",
+            "a heartbeat late",
+            "the backup job stops (its cron is gone): its ping is late (HeartbeatLate, info: "
+            "the digest, in business hours only), then overdue past its grace (HeartbeatFailed, "
+            "a ticket)",
+            (Fault("backup-job", "down"),),
+            ("backup-job",),
+            notified=(
+                Expect(
+                    "HeartbeatLate",
+                    {"heartbeat": layout.BACKUP_HEARTBEAT},
+                    "info",
+                    "digest",
+                    resolves=False,
+                    active_in="business-hours",
+                ),
+                Expect(
+                    "HeartbeatFailed",
+                    {"heartbeat": layout.BACKUP_HEARTBEAT},
+                    "ticket",
+                    "vendors-jobs",
+                ),
+            ),
+            fired=(Expect("HeartbeatLate", {"heartbeat": layout.BACKUP_HEARTBEAT}, "info"),),
+            detect_timeout=240.0,
+        ),
+        Scenario(
+            "vendor-outage",
+            "a vendor outage",
+            "Shopify is down: its status page says so and its API answers 503; on-call learns it "
+            "from VendorComponentDown while our own Shopify alerts (probes, synthetic calls) "
+            "stay silent, including while the status page lags the recovery",
+            (Fault("shopify", "outage"),),
+            ("shopify",),
+            notified=(
+                Expect(
+                    "VendorComponentDown",
+                    {"feed": "shopify", "component": "Admin"},
+                    "ticket",
+                    "vendors-jobs",
+                ),
+            ),
+            inhibited=(Expect("ServiceDown", {"service": "shopify"}, "page"),),
+            silent=(Expect("(?!VendorComponent).*", {"service": "shopify|shopify-admin"}),),
+            resolve_within=None,  # the status page closes its incident 75 s after the recovery
+            resolve_timeout=240.0,
+        ),
+        Scenario(
+            "exporter-down",
+            "the exporter down",
+            "redline itself stops: RedlineExporterDown pages (Prometheus's `up`), and Watchdog "
+            "keeps reaching the dead man's switch, proving the rest of the pipeline works",
+            (Fault("exporter", "down"),),
+            ("exporter",),
+            notified=(
+                Expect(
+                    "RedlineExporterDown", {"job": "redline"}, "page", "oncall", within=PAGE_TARGET
+                ),
+                Expect("Watchdog", {}, "info", "deadmansswitch", resolves=False, baseline=False),
+            ),
+        ),
+        Scenario(
+            "alertmanager-peer-killed",
+            "an Alertmanager peer killed during an outage",
+            "two Alertmanagers gossip; agent-service goes down, the peer that sent the page is "
+            "killed, the service recovers: the other peer sends the resolved notice, nothing "
+            "arrives twice, and the killed peer rejoins without repeating anything",
+            (Fault("agent-service", "down"),),
+            ("agent-service",),
+            notified=(agent_down,),
+            during=_kill_sending_peer,
+            after=_restart_peer_and_watch,
+            hold=5.0,
+        ),
+    ]
+    return {s.name: s for s in out}
+
+
+SCENARIOS = _scenarios()
+
+
+# --- running from the command line ------------------------------------------------------------
+
+
+def run_scenario(
+    name: str, stack: Stack | None = None, log: Callable[[str], None] = print
+) -> Drill:
+    drill = Drill(SCENARIOS[name], stack)
+    log(f"drill {name}: {drill.scenario.title}")
+    return drill.run(log)
+
+
+def write_report(drill: Drill, path: Path | None = None) -> Path:
+    if path is None:
+        stamp = datetime.fromtimestamp(drill.t_fault, UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = layout.REPORTS_DIR / f"{stamp}-{drill.scenario.name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(drill.report(), encoding="utf-8")
+    return path
+
+
+def summary(drill: Drill) -> str:
+    times = "; ".join(
+        f"{c.check} {c.expected.split(' at ')[0]} {c.seconds:.1f}s"
+        for c in drill.checks
+        if c.seconds is not None and c.check in ("notified", "resolved")
+    )
+    return f"{'PASS' if drill.passed else 'FAIL'} {drill.scenario.name}: {times}"
+
+
+def main(names: list[str], report: str | None = None) -> int:
+    failed = 0
+    texts = []
+    for name in names:
+        try:
+            drill = run_scenario(name)
+        except (DrillError, faults.FaultError) as e:
+            print(f"drill {name}: {e}", file=sys.stderr)
+            return 2
+        path = write_report(drill)
+        texts.append(drill.report())
+        failed += not drill.passed
+        print(summary(drill))
+        for c in drill.checks:
+            if not c.ok:
+                print(f"  failed: {c.check}: expected {c.expected}; observed {c.observed}")
+        print(f"  report: {path}")
+    if report:
+        Path(report).write_text("\n".join(texts), encoding="utf-8")
+        print(f"report: {report}")
+    return 1 if failed else 0
