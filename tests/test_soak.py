@@ -41,6 +41,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -541,7 +542,7 @@ async def run_soak(soak: Soak, tmp: Path, texts: dict[str, str]) -> tuple[Levels
     print(
         f"{soak.scrapes} scrapes, slowest {soak.slowest:.2f} s (deadline {SCRAPE_TIMEOUT:g} s); "
         f"{soak.lines_written} log lines, {soak.rotations} rotations; pings {soak.pings}; "
-        f"reloads {soak.reloads}"
+        f"reloads {dict(Counter(soak.reloads))}"
     )
     return warm, final
 
