@@ -14,13 +14,13 @@ import asyncio
 import contextlib
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import asyncpg
-from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
+from exporter.families import Families as Families  # re-exported for the sub-collectors
 from exporter.postgres.config import Database
 from exporter.secrets import MissingSecret, Redactor
 
@@ -40,7 +40,6 @@ REASONS: tuple[str, ...] = (
 CLIENT_GRACE = 0.25
 
 # stateset and info are gauges in the text format (one series per state, value 0/1)
-_TEXT_TYPE = {"gauge": "gauge", "counter": "counter", "stateset": "gauge", "info": "gauge"}
 
 
 class Down(Exception):
@@ -92,41 +91,6 @@ def describe(error: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-class Families:
-    """Samples per metric name, keeping the first HELP/type seen; several databases and
-    sub-collectors add to one family per name."""
-
-    def __init__(self) -> None:
-        self._by_name: dict[str, Family] = {}
-
-    def add(
-        self, name: str, help_text: str, type_: str, labels: dict[str, str], value: float
-    ) -> None:
-        family = self._by_name.get(name)
-        if family is None:
-            text_type = _TEXT_TYPE.get(type_, "gauge")
-            # prometheus-client names a counter family without "_total" and adds it back in
-            # the HELP/TYPE lines (a family named with it would render "..._total_total")
-            family_name = name[: -len("_total")] if text_type == "counter" else name
-            family = Family(family_name, help_text, text_type)
-            self._by_name[name] = family
-        family.add_sample(name, labels, value)
-
-    def add_metric(self, metric: m.Metric, labels: dict[str, str], value: float) -> None:
-        self.add(metric.name, metric.help, metric.type, labels, value)
-
-    def merge(self, other: Families) -> None:
-        for name, family in other._by_name.items():
-            mine = self._by_name.get(name)
-            if mine is None:
-                self._by_name[name] = family
-            else:
-                mine.samples.extend(family.samples)
-
-    def __iter__(self) -> Iterator[Family]:
-        return iter(self._by_name.values())
-
-
 class Context:
     """What one sub-collector sees during one scrape of one database."""
 
@@ -156,13 +120,16 @@ class Context:
         """Record one sample; ``None`` (SQL NULL) records nothing."""
         if value is None:
             return
-        self.families.add_metric(metric, {"database": self.db.name, **labels}, float(value))
+        self.families.add(metric, {"database": self.db.name, **labels}, float(value))
 
     def add_named(
         self, name: str, help_text: str, type_: str, value: float, labels: dict[str, str]
     ) -> None:
         """A sample of a metric named by the config (custom SQL)."""
-        self.families.add(name, help_text, type_, {"database": self.db.name, **labels}, value)
+        # a custom SQL metric: its name, help and type come from the config
+        self.families.add(
+            m.Metric(name, type_, help_text), {"database": self.db.name, **labels}, value
+        )
 
     async def fetch(self, sql: str, *args: Any, timeout: float | None = None) -> list[Any]:
         """Run one read-only query on a pooled connection and return its rows.

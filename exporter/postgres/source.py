@@ -394,20 +394,20 @@ class DatabaseMonitor:
     def _families(self, outcomes: dict[str, _Outcome], down: Down | None) -> Families:
         out = Families()
         base = {"database": self.db.name}
-        out.add_metric(m.PG_UP, base, 0.0 if down else 1.0)
+        out.add(m.PG_UP, base, 0.0 if down else 1.0)
         reason = down.reason if down else None
         for r in REASONS:
-            out.add_metric(m.PG_FAILURE_REASON, {**base, "reason": r}, 1.0 if r == reason else 0.0)
+            out.add(m.PG_FAILURE_REASON, {**base, "reason": r}, 1.0 if r == reason else 0.0)
         pool = self.connector.pool
-        out.add_metric(m.PG_POOL_CONNECTIONS, base, pool.get_size() if pool is not None else 0)
+        out.add(m.PG_POOL_CONNECTIONS, base, pool.get_size() if pool is not None else 0)
         self._note("connection", f"down ({down.reason}): {down.message}" if down else None)
         for collector in self.collectors:  # in registry order, so the output is stable
             outcome = outcomes.get(collector.name) or _Outcome(
                 collector.name, False, 0.0, Families()
             )
             labels = {**base, "collector": outcome.name}
-            out.add_metric(m.PG_COLLECTOR_SUCCESS, labels, 1.0 if outcome.success else 0.0)
-            out.add_metric(m.PG_COLLECTOR_DURATION, labels, outcome.duration)
+            out.add(m.PG_COLLECTOR_SUCCESS, labels, 1.0 if outcome.success else 0.0)
+            out.add(m.PG_COLLECTOR_DURATION, labels, outcome.duration)
             out.merge(outcome.families)
             if down is None:  # when down, the connection note says it all
                 self._note_outcome(outcome)
