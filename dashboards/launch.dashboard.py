@@ -53,15 +53,9 @@ pulse = s.row(
         w=4,
         h=5,
     ),
-    s.stat(
+    s.budget_left_stat(
         "Error budget left",
         "The SLO with the least of its error budget left.",
-        Q(f"bottomk(1, {sel(s.SLO_BUDGET_REMAINING)})", "{{slo}}"),
-        unit=s.RATIO,
-        thresholds=s.steps(s.CRITICAL, (0, s.OK)),
-        text_mode="value_and_name",
-        links=(s.goto("slos"),),
-        alerts=("SLOErrorBudgetBurn",),
         w=4,
         h=5,
     ),

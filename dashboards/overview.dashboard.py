@@ -72,15 +72,9 @@ tiles = s.row(
         w=4,
         h=6,
     ),
-    s.stat(
+    s.budget_left_stat(
         "Error budget left this month",
         "The SLO with the least of its 30-day error budget left; red once overspent.",
-        Q(f"bottomk(1, {sel(s.SLO_BUDGET_REMAINING)})", "{{slo}}"),
-        unit=s.RATIO,
-        thresholds=s.steps(s.CRITICAL, (0, s.OK)),
-        text_mode="value_and_name",
-        links=(s.goto("slos"),),
-        alerts=("SLOErrorBudgetBurn",),
         w=8,
         h=6,
     ),

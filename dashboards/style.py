@@ -743,6 +743,23 @@ def timeline(
     )
 
 
+def budget_left_stat(title: str, description: str, *, w: int, h: int) -> g.Stat:
+    """The SLO with the least error budget left, red once overspent: the tile the overview and
+    the launch dashboard both show."""
+    return stat(
+        title,
+        description,
+        Q(f"bottomk(1, {sel(SLO_BUDGET_REMAINING)})", "{{slo}}"),
+        unit=RATIO,
+        thresholds=steps(CRITICAL, (0, OK)),
+        text_mode="value_and_name",
+        links=(goto("slos"),),
+        alerts=("SLOErrorBudgetBurn",),
+        w=w,
+        h=h,
+    )
+
+
 def state_stat(
     title: str,
     description: str,
