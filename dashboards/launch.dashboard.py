@@ -14,6 +14,40 @@ QUEUE_JOBS = s.json_metric("queue_jobs")
 MCP_P95 = s.json_metric("mcp_tool_p95_latency_seconds")
 FIRING: dict[str, s.Matches] = {"alertstate": "firing", "alertname": ("!=", s.WATCHDOG)}
 REQUESTS = sel(m.LOG_HTTP_REQUESTS)
+# redline_launch_window is 0 or 1: the tile names it, blue while closed, orange while open
+# (warnings page on-call then: alert_rules/routing.yml's launch-window)
+WINDOW_STATES = {"closed": s.INFO, "open": s.WARNING}
+
+window = s.row(
+    "Launch window",
+    s.stat(
+        "Window state",
+        "Open inside the launch window of the exporter's config (launch:); while it is open, "
+        "warnings page on-call too (docs/launch-day.md).",
+        Q(sel(m.LAUNCH_WINDOW)),
+        mappings=s.state_mappings(WINDOW_STATES),
+        w=8,
+        h=3,
+    ),
+    s.stat(
+        "Window opens",
+        "The start of the configured launch window.",
+        Q(f"{sel(m.LAUNCH_WINDOW_START)} * 1000"),
+        unit=s.FROM_NOW,
+        thresholds=s.steps(s.INFO),
+        w=8,
+        h=3,
+    ),
+    s.stat(
+        "Window closes",
+        "The end of the configured launch window: paging returns to normal then.",
+        Q(f"{sel(m.LAUNCH_WINDOW_END)} * 1000"),
+        unit=s.FROM_NOW,
+        thresholds=s.steps(s.INFO),
+        w=8,
+        h=3,
+    ),
+)
 
 pulse = s.row(
     "Pulse",
@@ -233,7 +267,7 @@ dashboard = s.dashboard(
     "launch",
     "The launch window on one screen: the shop's pulse, traffic and latency, and the known "
     "weak spots.",
-    [pulse, traffic, weak_spots],
+    [window, pulse, traffic, weak_spots],
     all_alerts=True,
     time_from="now-3h",
 )
