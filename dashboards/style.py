@@ -46,6 +46,7 @@ from exporter.postgres import custom as pg_query_states
 from exporter.probes import base as probe_states
 from exporter.rules import slo as slo_rules
 from exporter.rules.alerts import JOB, UP
+from exporter.rules.model import WATCHDOG
 from exporter.rules.spec import (
     AlertsSpec,
     SLOSpec,
@@ -896,7 +897,7 @@ def layout(rows: Sequence[Row]) -> list[g.Panel]:
     return out
 
 
-WATCHDOG = "Watchdog"  # always firing (the pipeline's dead man's switch): never an annotation
+# WATCHDOG (exporter/rules/model.py) is always firing: never an annotation
 
 
 def alerts_annotation(names: Sequence[str] | None) -> dict[str, Any]:

@@ -189,3 +189,36 @@ def test_bad_range_exits_2(capsys) -> None:
 def test_alertmanager_client_errors() -> None:
     with pytest.raises(Exception, match="cannot reach Alertmanager"):
         AlertmanagerClient("http://127.0.0.1:9", timeout=2).alerts()
+
+
+def _watchdog(first: float, last: float) -> postmortem.Episode:
+    e = postmortem.Episode("Watchdog", {"alertname": "Watchdog"}, 30.0, first, last)
+    e.pending_at = e.firing_at = first
+    e.resolved_at = last + 30.0 if last < PM_END - 45 else None
+    return e
+
+
+def test_watchdog_is_evidence_of_the_pipeline_not_part_of_the_incident() -> None:
+    whole = postmortem.Postmortem("http://p", PM_START, PM_END)
+    whole.watchdog = [_watchdog(PM_START - 3600, PM_END)]
+    assert postmortem.watchdog_gaps(whole) == []
+    assert "was firing through the whole range" in postmortem.pipeline_note(whole)
+    assert whole.affected() == [] and whole.first_alert() is None
+
+    # rules stopped being evaluated for 20 minutes: alerts could not fire then
+    broken = postmortem.Postmortem("http://p", PM_START, PM_END)
+    broken.watchdog = [
+        _watchdog(PM_START - 3600, PM_START + 600),
+        _watchdog(PM_START + 1830, PM_END),
+    ]
+    assert postmortem.watchdog_gaps(broken) == [(PM_START + 630, PM_START + 1830)]
+    note = postmortem.pipeline_note(broken)
+    assert note.startswith("**Watchdog (the dead man's switch) was not firing from")
+    assert "Watchdog" in postmortem.to_markdown(broken).split("## Root cause")[0]
+
+    # never firing although the rules are loaded: the whole range is a gap
+    silent = postmortem.Postmortem("http://p", PM_START, PM_END)
+    silent.annotations["Watchdog"] = {}
+    assert postmortem.watchdog_gaps(silent) == [(PM_START, PM_END)]
+    # another Prometheus without redline's rules: nothing to say about the pipeline
+    assert postmortem.pipeline_note(postmortem.Postmortem("http://p", PM_START, PM_END)) == ""

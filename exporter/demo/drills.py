@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.demo import faults, layout
+from exporter.rules.model import WATCHDOG
 
 POLL = 1.0  # seconds between two looks at Prometheus, the Alertmanagers and the receiver
 BASELINE_TIMEOUT = 240.0  # longest wait for the alerts of a scenario to be quiet before it
@@ -505,7 +506,7 @@ class Drill:
     def others(self) -> list[dict[str, Any]]:
         """Notifications the scenario did not expect (Watchdog left out)."""
         s = self.scenario
-        expected = (*s.notified, *s.inhibited, *s.silent, Expect("Watchdog"))
+        expected = (*s.notified, *s.inhibited, *s.silent, Expect(WATCHDOG))
         return [
             n
             for n in self.notifications
@@ -519,7 +520,7 @@ class Drill:
                 f"{_fmt(a['labels'])} ({a['status']})"
                 for n in self.notifications
                 for a in n["payload"]["alerts"]
-                if self.before_fault(a) and a["labels"].get("alertname") != "Watchdog"
+                if self.before_fault(a) and a["labels"].get("alertname") != WATCHDOG
             }
         )
 
@@ -875,7 +876,7 @@ def _scenarios() -> dict[str, Scenario]:
                 Expect(
                     "RedlineExporterDown", {"job": "redline"}, "page", "oncall", within=PAGE_TARGET
                 ),
-                Expect("Watchdog", {}, "info", "deadmansswitch", resolves=False, baseline=False),
+                Expect(WATCHDOG, {}, "info", "deadmansswitch", resolves=False, baseline=False),
             ),
         ),
         Scenario(

@@ -44,7 +44,7 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import AlertmanagerClient, ApiError, PromClient
-from exporter.rules.model import sel
+from exporter.rules.model import WATCHDOG, sel
 
 # P0 detected within 5 min (DESIGN.md section 1; docs/incident-response.md, SEV-1)
 DETECTION_TARGET = 300.0
@@ -101,7 +101,8 @@ class Postmortem:
     prometheus: str
     start: float
     end: float
-    episodes: list[Episode] = field(default_factory=list)
+    episodes: list[Episode] = field(default_factory=list)  # every alert but the Watchdog
+    watchdog: list[Episode] = field(default_factory=list)  # the pipeline's dead man's switch
     failures: list[ProbeFailure] = field(default_factory=list)
     slos: list[SLOBurn] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)  # title -> URL
@@ -193,10 +194,13 @@ def episodes_from(
             fire = [t for t, s in run if s == "firing"]
             e.pending_at = pend[0] if pend else None
             e.firing_at = fire[0] if fire else None
+            # without ALERTS_FOR_STATE, an alert seen from the range's first evaluation on is
+            # taken to have been active before it; with it, its active-since time says
             e.before_range = run[0][0] - start <= 1.5 * interval
             for t, active_since in for_state.get(ident, []):
                 if e.first_sample <= t <= e.last_sample and math.isfinite(active_since):
                     e.pending_at = active_since
+                    e.before_range = active_since < start
                     break
             if e.pending_at is None and e.firing_at is not None and not e.before_range:
                 e.pending_at = e.firing_at  # no `for`: active and firing at once
@@ -258,7 +262,10 @@ def compute(
         for_state: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {
             _identity(s.labels): s.points for s in prom.raw("ALERTS_FOR_STATE", start, end)
         }
-        pm.episodes = episodes_from(alerts, for_state, pm.intervals, start, end)
+        episodes = episodes_from(alerts, for_state, pm.intervals, start, end)
+        # Watchdog always fires: it is evidence that alerting worked, not part of the incident
+        pm.watchdog = [e for e in episodes if e.alertname == WATCHDOG]
+        pm.episodes = [e for e in episodes if e.alertname != WATCHDOG]
         if not alerts:
             pm.gaps.add(
                 "no ALERTS series in the range: no alert was pending or firing then (or this "
@@ -267,7 +274,9 @@ def compute(
     except ApiError as e:
         pm.gaps.add(f"alert timeline: {e.message}")
 
-    step = max(15.0, math.ceil((end - start) / 10000))
+    # fine enough to place the first failed probe within a scrape of when it happened (a day's
+    # range: 9 s), coarse enough to stay within 10,000 points a series
+    step = max(1.0, math.ceil((end - start) / 10000))
     try:
         failing = prom.query_range(
             f"min by (service, probe) ({sel(m.PROBE_SUCCESS)}) == 0", start, end, step
@@ -409,6 +418,8 @@ def timeline(pm: Postmortem) -> list[tuple[float, str]]:
             events.append((f.end, f"{f.service}/{f.probe} probe succeeding again"))
     for e in pm.episodes:
         what = f"{e.alertname} ({e.severity or 'no severity'}) on {e.subject or 'all'}"
+        if e.before_range:
+            what += " [active at the start]"
         hold = pm.fors.get(e.alertname)
         if e.pending_at is not None and (e.firing_at is None or e.pending_at < e.firing_at):
             note = f", fires after {fmt_duration(hold)}" if hold else ""
@@ -428,6 +439,39 @@ def timeline(pm: Postmortem) -> list[tuple[float, str]]:
         else:
             events.append((pm.end, f"{what}: still active at the end of the range"))
     return sorted(events, key=lambda x: x[0])
+
+
+def watchdog_gaps(pm: Postmortem) -> list[tuple[float, float]]:
+    """The parts of the range the Watchdog was not active (longer than two evaluations)."""
+    gaps = []
+    t = pm.start
+    for e in sorted(pm.watchdog, key=lambda e: e.first_sample):
+        began = e.pending_at if e.pending_at is not None else e.first_sample
+        if began - t > 2 * e.interval:
+            gaps.append((t, began))
+        t = max(t, e.resolved_at if e.resolved_at is not None else pm.end)
+    if pm.end - t > 2 * (pm.watchdog[-1].interval if pm.watchdog else DEFAULT_INTERVAL):
+        gaps.append((t, pm.end))
+    return gaps
+
+
+def pipeline_note(pm: Postmortem) -> str:
+    """Whether the alerting pipeline worked in the range, from the Watchdog's samples; nothing
+    when this Prometheus does not load redline's rules (the timeline says so already)."""
+    if pm.unreachable or (not pm.watchdog and WATCHDOG not in pm.annotations):
+        return ""
+    gaps = watchdog_gaps(pm)
+    if not gaps:
+        return (
+            f"{WATCHDOG} (the dead man's switch) was firing through the whole range: Prometheus "
+            "evaluated the rules and sent alerts to Alertmanager."
+        )
+    spans = ", ".join(f"{_hm(a)} to {_hm(b)}" for a, b in gaps)
+    return (
+        f"**{WATCHDOG} (the dead man's switch) was not firing from {spans} UTC**: Prometheus did "
+        "not evaluate the rules then, so no alert could fire or be notified in that time. Add "
+        "the pipeline to the root cause."
+    )
 
 
 def to_markdown(pm: Postmortem, template_note: str = "docs/incident-response.md") -> str:
@@ -543,12 +587,17 @@ def to_markdown(pm: Postmortem, template_note: str = "docs/incident-response.md"
         )
     else:
         out.append("Nothing in the monitoring data marks the start of the problem.")
-    never = sorted({e.alertname for e in pm.episodes if e.firing_at is None})
-    if never:
-        out += [
-            "",
-            f"Pending but never fired (their condition cleared before `for`): {', '.join(never)}.",
-        ]
+    pending = [e for e in pm.episodes if e.firing_at is None]
+    cleared = sorted({e.alertname for e in pending if e.resolved_at is not None})
+    still = sorted({e.alertname for e in pending if e.resolved_at is None})
+    if cleared:
+        names = ", ".join(cleared)
+        out += ["", f"Pending but never fired (their condition cleared before `for`): {names}."]
+    if still:
+        out += ["", f"Still pending at the end of the range: {', '.join(still)}."]
+    pipeline = pipeline_note(pm)
+    if pipeline:
+        out += ["", pipeline]
     out += [
         "",
         _todo(

@@ -21,7 +21,18 @@ from typing import Any
 from exporter import metrics as m
 from exporter.config import Config, JsonProbe
 from exporter.metrics import Metric
-from exporter.rules.model import Alert, Case, Expect, Rule, alternatives, const, labels_of, n, sel
+from exporter.rules.model import (
+    WATCHDOG,
+    Alert,
+    Case,
+    Expect,
+    Rule,
+    alternatives,
+    const,
+    labels_of,
+    n,
+    sel,
+)
 from exporter.rules.spec import AlertSpec, AlertsSpec, Severity, SpecError, seconds
 
 # The scrape job of the exporter in prometheus/prometheus.yml, and the address of the tests'
@@ -160,10 +171,10 @@ def _seconds(value: Decimal) -> str:
 
 def pipeline(ctx: Context) -> list[Alert]:
     out = []
-    spec = ctx.alert("Watchdog")
+    spec = ctx.alert(WATCHDOG)
     out.append(
         Alert(
-            "Watchdog",
+            WATCHDOG,
             "redline",
             "Watchdog: the alerting pipeline works",
             "Always firing (value {{ $value | humanize }}) so that the dead man's switch outside "
