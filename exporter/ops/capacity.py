@@ -247,8 +247,11 @@ class Crossing:
     def text(self, now: float) -> str:
         if self.status in ("date", "beyond"):
             assert self.when is not None
-            days = (self.when - now) / DAY
-            text = f"{fmt_date(self.when)} (in {days:.1f} d)"
+            ahead = self.when - now
+            if ahead < DAY:  # a short horizon (or a crisis): the hour matters, not the day
+                text = f"{fmt_time(self.when)} (in {fmt_duration(ahead)})"
+            else:
+                text = f"{fmt_date(self.when)} (in {ahead / DAY:.1f} d)"
             return text + (" beyond the horizon" if self.status == "beyond" else "")
         return {"already": "already reached", "never": self.note or "not rising"}.get(
             self.status, self.note or "n/a"
@@ -396,7 +399,7 @@ def compute(
         r = max(2 * step, 60.0 if short else 600.0) if kind.rate else max(step, 120.0)
         # however sparse the samples, a rate needs a few in its range and a mean one
         sampled = kind.counter or _what(kind).split(", ")[0]
-        r = max(r, (2.5 if kind.rate else 1.5) * _sample_interval(prom, sampled, end))
+        r = max(r, (2.5 if kind.rate else 1.5) * _sample_interval(prom, sampled, end, window, step))
         r = float(math.ceil(r))  # PromQL durations are whole seconds here
         expr = kind.level.replace("{r}", f"{r:g}s")
         try:
@@ -454,14 +457,24 @@ def compute(
     return result
 
 
-def _sample_interval(prom: PromClient, counter: str, end: float) -> float:
-    """The longest typical interval between samples of ``counter`` over the last day (0 when
-    unknown)."""
+def _sample_interval(
+    prom: PromClient, metric: str, end: float, window: float, step: float
+) -> float:
+    """The longest typical interval between samples of ``metric`` (0 when unknown): per series,
+    the time between its first and last sample over the window (a day at most) over the number of
+    intervals. Not a day over the count: a series younger than that range (a Prometheus started
+    an hour ago) would look a hundred times sparser than it is."""
+    span = f"{math.ceil(min(window, DAY))}s"
+    first_last = f"timestamp({metric})[{span}:{step:g}s]"
+    expr = (
+        f"max((max_over_time({first_last}) - min_over_time({first_last}))"
+        f" / (count_over_time({metric}[{span}]) - 1))"
+    )
     try:
-        found = prom.query(f"max(86400 / count_over_time({counter}[1d]))", end)
+        found = prom.query(expr, end)
     except ApiError:
         return 0.0
-    return next((s.value for s in found if math.isfinite(s.value)), 0.0)
+    return next((s.value for s in found if math.isfinite(s.value) and s.value > 0), 0.0)
 
 
 def _what(kind: Kind) -> str:
@@ -491,9 +504,14 @@ def analyse(
         return
     res.fit = fit = fit_line(points, end)
     if res.coverage < 0.9:
+        why = []
+        if times[0] - start > 2 * step:  # a series younger than the window, or a rate's warm-up
+            why.append(f"its data begins {fmt_duration(times[0] - start)} into the window")
+        if res.longest_gap > 0:
+            why.append(f"longest gap {fmt_duration(res.longest_gap)}")
         gaps.add(
-            f"{label}: only {fmt_ratio(res.coverage, 3)} of the window has data (longest gap "
-            f"{fmt_duration(res.longest_gap)}); the trend is fitted on what there is"
+            f"{label}: only {fmt_ratio(res.coverage, 3)} of the window has data"
+            f"{' (' + '; '.join(why) + ')' if why else ''}; the trend is fitted on what there is"
         )
     if res.limit is None:
         note = (
