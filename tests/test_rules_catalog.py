@@ -178,3 +178,21 @@ def test_a_routing_typo_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace('feed="shopify"', 'feed="shopfy"'))
     with pytest.raises(SpecError, match="shopfy"):
         rules.build(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("auth", "error"),
+    [
+        ("{scheme: http, tls_config: {ca_file: ca.crt}}", "tls_config needs scheme: https"),
+        ("{tls_config: {cert_file: c.crt}}", "cert_file and key_file go together"),
+        ("{basic_auth: {username: p, password: hunter2}}", "password"),
+    ],
+)
+def test_a_bad_exporter_auth_is_refused(tmp_path: Path, auth: str, error: str) -> None:
+    specs = _copy_specs(tmp_path)
+    path = specs / "stack.yml"
+    path.write_text(path.read_text() + f"exporter_auth: {auth}\n")
+    with pytest.raises(SpecError, match=r"stack\.yml") as e:
+        load_stack(specs)
+    assert error in str(e.value)
+    assert "hunter2" not in str(e.value)

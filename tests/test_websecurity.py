@@ -672,3 +672,56 @@ def test_redline_run_refuses_a_bad_web_config(redline_run: Any, tmp_path: Path) 
     assert proc.returncode == 1
     assert f"error: {web}:2: basic_auth_users.bob: expected a bcrypt hash" in err
     assert "hunter2-plain" not in err
+
+
+async def test_prometheus_scrapes_through_the_generated_auth(
+    serve: Any, certs: Certs, tmp_path: Path
+) -> None:
+    """alert_rules/stack.yml's exporter_auth, rendered by the same generator as
+    prometheus/prometheus.yml: a real Prometheus scrapes the exporter over TLS with basic auth
+    (up 1), and the same job with a wrong password file is refused (up 0, 401)."""
+    from exporter.demo.servers import Prometheus
+    from exporter.demo.servers import free_port as prom_port
+    from exporter.rules import prometheus_config
+    from exporter.rules.render import dump
+    from exporter.rules.spec import StackSpec, load_stack
+
+    server = await serve(tls_auth_config(certs))
+    (tmp_path / "right.password").write_text(PASSWORD + "\n")
+    (tmp_path / "wrong.password").write_text("not-" + PASSWORD)
+    ca = tmp_path / "ca.crt"
+    certs.ca.cert_pem.write_to_path(str(ca))
+    jobs = []
+    for job, password in (("redline", "right"), ("redline-wrong", "wrong")):
+        data = load_stack().model_dump(by_alias=True, exclude_none=True)
+        data["exporters"] = [{"address": f"127.0.0.1:{server.port}"}]
+        data["exporter_auth"] = {
+            "scheme": "https",
+            "basic_auth": {
+                "username": USER,
+                "password_file": str(tmp_path / f"{password}.password"),
+            },
+            "tls_config": {"ca_file": str(ca), "server_name": "localhost"},
+        }
+        stack = StackSpec.model_validate(data)
+        scrape = prometheus_config.config(stack, [])["scrape_configs"][0]
+        assert scrape["scheme"] == "https" and PASSWORD not in dump(scrape)
+        jobs.append({**scrape, "job_name": job, "scrape_interval": "1s", "scrape_timeout": "1s"})
+    prom = Prometheus(tmp_path / "prom", dump({"scrape_configs": jobs}), port=prom_port())
+    await asyncio.to_thread(prom.start)
+    try:
+        up = await asyncio.to_thread(prom.wait_for, 'count(up{job=~"redline.*"}) == 2', 30, 0.5)
+        assert up
+        values = {
+            r["metric"]["job"]: r["value"][1]
+            for r in await asyncio.to_thread(prom.query, 'up{job=~"redline.*"}')
+        }
+        assert values == {"redline": "1", "redline-wrong": "0"}
+        targets = await asyncio.to_thread(prom.get_json, "/api/v1/targets", {})
+        active = targets["data"]["activeTargets"]
+        wrong = next(t for t in active if t["labels"]["job"] == "redline-wrong")
+        assert "401" in wrong["lastError"]
+        ok = await asyncio.to_thread(prom.query, 'probe_success{job="redline"}')
+        assert ok, "the authenticated scrape carries the exporter's series"
+    finally:
+        await asyncio.to_thread(prom.stop)

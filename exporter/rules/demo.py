@@ -134,6 +134,7 @@ class DemoProfile:
                 "prometheus": self.prometheus,
                 "alertmanagers": self.alertmanagers,
                 "remote_write": (),
+                "exporter_auth": None,  # the demo's exporter runs without --web.config.file
             }
         )
 

@@ -20,6 +20,23 @@ def _targets(addresses: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
     return [{"targets": list(addresses)}]
 
 
+def _auth(stack: StackSpec) -> dict[str, Any]:
+    """scheme, basic_auth and tls_config of the exporter job: what the exporters'
+    --web.config.file asks for. Passwords and keys are files, never values."""
+    auth = stack.exporter_auth
+    if auth is None:
+        return {}
+    out: dict[str, Any] = {"scheme": auth.scheme}
+    if auth.basic_auth is not None:
+        out["basic_auth"] = {
+            "username": auth.basic_auth.username,
+            "password_file": auth.basic_auth.password_file,
+        }
+    if auth.tls_config is not None:
+        out["tls_config"] = auth.tls_config.model_dump(exclude_none=True)
+    return out
+
+
 def config(stack: StackSpec, rule_files: list[str]) -> dict[str, Any]:
     exporters: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for e in stack.exporters:
@@ -39,6 +56,7 @@ def config(stack: StackSpec, rule_files: list[str]) -> dict[str, Any]:
                 scrape_interval=stack.scrape_interval,
                 scrape_timeout=stack.scrape_timeout,
                 metrics_path="/metrics",
+                **_auth(stack),
                 static_configs=[
                     {"targets": addresses, **({"labels": dict(labels)} if labels else {})}
                     for labels, addresses in exporters.items()

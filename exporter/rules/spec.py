@@ -240,6 +240,33 @@ class BasicAuth(Model):
     password_file: str
 
 
+class TLSConfig(Model):
+    ca_file: str | None = None  # the CA that signed the exporter's certificate
+    cert_file: str | None = None  # Prometheus's client certificate (client_auth_type in web.yml)
+    key_file: str | None = None
+    server_name: str | None = None  # when the address is not a name in the certificate
+
+    @model_validator(mode="after")
+    def _pair(self) -> TLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (a client certificate)")
+        return self
+
+
+class ExporterAuth(Model):
+    """How Prometheus reaches exporters run with --web.config.file (docs/security.md)."""
+
+    scheme: Literal["http", "https"] = "https"
+    basic_auth: BasicAuth | None = None
+    tls_config: TLSConfig | None = None
+
+    @model_validator(mode="after")
+    def _tls(self) -> ExporterAuth:
+        if self.tls_config is not None and self.scheme != "https":
+            raise ValueError("tls_config needs scheme: https")
+        return self
+
+
 class RemoteWrite(Model):
     name: Name
     url: str
@@ -255,6 +282,7 @@ class StackSpec(Model):
     evaluation_interval: PromDuration
     external_labels: dict[LabelName, str] = {}
     exporters: tuple[ScrapeTarget, ...] = Field(min_length=1)
+    exporter_auth: ExporterAuth | None = None
     prometheus: tuple[str, ...] = Field(min_length=1)
     alertmanagers: tuple[str, ...] = Field(min_length=1)
     remote_write: tuple[RemoteWrite, ...] = ()
