@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -241,7 +242,64 @@ def cmd_probe(args: argparse.Namespace) -> int:
 # --- entry point ------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_ops(sub: Any) -> None:
+    from exporter.ops import cli as ops  # docs/operations.md
+
+    ops.configure_baseline(sub.add_parser("baseline", help=LAZY_HELP["baseline"]))
+    ops.configure_capacity(sub.add_parser("capacity", help=LAZY_HELP["capacity"]))
+    ops.configure_postmortem(sub.add_parser("postmortem", help=LAZY_HELP["postmortem"]))
+
+
+def _add_launch_check(sub: Any) -> None:
+    from exporter.launch.check import add_parser  # docs/launch-day.md
+
+    add_parser(sub, LAZY_HELP["launch-check"])
+
+
+def _add_demo(sub: Any) -> None:
+    from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
+
+    demo.add_parsers(sub, LAZY_HELP)  # redline demo break|heal|status, redline drill [SCENARIO]
+
+
+# Subcommands whose parsers import their modules (reports, charts, drills: megabytes of
+# imports): each is configured only when named on the command line, so `redline run` loads none
+# of it; otherwise it is listed with its help line only. name -> what adds it (with its group).
+LAZY: dict[str, Callable[[Any], None]] = {
+    "baseline": _add_ops,
+    "capacity": _add_ops,
+    "postmortem": _add_ops,
+    "launch-check": _add_launch_check,
+    "demo": _add_demo,
+    "drill": _add_demo,
+}
+LAZY_HELP = {
+    "baseline": "what is normal; thresholds against it",
+    "capacity": "when each resource runs out",
+    "postmortem": "draft a post-mortem of a range",
+    "launch-check": "pre-flight before a launch: a go/no-go table (exit 0 go, 1 no-go, 2 can't "
+    "tell)",
+    "demo": "break and heal parts of the running `make demo` stack (docs/demo.md)",
+    "drill": "run a scripted failure against the running demo and check the alerts (reports in "
+    ".demo/drills/)",
+}
+
+
+def _add_lazy(sub: Any, command: str | None) -> None:
+    if command in LAZY:
+        LAZY[command](sub)
+    for name, help_ in LAZY_HELP.items():
+        if name not in sub.choices:  # named only: `redline NAME ...` configures it in full
+            sub.add_parser(name, help=help_)
+
+
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """``command``: the subcommand to configure in full among the LAZY ones (None: none)."""
     parser = argparse.ArgumentParser(
         prog="redline", description="Prometheus exporter of the Hot Rod AN stack."
     )
@@ -297,24 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, default=None, help="seconds (default: probe's)")
     probe.set_defaults(func=cmd_probe)
 
-    from exporter.ops import cli as ops  # docs/operations.md
-
-    ops.configure_baseline(sub.add_parser("baseline", help="what is normal; thresholds against it"))
-    ops.configure_capacity(sub.add_parser("capacity", help="when each resource runs out"))
-    ops.configure_postmortem(sub.add_parser("postmortem", help="draft a post-mortem of a range"))
-
-    from exporter.launch.check import add_parser as add_launch_check  # docs/launch-day.md
-
-    add_launch_check(sub)
-
-    from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
-
-    demo.add_parsers(sub)  # redline demo break|heal|status, redline drill [SCENARIO]
+    _add_lazy(sub, command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command(argv)).parse_args(argv)
     if args.command == "run":
         try:
             args.listen = parse_listen(args.web_listen_address)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.cli import build_parser
 from tests.promtool import promtool_problems
 
 REDLINE = [sys.executable, "-m", "exporter"]
@@ -184,3 +185,27 @@ def test_promtool_accepts_a_real_scrape(
 ) -> None:
     _, port, _ = running
     assert promtool_problems(get(port, "/metrics")) == []
+
+
+def test_run_does_not_load_the_operator_commands() -> None:
+    """`redline run` parses its flags without importing the reports, charts, launch-check or
+    the demo (megabytes the exporter would carry for its whole life); `redline --help` still
+    lists every command, and a named one is configured in full."""
+    code = (
+        "import sys; from exporter.cli import build_parser; p = build_parser('run'); "
+        "p.parse_args(['run']); "
+        "heavy = sorted(m for m in sys.modules if m.startswith(("
+        "'exporter.ops', 'exporter.demo', 'exporter.launch.check', 'matplotlib'))); "
+        "print(heavy); print(p.format_help())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded, help_text = out.split("\n", 1)
+    assert loaded == "[]"
+    for name in ("baseline", "capacity", "postmortem", "launch-check", "demo", "drill"):
+        assert f"    {name} " in help_text, name
+    args = build_parser("capacity").parse_args(
+        ["capacity", "--prometheus", "http://p", "--growth", "3x"]
+    )
+    assert args.growth == "3x" and args.func.__module__ == "exporter.ops.cli"

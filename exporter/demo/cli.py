@@ -9,12 +9,11 @@ import sys
 from typing import Any
 
 
-def add_parsers(sub: Any) -> None:
+def add_parsers(sub: Any, helps: dict[str, str]) -> None:
+    """``helps``: each command's line in ``redline --help`` (kept in exporter/cli.py)."""
     from exporter.demo.faults import TARGETS
 
-    demo = sub.add_parser(
-        "demo", help="break and heal parts of the running `make demo` stack (docs/demo.md)"
-    )
+    demo = sub.add_parser("demo", help=helps["demo"])
     actions = demo.add_subparsers(dest="demo_command", required=True)
     targets = ", ".join(f"{t.name} ({'|'.join(t.modes)})" for t in TARGETS.values())
     brk = actions.add_parser(
@@ -45,8 +44,7 @@ def add_parsers(sub: Any) -> None:
 
     drill = sub.add_parser(
         "drill",
-        help="run a scripted failure against the running demo and check the alerts (reports in "
-        ".demo/drills/)",
+        help=helps["drill"],
         description="Scenarios: "
         + "; ".join(f"{s.name}: {s.title}" for s in SCENARIOS.values())
         + ". Without a scenario, every one in turn.",

@@ -680,11 +680,12 @@ def _seconds(value: str) -> float:
     return seconds
 
 
-def add_parser(sub: Any) -> None:
-    """``redline launch-check``, added to the CLI's subcommands."""
+def add_parser(sub: Any, help_: str) -> None:
+    """``redline launch-check``, added to the CLI's subcommands (``help_``: its line in
+    ``redline --help``, kept in exporter/cli.py)."""
     p = sub.add_parser(
         "launch-check",
-        help="pre-flight before a launch: a go/no-go table (exit 0 go, 1 no-go, 2 can't tell)",
+        help=help_,
         description="Scrape a running exporter once and print a go/no-go table: every probe "
         "up, certificates valid past the launch window, backups fresh, heartbeats up, vendor "
         "API checks answering, every Alertmanager route reachable (docs/launch-day.md).",
