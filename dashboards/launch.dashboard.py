@@ -18,6 +18,20 @@ REQUESTS = sel(m.LOG_HTTP_REQUESTS)
 # (warnings page on-call then: alert_rules/routing.yml's launch-window)
 WINDOW_STATES = {"closed": s.INFO, "open": s.WARNING}
 
+
+def _moment(title: str, description: str, metric: m.Metric) -> s.g.Stat:
+    """A Unix-time gauge shown as "in 3 days" / "2 months ago"."""
+    return s.stat(
+        title,
+        description,
+        Q(f"{sel(metric)} * 1000"),
+        unit=s.FROM_NOW,
+        thresholds=s.steps(s.INFO),
+        w=8,
+        h=3,
+    )
+
+
 window = s.row(
     "Launch window",
     s.stat(
@@ -29,23 +43,11 @@ window = s.row(
         w=8,
         h=3,
     ),
-    s.stat(
-        "Window opens",
-        "The start of the configured launch window.",
-        Q(f"{sel(m.LAUNCH_WINDOW_START)} * 1000"),
-        unit=s.FROM_NOW,
-        thresholds=s.steps(s.INFO),
-        w=8,
-        h=3,
-    ),
-    s.stat(
+    _moment("Window opens", "The start of the configured launch window.", m.LAUNCH_WINDOW_START),
+    _moment(
         "Window closes",
         "The end of the configured launch window: paging returns to normal then.",
-        Q(f"{sel(m.LAUNCH_WINDOW_END)} * 1000"),
-        unit=s.FROM_NOW,
-        thresholds=s.steps(s.INFO),
-        w=8,
-        h=3,
+        m.LAUNCH_WINDOW_END,
     ),
 )
 
