@@ -222,3 +222,22 @@ def test_watchdog_is_evidence_of_the_pipeline_not_part_of_the_incident() -> None
     assert postmortem.watchdog_gaps(silent) == [(PM_START, PM_END)]
     # another Prometheus without redline's rules: nothing to say about the pipeline
     assert postmortem.pipeline_note(postmortem.Postmortem("http://p", PM_START, PM_END)) == ""
+
+
+def test_alerts_from_before_the_range_do_not_set_the_time_to_detect(
+    history_prom: Prometheus,  # noqa: F811
+) -> None:
+    """A range that begins after the outage's alerts started: they are context, marked as active
+    at the start, and the time to detect is not invented from them."""
+    late = postmortem.compute(
+        PromClient(history_prom.url),
+        max(DOWN_FIRING, BURN_FIRING) + 60,
+        PM_END,
+        ROOT / "alert_rules",
+    )
+    down = next(e for e in late.episodes if e.alertname == "ServiceDown")
+    assert down.before_range and down.pending_at == DOWN_PENDING
+    assert late.first_alert() is None and late.time_to_detect() is None
+    draft = postmortem.to_markdown(late)
+    assert "already active when the range began" in draft
+    assert "[active at the start]" in draft

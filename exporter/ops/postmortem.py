@@ -121,8 +121,14 @@ class Postmortem:
     def fired(self) -> list[Episode]:
         return [e for e in self.episodes if e.firing_at is not None]
 
+    @property
+    def fired_in_range(self) -> list[Episode]:
+        """Fired and began in the range: an alert still active from an earlier problem (a
+        burn-rate alert trails its outage for an hour) says nothing of when this one began."""
+        return [e for e in self.fired if not e.before_range]
+
     def first_alert(self) -> Episode | None:
-        fired = self.fired
+        fired = self.fired_in_range
         pages = [e for e in fired if e.severity == "page"]
         chosen = pages or fired
         return min(chosen, key=lambda e: e.firing_at or 0) if chosen else None
@@ -135,11 +141,12 @@ class Postmortem:
 
     def first_sign(self) -> tuple[float, str] | None:
         candidates: list[tuple[float, str]] = []
-        fired_services = {e.labels.get("service") for e in self.fired}
+        fired = self.fired_in_range
+        fired_services = {e.labels.get("service") for e in fired}
         for f in self.failures:
-            if not self.fired or f.service in fired_services:
+            if not fired or f.service in fired_services:
                 candidates.append((f.start, f"{f.service}/{f.probe} probe failed"))
-        for e in self.fired:
+        for e in fired:
             if e.pending_at is not None:
                 candidates.append((e.pending_at, f"{e.alertname} condition became true"))
         return min(candidates) if candidates else None
@@ -580,6 +587,11 @@ def to_markdown(pm: Postmortem, template_note: str = "docs/incident-response.md"
                 "detection target, before Alertmanager's group_wait."
             )
         out.append(line)
+    elif pm.fired:
+        out.append(
+            "Every alert that fired was already active when the range began: the time to detect "
+            "cannot be read from this range; start it earlier (--from) to see how it began."
+        )
     elif pm.failures:
         out.append(
             "Probes failed in the range but no alert fired: check whether an alert should have "
@@ -589,12 +601,15 @@ def to_markdown(pm: Postmortem, template_note: str = "docs/incident-response.md"
         out.append("Nothing in the monitoring data marks the start of the problem.")
     pending = [e for e in pm.episodes if e.firing_at is None]
     cleared = sorted({e.alertname for e in pending if e.resolved_at is not None})
-    still = sorted({e.alertname for e in pending if e.resolved_at is None})
+    pending_at_end = sorted({e.alertname for e in pending if e.resolved_at is None})
     if cleared:
-        names = ", ".join(cleared)
-        out += ["", f"Pending but never fired (their condition cleared before `for`): {names}."]
-    if still:
-        out += ["", f"Still pending at the end of the range: {', '.join(still)}."]
+        cleared_names = ", ".join(cleared)
+        out += [
+            "",
+            f"Pending but never fired (their condition cleared before `for`): {cleared_names}.",
+        ]
+    if pending_at_end:
+        out += ["", f"Still pending at the end of the range: {', '.join(pending_at_end)}."]
     pipeline = pipeline_note(pm)
     if pipeline:
         out += ["", pipeline]
