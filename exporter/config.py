@@ -498,8 +498,15 @@ def load_config(path: str | Path | None) -> tuple[Config, str]:
         name = f"<embedded {DEFAULT_CONFIG_NAME}>"
         return parse_config(text, name), name
     name = str(path)
+    return parse_config(read_config_file(path), name), name
+
+
+def read_config_file(path: str | Path) -> str:
+    """The text of a config file (redline.yml, web.yml); ConfigError naming the file when it is
+    missing, unreadable or not UTF-8."""
+    name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([ConfigIssue(name, "", None, "file not found")]) from None
     except OSError as e:
@@ -508,7 +515,6 @@ def load_config(path: str | Path | None) -> tuple[Config, str]:
         raise ConfigError(
             [ConfigIssue(name, "", None, f"not UTF-8 text (byte {e.start})")]
         ) from None
-    return parse_config(text, name), name
 
 
 def secret_fields(config: Config) -> list[tuple[str, Any]]:

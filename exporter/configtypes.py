@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import zoneinfo
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -139,6 +140,17 @@ class Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, arbitrary_types_allowed=True, str_strip_whitespace=False
     )
+
+
+def check_timezone(value: str, example: str = "Europe/Paris") -> str:
+    """``value`` when it is a time zone this machine knows; ValueError otherwise."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (an IANA name such as UTC or {example})"
+        ) from None
+    return value
 
 
 def unique_names(names: list[str], what: str) -> None:

@@ -32,7 +32,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ValidationError, field_validator, model_validator
 
-from exporter.config import ConfigError, ConfigIssue, _issues, _Lines, read_yaml
+from exporter.config import (
+    ConfigError,
+    ConfigIssue,
+    _issues,
+    _Lines,
+    read_config_file,
+    read_yaml,
+)
 from exporter.configtypes import Model
 
 # $2a$, $2b$ or $2y$ (htpasswd, Go's bcrypt, Python's), a cost of 4-31, 22 characters of salt
@@ -190,16 +197,7 @@ def _parse(text: str, file: str) -> tuple[WebConfig, _Lines]:
 def load_web_config(path: str | Path) -> LoadedWebConfig:
     """Read, validate and load ``path`` (certificates and keys included); raise ConfigError."""
     name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([ConfigIssue(name, "", None, "file not found")]) from None
-    except OSError as e:
-        raise ConfigError([ConfigIssue(name, "", None, f"cannot read: {e.strerror}")]) from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            [ConfigIssue(name, "", None, f"not UTF-8 text (byte {e.start})")]
-        ) from None
+    text = read_config_file(path)
     config, lines = _parse(text, name)  # lines: for errors found when loading the files
     loaded = LoadedWebConfig(
         name=name,

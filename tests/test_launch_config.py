@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import zoneinfo
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,17 @@ async def test_metrics_carry_the_window_and_follow_a_reload(tmp_path: Path) -> N
         assert values["redline_launch_window_end_timestamp_seconds"] == ts(2030, 1, 3)
     finally:
         await client.close()
+
+
+def test_the_drills_read_the_launch_interval_as_alertmanager_does() -> None:
+    """The drills' reading of routing.yml's launch-window (to expect a warning to page inside
+    it): its bounds are those of the config's window, to the minute."""
+    from exporter.demo.drills import interval_active
+
+    zone = zoneinfo.ZoneInfo("America/Chicago")
+    inside = [datetime(2025, 10, 13, 0, 0), datetime(2025, 10, 15, 23, 59)]
+    outside = [datetime(2025, 10, 12, 23, 59), datetime(2025, 10, 16, 0, 0)]
+    for moment in inside:
+        assert interval_active("launch-window", moment.replace(tzinfo=zone).timestamp())
+    for moment in outside:
+        assert not interval_active("launch-window", moment.replace(tzinfo=zone).timestamp())

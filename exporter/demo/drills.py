@@ -33,13 +33,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from exporter.demo import faults, layout
+from exporter.launch.config import MONTHS
 from exporter.rules.model import WATCHDOG
 
 POLL = 1.0  # seconds between two looks at Prometheus, the Alertmanagers and the receiver
@@ -602,23 +603,9 @@ def _utc(t: float) -> str:
 # --- time intervals of routing.yml ------------------------------------------------------------
 
 _DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
 
 
-def _in_ranges(value: int, ranges: tuple[str, ...], names: list[str] | None = None) -> bool:
+def _in_ranges(value: int, ranges: tuple[str, ...], names: Sequence[str] | None = None) -> bool:
     """``value`` (1-based) within one of Alertmanager's ranges (``monday:friday``, ``13:15``,
     ``2025``); no ranges means any value."""
 
@@ -652,7 +639,7 @@ def interval_active(name: str, when: float) -> bool:
             times_ok
             and _in_ranges(local.isoweekday(), ti.weekdays, _DAYS)
             and _in_ranges(local.day, ti.days_of_month)
-            and _in_ranges(local.month, ti.months, _MONTHS)
+            and _in_ranges(local.month, ti.months, MONTHS)
             and _in_ranges(local.year, ti.years)
         ):
             return True

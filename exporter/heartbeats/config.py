@@ -8,13 +8,21 @@ and a ``grace`` time later, down.
 
 from __future__ import annotations
 
-import zoneinfo
 from datetime import UTC, datetime
 
 from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
 
-from exporter.configtypes import Duration, Model, Name, SecretFile, Size, Template, unique_names
+from exporter.configtypes import (
+    Duration,
+    Model,
+    Name,
+    SecretFile,
+    Size,
+    Template,
+    check_timezone,
+    unique_names,
+)
 
 
 class Heartbeat(Model):
@@ -33,13 +41,7 @@ class Heartbeat(Model):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (an IANA name such as UTC or Europe/Paris)"
-            ) from None
-        return value
+        return check_timezone(value)
 
     @field_validator("schedule")
     @classmethod

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, field_validator, model_validator
 
-from exporter.configtypes import Model
+from exporter.configtypes import Model, check_timezone
 
 MONTHS = (
     "january",
@@ -84,13 +84,7 @@ class LaunchConfig(Model):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (an IANA name such as UTC or America/Chicago)"
-            ) from None
-        return value
+        return check_timezone(value, "America/Chicago")
 
     @model_validator(mode="after")
     def _order(self) -> LaunchConfig:
