@@ -184,6 +184,17 @@ def test_bad_range_exits_2(capsys) -> None:
     assert "must be after --from" in capsys.readouterr().err
     assert main([*args, "--to", "yesterday"]) == 2
     assert "is not a time" in capsys.readouterr().err
+    future = ["postmortem", "--prometheus", "http://x", "--from", "2030-01-01T00:00:00Z"]
+    assert main([*future, "--to", "2030-01-02T00:00:00Z"]) == 2
+    assert "--from (2030-01-01T00:00:00Z) is in the future" in capsys.readouterr().err
+
+
+def test_a_range_into_the_future_ends_now(tmp_path: Path, capsys) -> None:
+    """Nothing is known of the future: the range is cut at now (else an alert whose next
+    evaluation has not happened yet would look resolved)."""
+    args = ["postmortem", "--prometheus", "http://127.0.0.1:9", "--out", str(tmp_path)]
+    assert main([*args, "--from", "now-1h", "--to", "2099-01-01T00:00:00Z"]) == 1
+    assert "note: --to is in the future: the range ends now" in capsys.readouterr().err
 
 
 def test_alertmanager_client_errors() -> None:

@@ -73,6 +73,16 @@ def _run(args: argparse.Namespace, body: Callable[[argparse.Namespace, PromClien
         return 1
 
 
+def _not_after_now(t: float, flag: str) -> float:
+    """``t``, or now when ``t`` is in the future: there is no data there yet, and an alert
+    could not be told resolved from one whose next sample has not been written."""
+    now = time.time()
+    if t > now + 1:
+        print(f"note: {flag} is in the future: the range ends now", file=sys.stderr)
+        return now
+    return t
+
+
 def _finish(lines: list[str], paths: list[Path], gaps: object, unreachable: str | None) -> int:
     from exporter.ops.common import Gaps
 
@@ -118,7 +128,7 @@ def _baseline(args: argparse.Namespace, prom: PromClient) -> int:
     from exporter.ops import baseline
 
     window = parse_duration(args.window)
-    end = parse_time(args.at)
+    end = _not_after_now(parse_time(args.at), "--at")
     try:
         ZoneInfo(args.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -176,7 +186,7 @@ def _capacity(args: argparse.Namespace, prom: PromClient) -> int:
     window = parse_duration(args.window)
     horizon = parse_duration(args.horizon)
     growth = parse_factor(args.growth)
-    end = parse_time(args.at)
+    end = _not_after_now(parse_time(args.at), "--at")
     limits = dict(capacity.parse_limit(text) for text in args.limit)
     result = capacity.compute(prom, end - window, end, horizon, growth, limits, _spec_dir(args))
     path = capacity.write(result, Path(args.out))
@@ -218,6 +228,9 @@ def _postmortem(args: argparse.Namespace, prom: PromClient) -> int:
     start, end = parse_time(args.start, now), parse_time(args.end, now)
     if end <= start:
         raise UsageError(f"--to ({args.end}) must be after --from ({args.start})")
+    end = _not_after_now(end, "--to")
+    if end <= start:
+        raise UsageError(f"--from ({args.start}) is in the future")
     am = AlertmanagerClient(args.alertmanager, args.timeout) if args.alertmanager else None
     result = postmortem.compute(prom, start, end, _spec_dir(args), am)
     path = postmortem.write(result, Path(args.out))
