@@ -21,7 +21,9 @@ LATENCY_TARGETS = {
 
 
 def _ratio(by: str) -> str:
-    return f"sum by ({by}) (rate({ERRORS}[{RATE}]))\n  / sum by ({by}) (rate({REQUESTS}[{RATE}]))"
+    # a service or route without a 5xx series (none logged yet) shows 0, not a missing line
+    requests = f"sum by ({by}) (rate({REQUESTS}[{RATE}]))"
+    return f"(sum by ({by}) (rate({ERRORS}[{RATE}])) or {requests} * 0)\n  / {requests}"
 
 
 traffic = s.row(

@@ -68,7 +68,7 @@ pulse = s.row(
         "Server errors over all responses in the logs, all services; orange and red where "
         "LogErrorRateHigh opens a ticket and pages.",
         Q(
-            f"sum(rate({sel(m.LOG_HTTP_REQUESTS, code_class='5xx')}[{RATE}]))\n"
+            f"(sum(rate({sel(m.LOG_HTTP_REQUESTS, code_class='5xx')}[{RATE}])) or vector(0))\n"
             f"  / sum(rate({REQUESTS}[{RATE}]))"
         ),
         unit=s.RATIO,

@@ -74,7 +74,8 @@ def error_ratio(slo: SLO, window: str) -> str:
     if sli.requests is not None:
         errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
         total = sel(m.LOG_HTTP_REQUESTS, **where)
-        return f"sum(rate({errors}[{window}]))\n/\nsum(rate({total}[{window}]))"
+        # no 5xx series (none logged since the exporter started) is no error, not no data
+        return f"(sum(rate({errors}[{window}])) or vector(0))\n/\nsum(rate({total}[{window}]))"
     assert sli.latency is not None
     good = sel(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold))
     total = sel(m.LOG_HTTP_DURATION, "_count", **where)
@@ -349,14 +350,16 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
     where = {"service": req.service, "route": route}
     good = [t - b for t, b in zip(o.total, o.bad, strict=True)]
     if sli.requests is not None:
-        return {
+        out = {
             series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="2xx"): _encode(
                 _counter(good)
-            ),
-            series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="5xx"): _encode(
-                _counter(o.bad)
-            ),
+            )
         }
+        if any(o.bad):  # without errors there is no 5xx series, as after a restart
+            out[series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="5xx")] = _encode(
+                _counter(o.bad)
+            )
+        return out
     assert sli.latency is not None
     return {
         series(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold)): _encode(
