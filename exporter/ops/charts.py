@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from exporter.ops.capacity import Capacity, Resource
 
 WIDTH, HEIGHT, DPI = 6.4, 2.9, 100  # 640 x 290 pixels: readable at a glance, small in a report
+DAY = 86400.0
+HOURS = "%m-%d %H:%M"  # UTC, as every time in the reports
+
+
+def _stamp(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime(HOURS)
 
 
 def _dt(t: float) -> float:
@@ -50,6 +56,9 @@ def capacity_chart(path: Path, res: Resource, c: Capacity) -> None:
         if crossing.status == "beyond" and crossing.when is not None:
             end = max(end, min(crossing.when, c.end + 3 * c.horizon))
     first = res.points[0][0]
+    # dates on the axis and at the crossings, with the hour when the chart spans a few days at
+    # most (a short horizon, or a demo's minutes of history)
+    hours = (end - first) < 3 * DAY
     n = 200
     ts = [first + (end - first) * i / n for i in range(n + 1)]
     ax.plot(
@@ -80,10 +89,16 @@ def capacity_chart(path: Path, res: Resource, c: Capacity) -> None:
         )
     ax.axvline(_dt(c.end), color="#999999", linewidth=0.6)
     for crossing, color in ((res.trend, "#222222"), (res.growth, "#8172b2")):
-        if crossing.status in ("date", "beyond") and crossing.when is not None:
+        # a crossing far past the drawn range stays in the table: a dot there would squash
+        # the whole chart into its first pixels
+        if (
+            crossing.status in ("date", "beyond")
+            and crossing.when is not None
+            and (crossing.when <= end)
+        ):
             ax.plot([_dt(crossing.when)], [limit], "o", color=color, markersize=5)
             ax.annotate(
-                fmt_date(crossing.when),
+                _stamp(crossing.when) if hours else fmt_date(crossing.when),
                 (_dt(crossing.when), limit),
                 textcoords="offset points",
                 xytext=(0, 7),
@@ -95,7 +110,7 @@ def capacity_chart(path: Path, res: Resource, c: Capacity) -> None:
     ymax = max([limit * 1.15, *(v for _, v in res.points)])
     ax.set_ylim(0, ymax)
     ax.xaxis.set_major_locator(AutoDateLocator(minticks=3, maxticks=7))
-    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    ax.xaxis.set_major_formatter(DateFormatter(HOURS if hours else "%Y-%m-%d"))
     if unit == "bytes":  # ticks on round numbers of the unit shown (GiB, MiB)
         base = 1024 ** max(0, min(4, int(math.log(max(ymax, 1), 1024))))
         ax.yaxis.set_major_locator(MultipleLocator(nice_up(ymax / base / 5) * base))
