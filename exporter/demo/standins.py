@@ -336,6 +336,10 @@ class HotDashApp(StandIn):
         router.add_get("/api/monitoring/health", self._monitoring)
         router.add_get("/", self._page)
         router.add_get("/app", self._page)
+        # what the admin app's pages read (exporter/demo/traffic.py asks for them): the request
+        # logs then carry the api and tiles routes the latency SLOs count
+        router.add_get("/api/{resource}", self._api)
+        router.add_get("/app/tiles/{tile}", self._tile)
 
     def log_lines(self, method: str, path: str, status: int, ms: int, rid: str) -> list[str]:
         # the app's JSON logger: {timestamp, level, message, service, ...}
@@ -415,6 +419,20 @@ class HotDashApp(StandIn):
         if request.path == "/api/monitoring/health":
             return self._monitoring_response()
         return super().failing_response(request)
+
+    # milliseconds a healthy answer takes: API reads well inside the 1 s p95 target, tiles
+    # (several queries each) inside the 3 s one (DESIGN.md targets)
+    API_MS = (5, 120)
+    TILE_MS = (40, 600)
+
+    async def _api(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.rng.randint(*self.API_MS) / 1000)
+        resource = request.match_info["resource"]
+        return web.json_response({"resource": resource, "items": self.rng.randint(0, 50)})
+
+    async def _tile(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.rng.randint(*self.TILE_MS) / 1000)
+        return web.json_response({"tile": request.match_info["tile"], "ok": True})
 
     async def _page(self, request: web.Request) -> web.Response:
         title = "HotDash admin" if request.path == "/app" else "HotDash"
