@@ -184,3 +184,16 @@ def test_fit_line_is_least_squares() -> None:
     assert fit.slope == pytest.approx(2.0)
     assert fit.at(0) == pytest.approx(19.0)
     assert fit.r2 == pytest.approx(1.0)
+
+
+def test_crossing_text_by_distance() -> None:
+    """Hours for a crossing within a day, days beyond, and no date decades out (a nearly flat
+    line over a short window would otherwise 'forecast' the year 2061)."""
+    from exporter.ops.capacity import DAY, YEAR, Crossing
+
+    now = 1_764_000_000.0  # 2025-11-24 16:00 UTC
+    assert Crossing("date", now + 5400).text(now) == "2025-11-24 17:30:00 UTC (in 1h 30m)"
+    assert Crossing("beyond", now + 40 * DAY).text(now) == (
+        "2026-01-03 (in 40.0 d) beyond the horizon"
+    )
+    assert Crossing("beyond", now + 30 * YEAR).text(now) == "not within 10 years at this trend"

@@ -50,6 +50,8 @@ MIN_POINTS = 10
 MIN_SPAN_FRACTION = 0.1  # the data must span at least this share of the horizon
 MAX_POINTS = 1000  # range-query points per series over the window
 DAY = 86400.0
+YEAR = 365 * DAY
+FAR = 10 * YEAR  # crossings later than this are not dated
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,8 @@ class Crossing:
         if self.status in ("date", "beyond"):
             assert self.when is not None
             ahead = self.when - now
+            if ahead > FAR:  # a date decades out is the fit's arithmetic, not a forecast
+                return f"not within {FAR / YEAR:.0f} years at this trend"
             if ahead < DAY:  # a short horizon (or a crisis): the hour matters, not the day
                 text = f"{fmt_time(self.when)} (in {fmt_duration(ahead)})"
             else:
