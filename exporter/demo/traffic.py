@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
-import signal
 import sys
 import time
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from exporter.demo.loops import pause, stop_on_signals
 
 DEFAULT_RATE = 2.0  # requests a second
 DEFAULT_MAX_REQUESTS = 200_000
@@ -77,16 +77,12 @@ async def run(
             except (aiohttp.ClientError, TimeoutError):
                 key = "error"  # the stand-in is down or dropped the connection (a drill)
             counts[key] = counts.get(key, 0) + 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(rng.expovariate(rate), 5.0))
+            await pause(stop, rng.expovariate(rate))
     return counts
 
 
 async def _main(args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     print(f"traffic: {args.rate}/s to {args.base}, at most {args.max_requests}", flush=True)
     counts = await run(args.base, args.rate, args.max_requests, args.max_seconds, stop)
     print(f"traffic stopped: {counts}", flush=True)

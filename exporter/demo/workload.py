@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from exporter.demo.loops import pause, stop_on_signals
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -167,24 +167,16 @@ async def run(
             if conn is not None:
                 conn.terminate()
                 conn = None
-            await _sleep(stop, 1.0)
+            await pause(stop, 1.0)
             continue
-        await _sleep(stop, rng.expovariate(rate))
+        await pause(stop, rng.expovariate(rate))
     if conn is not None:
         await conn.close(timeout=3)
     return done
 
 
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), min(seconds, 5.0))
-
-
 async def _main(args: argparse.Namespace) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     print(f"workload: {args.rate}/s, at most {args.max_operations} operations", flush=True)
     done = await run(args.dsn, args.rate, args.max_operations, args.max_seconds, stop)
     print(f"workload stopped after {done} operations", flush=True)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from exporter import metrics as m
 from exporter.ops.common import (
+    DAY,
     Gaps,
     UsageError,
     fmt_date,
@@ -49,7 +50,6 @@ from exporter.rules.model import sel
 MIN_POINTS = 10
 MIN_SPAN_FRACTION = 0.1  # the data must span at least this share of the horizon
 MAX_POINTS = 1000  # range-query points per series over the window
-DAY = 86400.0
 YEAR = 365 * DAY
 FAR = 10 * YEAR  # crossings later than this are not dated
 

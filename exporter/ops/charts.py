@@ -14,13 +14,12 @@ from matplotlib.dates import AutoDateLocator, DateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from exporter.ops.common import fmt_date, fmt_value, nice_up
+from exporter.ops.common import DAY, fmt_date, fmt_value, nice_up
 
 if TYPE_CHECKING:
     from exporter.ops.capacity import Capacity, Resource
 
 WIDTH, HEIGHT, DPI = 6.4, 2.9, 100  # 640 x 290 pixels: readable at a glance, small in a report
-DAY = 86400.0
 HOURS = "%m-%d %H:%M"  # UTC, as every time in the reports
 
 

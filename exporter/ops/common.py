@@ -73,6 +73,9 @@ def parse_factor(text: str) -> float:
 # --- formatting ---------------------------------------------------------------------------------
 
 
+DAY = 86400.0  # seconds
+
+
 def fmt_time(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 

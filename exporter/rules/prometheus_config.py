@@ -28,10 +28,7 @@ def _auth(stack: StackSpec) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {"scheme": auth.scheme}
     if auth.basic_auth is not None:
-        out["basic_auth"] = {
-            "username": auth.basic_auth.username,
-            "password_file": auth.basic_auth.password_file,
-        }
+        out["basic_auth"] = auth.basic_auth.model_dump()
     if auth.tls_config is not None:
         out["tls_config"] = auth.tls_config.model_dump(exclude_none=True)
     return out
@@ -75,10 +72,7 @@ def config(stack: StackSpec, rule_files: list[str]) -> dict[str, Any]:
             if rw.bearer_token_file:
                 w["authorization"] = {"type": "Bearer", "credentials_file": rw.bearer_token_file}
             if rw.basic_auth:
-                w["basic_auth"] = {
-                    "username": rw.basic_auth.username,
-                    "password_file": rw.basic_auth.password_file,
-                }
+                w["basic_auth"] = rw.basic_auth.model_dump()
             writes.append(w)
         out["remote_write"] = writes
     return out
