@@ -39,7 +39,7 @@ dashboards: install
 
 # Generated files must match their sources: regenerate, then fail on any difference.
 # git status, not git diff: a generated file that is new and not committed must fail too.
-GENERATED := docs/ README.md prometheus/ alertmanager/ alert_rules/ dashboards/
+GENERATED := docs/ README.md prometheus/ alertmanager/ alert_rules/ dashboards/ exporter/default.yml
 check-generated: generate
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 	  git status --short -- $(GENERATED) >&2; git diff --stat -- $(GENERATED) >&2; \

@@ -61,7 +61,7 @@ from exporter.vendors import common as vendor_states
 
 ROOT = Path(__file__).resolve().parent.parent
 # The config whose names the dashboards use (JSON metrics, vendor components): the real stack's,
-# as for the alert rules. exporter/default.yml mirrors it (tests/test_shipped_configs.py).
+# as for the alert rules. exporter/default.yml is generated from it (config/demo.yml).
 CONFIG = ROOT / "config" / "hotrod.yml"
 
 # --- the specs --------------------------------------------------------------------------------

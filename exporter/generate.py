@@ -13,6 +13,7 @@ from pathlib import Path
 
 from exporter import metrics as m
 from exporter import rules
+from exporter.rules.spec import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = (
@@ -47,8 +48,15 @@ def main() -> int:
     if new != text:
         readme.write_text(new, encoding="utf-8")
         print("wrote README.md")
-    # alerting as code: rules, promtool tests, prometheus.yml, alertmanager.yml, docs/slos.md
-    for path in rules.write(ROOT):
+    # alerting as code: rules, promtool tests, prometheus.yml, alertmanager.yml, docs/slos.md,
+    # and the demo's config (exporter/default.yml from config/hotrod.yml and config/demo.yml)
+    try:
+        written = rules.write(ROOT)
+    except SpecError as e:
+        # a spec or the demo map that cannot be used: its message names file, path and value
+        print(f"error: {e}".replace("\n", "\nerror: "), file=sys.stderr)
+        return 1
+    for path in written:
         print(f"wrote {path}")
     # Grafana dashboards and provisioning (dashboards/build.py, also `make dashboards`); imported
     # here because dashboards/ is no part of the installed package: it runs from the checkout

@@ -8,6 +8,7 @@ Stages, one file each, every one a pure function from specs to data:
 - ``promtests``: promtool test files from each alert's cases (every ``for`` boundary);
 - ``alertmanager``: routing.yml to alertmanager.yml;
 - ``prometheus_config``: stack.yml to prometheus.yml;
+- ``demo_config``: config/hotrod.yml through config/demo.yml to exporter/default.yml;
 - ``render``: the one YAML renderer.
 
 :func:`build` runs them all and returns every generated file's text by path; ``make generate``
@@ -20,7 +21,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.config import Config, load_config
-from exporter.rules import alertmanager, alerts, demo, prometheus_config, promtests, slo
+from exporter.rules import (
+    alertmanager,
+    alerts,
+    demo,
+    demo_config,
+    prometheus_config,
+    promtests,
+    slo,
+)
 from exporter.rules.model import Alert, rule_data
 from exporter.rules.render import Ordered, render
 from exporter.rules.spec import (
@@ -220,6 +229,8 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
     )
     if variant is not None:
         return variant.files(files)
+    # the demo's config: config/hotrod.yml through config/demo.yml (exporter/rules/demo_config.py)
+    files[demo_config.OUTPUT] = demo_config.build(root)
     files["docs/runbooks/README.md"] = runbook_index([*catalogue, *slo_alerts])
     slos_md = (root / "docs" / "slos.md").read_text(encoding="utf-8")
     files["docs/slos.md"] = _replace_between(slos_md, SLOS_BEGIN, SLOS_END, slo_table(slos))
