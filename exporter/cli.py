@@ -13,8 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__
-from exporter.config import ConfigError, load_config, secret_fields
+from exporter import __version__, assumptions
+from exporter.config import (
+    ConfigError,
+    ConfigIssue,
+    load_config,
+    read_config_file,
+    read_yaml,
+    secret_fields,
+)
 from exporter.configtypes import _duration
 from exporter.secrets import Redactor, SecretSource
 from exporter.webconfig import load_web_config
@@ -177,9 +184,35 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "need it will fail with reason 'secret' until it is",
                 file=sys.stderr,
             )
+    listed, problems = assumptions.listing(config.assumptions, name, _read_stack_file)
+    if problems:
+        _, lines = read_yaml(read_config_file(name), name)
+        for i, key, message in problems:
+            line = lines.find(("assumptions", i, key))
+            issue = ConfigIssue(name, f"assumptions[{i}].{key}", line, message)
+            print(f"error: {issue}", file=sys.stderr)
+        print(f"{args.file}: {len(problems)} error(s)", file=sys.stderr)
+        return 1
     probes = sum(len(s.probes) for s in config.services)
     print(f"{name}: OK ({len(config.services)} services, {probes} probes)")
+    if listed:
+        # values nobody has confirmed against the real services: not errors, but each one is
+        # a guess the monitoring depends on until someone looks (docs/configuration.md)
+        print(f"to confirm: {len(listed)} values nobody has checked against the real services")
+        for item in listed:
+            print(f"  {item.where}: {item.path} = {item.value}")
+            print(f"      assumed: {item.note}")
+            print(f"      confirm: {item.confirm}")
     return 0
+
+
+def _read_stack_file(path: str) -> tuple[Any, Callable[[tuple[str | int, ...]], int | None]]:
+    """A config or stack file's data and the line of each place in it (for assumptions)."""
+    try:
+        data, lines = read_yaml(read_config_file(path), path)
+    except ConfigError as e:
+        raise ValueError("; ".join(str(i) for i in e.issues)) from None
+    return data, lines.find
 
 
 # --- redline probe ----------------------------------------------------------------------------

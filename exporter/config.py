@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from exporter import assertions
+from exporter import assertions, assumptions
+from exporter.assumptions import Assumption
 from exporter.backups.config import BackupsConfig
 from exporter.configtypes import (
     METRIC_NAME_RE,
@@ -315,6 +316,9 @@ class Config(Model):
     launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
     # The window every SLO's objective and error budget is measured over (docs/slos.md).
     slo_window: Duration = 30 * 86400.0
+    # Values nobody has confirmed against the real services, each with what to look at
+    # (exporter/assumptions.py; `redline check` lists them under "to confirm").
+    assumptions: tuple[Assumption, ...] = ()
 
     @field_validator("services")
     @classmethod
@@ -523,16 +527,24 @@ def parse_config(text: str, file: str) -> Config:
     if not isinstance(raw, dict):
         line = lines.find(()) or 1
         raise ConfigError([ConfigIssue(file, "", line, "the config must be a mapping at the top")])
+    # assumptions name values as written, so they are resolved before defaults fill probes in
+    unconfirmed = [
+        ConfigIssue(file, f"assumptions[{i}].path", lines.find(("assumptions", i, "path")), msg)
+        for i, msg in assumptions.unresolved(raw)
+    ]
     _apply_defaults(raw)
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_issues(e, lines, file)) from None
+        raise ConfigError(unconfirmed + _issues(e, lines, file)) from None
     except (OverflowError, RecursionError) as e:
         # a validator met a number too large for a float, or a structure nested too deeply
         raise ConfigError(
             [ConfigIssue(file, "", None, f"a value is out of range ({type(e).__name__})")]
         ) from None
+    if unconfirmed:
+        raise ConfigError(unconfirmed)
+    return config
 
 
 def _issues(error: ValidationError, lines: _Lines, file: str) -> list[ConfigIssue]:
@@ -657,5 +669,7 @@ def secret_fields(config: Config) -> list[tuple[str, Any]]:
         elif isinstance(obj, FileSecret) or (isinstance(obj, str) and "${" in obj):
             out.append((path, obj))
 
-    walk(config, "")
+    for key in type(config).model_fields:
+        if key != "assumptions":  # notes about values, never a value redline resolves
+            walk(getattr(config, key), key)
     return out
