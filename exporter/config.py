@@ -279,6 +279,19 @@ class Config(Model):
         unique_names([s.name for s in services], "service")
         return services
 
+    @model_validator(mode="after")
+    def _restore_sources(self) -> Config:
+        # a restore test's `source` names the database the dump is taken from (docs/backups.md)
+        names = {d.name for d in self.databases}
+        for test in self.backups.restore.tests:
+            if test.source is not None and test.source not in names:
+                known = ", ".join(sorted(names)) or "none"
+                raise ValueError(
+                    f"backups.restore: test of {test.backup!r}: source {test.source!r} is not "
+                    f"a configured database (databases: {known})"
+                )
+        return self
+
     def targets(self) -> dict[str, tuple[Service, Any]]:
         """Every probe by its target name, ``service/probe``."""
         return {f"{s.name}/{p.name}": (s, p) for s in self.services for p in s.probes}
