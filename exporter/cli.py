@@ -246,6 +246,12 @@ def _add_launch_check(sub: Any) -> None:
     add_parser(sub, LAZY_HELP["launch-check"])
 
 
+def _add_restore_test(sub: Any) -> None:
+    from exporter.backups.restore_cli import add_parser  # docs/backups.md
+
+    add_parser(sub, LAZY_HELP["restore-test"])
+
+
 def _add_demo(sub: Any) -> None:
     from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
 
@@ -260,6 +266,7 @@ LAZY: dict[str, Callable[[Any], None]] = {
     "capacity": _add_ops,
     "postmortem": _add_ops,
     "launch-check": _add_launch_check,
+    "restore-test": _add_restore_test,
     "demo": _add_demo,
     "drill": _add_demo,
 }
@@ -269,6 +276,8 @@ LAZY_HELP = {
     "postmortem": "draft a post-mortem of a range",
     "launch-check": "pre-flight before a launch: a go/no-go table (exit 0 go, 1 no-go, 2 can't "
     "tell)",
+    "restore-test": "restore the newest backup into a scratch database and check it now "
+    "(exit 0 pass, 1 fail)",
     "demo": "break and heal parts of the running `make demo` stack (docs/demo.md)",
     "drill": "run a scripted failure against the running demo and check the alerts (reports in "
     ".demo/drills/)",
