@@ -22,7 +22,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.config import Config
-from exporter.rules import alertmanager, alerts, demo, prometheus_config, promtests, slo, stackmodel
+from exporter.rules import (
+    alertmanager,
+    alerts,
+    demo,
+    prometheus_config,
+    promtests,
+    runbooks,
+    slo,
+    stackmodel,
+)
 from exporter.rules.model import Alert, rule_data
 from exporter.rules.render import Ordered, render
 from exporter.rules.spec import ROOT, AlertsSpec, SLOSpec, StackSpec, seconds
@@ -204,6 +213,15 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
     if variant is not None:
         return variant.files(files)
     files["docs/runbooks/README.md"] = runbook_index([*catalogue, *slo_alerts])
+    by_name: dict[str, list[Alert]] = {}
+    for a in [*catalogue, *slo_alerts]:
+        by_name.setdefault(a.name, []).append(a)
+    for name, members in by_name.items():
+        path = root / "docs" / "runbooks" / f"{name}.md"
+        if path.exists():  # a missing runbook fails tests/test_rules_catalog.py
+            text = path.read_text(encoding="utf-8")
+            block = runbooks.facts(name, members, model)
+            files[f"docs/runbooks/{name}.md"] = runbooks.update(text, block)
     slos_md = (root / "docs" / "slos.md").read_text(encoding="utf-8")
     files["docs/slos.md"] = _replace_between(slos_md, SLOS_BEGIN, SLOS_END, slo_table(slos))
     return files
