@@ -54,9 +54,12 @@ GROUP_INTERVAL = 15  # s: the demo profile's group_interval (5 min x 0.05)
 QUIET = EXPIRY + GROUP_INTERVAL + 5  # s watched with one server down: expiry, then a flush
 WATCHDOG_REPEAT = 60  # s: Watchdog's repeat_interval in the demo profile (never below 1 min)
 
+# one service (the receiver stands in for it: a monitored target on loopback), no host metrics
 EXPORTER_CONFIG = """\
-# no services: the exporter's own metrics are all this test scrapes
-host: {enabled: false}
+services:
+  - name: hotdash-app
+    probes: [{{name: health, kind: http, url: "{url}/-/ready"}}]
+host: {{enabled: false}}
 """
 
 
@@ -91,7 +94,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     )
     built = _files(profile)
     config = tmp_path / "redline.yml"
-    config.write_text(EXPORTER_CONFIG)
+    config.write_text(EXPORTER_CONFIG.format(url=receiver.url))
     with ExitStack() as stop:
         receiver.start()
         stop.callback(receiver.stop)
@@ -130,7 +133,7 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
             stop.callback(prom.stop)
             servers[replica] = prom
         for prom in servers.values():
-            prom.wait_for('up{job="redline"} == 1', timeout=30)
+            prom.wait_for('probe_success{job="redline"} == 1', timeout=30)
         yield Pair(receiver, exporter, servers, alertmanagers)
 
 
