@@ -143,7 +143,7 @@ def _replace_between(text: str, begin: str, end: str, body: str) -> str:
     return text[:start] + "\n" + body + text[stop:]
 
 
-def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
+def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> dict[str, str]:
     """Every generated file's text, by path relative to ``root``. ``profile="demo"``: the same
     specs rendered for ``make demo`` (exporter/rules/demo.py): only the rules, prometheus.yml and
     alertmanager.yml, with the demo's addresses, intervals and receiver; written by the demo
@@ -203,6 +203,12 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
         preamble=prometheus_config.PREAMBLE,
         appendix=prometheus_config.APPENDIX,
     )
+    for replica in stack.replicas:  # an HA pair: one file per server, beside prometheus.yml
+        files[f"prometheus/prometheus-{replica}.yml"] = render(
+            prometheus_config.config(stack, rule_files, replica),
+            "alert_rules/stack.yml",
+            preamble=prometheus_config.replica_preamble(replica, stack.replicas),
+        )
     am_config = alertmanager.config(routing, label_values(config, [*catalogue, *slo_alerts], slos))
     am_preamble = alertmanager.preamble(routing)
     if variant is not None:
