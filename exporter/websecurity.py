@@ -19,9 +19,9 @@ pool of one thread per core, never on the event loop, and is rationed: each clie
 gets a burst of ``CLIENT_BURST`` checks, then ``CLIENT_RATE`` per second, and no more than
 ``PENDING_PER_WORKER`` checks per thread wait at once; a request over either limit is answered
 ``429`` without a check, after ``RATIONED_DELAY`` (so a guessing connection cannot make the
-event loop refuse requests as fast as it can). A flood therefore costs the pool its share of one address at
-most, while another client (Prometheus) is checked at once, and a client already verified is
-never slowed. Every refusal is counted in ``redline_web_auth_failures_total{reason}`` and
+event loop refuse requests as fast as it can). A flood therefore costs the pool its share of
+one address at most, while another client (Prometheus) is checked at once, and a client
+already verified is never slowed. Every refusal is counted in ``redline_web_auth_failures_total{reason}`` and
 summed up in one warning line per ``LOG_EVERY`` seconds at most.
 
 Timing tells nothing about users: names are compared in constant time, an unknown user is
