@@ -15,14 +15,15 @@ exporter-toolkit does, verified credentials are cached (keyed by an HMAC of the 
 password under a per-process random key, so the cache holds no password) and Prometheus's scrapes
 pay bcrypt once. Only successes are cached: wrong passwords cannot evict Prometheus's entry, so
 a flood of them never sends its scrapes back to bcrypt. A check that misses the cache runs on a
-pool of one thread per core, never on the event loop, and is rationed: each client address
-gets a burst of ``CLIENT_BURST`` checks, then ``CLIENT_RATE`` per second, and no more than
+pool of one thread per core, never on the event loop, and is rationed: each client address gets
+a burst of ``CLIENT_BURST`` checks, then ``CLIENT_RATE`` per second, and no more than
 ``PENDING_PER_WORKER`` checks per thread wait at once; a request over either limit is answered
 ``429`` without a check, after ``RATIONED_DELAY`` (so a guessing connection cannot make the
-event loop refuse requests as fast as it can). A flood therefore costs the pool its share of
-one address at most, while another client (Prometheus) is checked at once, and a client
-already verified is never slowed. Every refusal is counted in ``redline_web_auth_failures_total{reason}`` and
-summed up in one warning line per ``LOG_EVERY`` seconds at most.
+event loop refuse requests as fast as it can). A flood therefore costs the pool its share of one
+address at most, while another client (Prometheus) is checked at once, and a client already
+verified is never slowed. Every refusal is counted in
+``redline_web_auth_failures_total{reason}`` and summed up in one warning line per ``LOG_EVERY``
+seconds at most.
 
 Timing tells nothing about users: names are compared in constant time, an unknown user is
 checked against a dummy hash of the highest cost in use, and every check that misses the cache
