@@ -1260,6 +1260,13 @@ WEB_AUTH_FAILURES = Metric(
     "try), malformed, unknown_user, wrong_password, rate_limited (a client over its share of "
     "password checks, answered 429 without checking).",
     ("reason",),
+SHARD_INFO = Metric(
+    "redline_shard_info",
+    "gauge",
+    "The share of the services this exporter serves (redline run --shard=I/N), as "
+    'running="I/N" ("1/1" unsharded); value 1. Compare it with the shard label Prometheus '
+    "scrapes it with (alert_rules/stack.yml exporters).",
+    ("running",),
 )
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
@@ -1308,6 +1315,7 @@ ALL: tuple[Metric, ...] = (
     CONFIG_RELOAD_TIMESTAMP,
     CONFIG_TARGETS,
     WEB_AUTH_FAILURES,
+    SHARD_INFO,
     BUILD_INFO,
     ASYNCIO_TASKS,
 )
