@@ -1260,6 +1260,7 @@ WEB_AUTH_FAILURES = Metric(
     "try), malformed, unknown_user, wrong_password, rate_limited (a client over its share of "
     "password checks, answered 429 without checking).",
     ("reason",),
+)
 SHARD_INFO = Metric(
     "redline_shard_info",
     "gauge",
