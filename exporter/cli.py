@@ -15,7 +15,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config, secret_fields
-from exporter.configtypes import _duration
+from exporter.durations import argparse_positive_seconds
 from exporter.secrets import Redactor, SecretSource
 from exporter.webconfig import load_web_config
 from exporter.websecurity import DEFAULT_READ_TIMEOUT, WebSecurity
@@ -139,16 +139,6 @@ def _web_security(args: argparse.Namespace) -> WebSecurity | None:
             _print_config_error(e)
             return None
     return WebSecurity(loaded, read_timeout=args.web_read_timeout)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = _duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return seconds
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -347,7 +337,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--web.read-timeout",
         dest="web_read_timeout",
-        type=_seconds,
+        type=argparse_positive_seconds,
         default=DEFAULT_READ_TIMEOUT,
         help="longest wait for a request's head or body, and for the next request on an idle "
         f"connection (default {DEFAULT_READ_TIMEOUT:g}s)",
@@ -361,7 +351,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="run one target's probes now and print a trace")
     probe.add_argument("name", help="SERVICE or SERVICE/PROBE")
     common(probe)
-    probe.add_argument("--timeout", type=float, default=None, help="seconds (default: probe's)")
+    probe.add_argument(
+        "--timeout",
+        type=argparse_positive_seconds,
+        default=None,
+        metavar="DURATION",
+        help="e.g. 10s or 1.5s (default: the probe's)",
+    )
     probe.set_defaults(func=cmd_probe)
 
     _add_lazy(sub, command)
