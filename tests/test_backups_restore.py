@@ -225,6 +225,24 @@ async def test_good_dump_restores_with_phases_and_checks(
     assert fingerprint(servers.source) == before
 
 
+async def test_password_and_dsn_from_files(servers: Servers, workdir: Path) -> None:
+    """The way production configures it: the DSN and the password in secret files."""
+    pg_dump(servers.source, "shop", workdir / "shop-1.dump", "-Fc")
+    (workdir / "dsn").write_text(
+        f"postgresql://{RESTORE_USER}@127.0.0.1:{servers.scratch.port}/postgres?sslmode=disable\n"
+    )
+    (workdir / "password").write_text(RESTORE_PASSWORD + "\n")
+    text = config_text(servers, workdir, "shop-*.dump").replace(
+        f"        dsn: postgresql://{RESTORE_USER}@127.0.0.1:{servers.scratch.port}/postgres"
+        f"?sslmode=disable\n        password: {RESTORE_PASSWORD}\n",
+        f"        dsn_file: {workdir / 'dsn'}\n        password_file: {workdir / 'password'}\n",
+    )
+    assert "password_file" in text
+    result, _ = await run(text)
+    assert result.success, result.message  # type: ignore[attr-defined]
+    assert result.server == f"{RESTORE_USER}@127.0.0.1:{servers.scratch.port}"  # type: ignore[attr-defined]
+
+
 async def test_second_run_compares_counts_with_the_previous_restore(
     servers: Servers, workdir: Path
 ) -> None:

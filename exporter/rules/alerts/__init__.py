@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exporter.config import Config
-from exporter.rules.alerts import backups, database, host, logs, pipeline, services, vendors
+from exporter.rules.alerts import (
+    backups,
+    database,
+    host,
+    logs,
+    pipeline,
+    restore,
+    services,
+    vendors,
+)
 from exporter.rules.alerts.common import JOB, UP, Context, ramp, seq, series
 from exporter.rules.model import Alert
 from exporter.rules.spec import AlertsSpec, SpecError
@@ -28,6 +37,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "logs": logs.alerts,
     "database": database.alerts,
     "backups": backups.alerts,
+    "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
 }
 
