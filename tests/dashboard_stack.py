@@ -516,24 +516,28 @@ class Stack:
                 return  # the exporter is stopping
 
 
-def prometheus_config(target: str) -> str:
+def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
     """Scrape every second and evaluate prometheus/rules every second: the rule files
-    prometheus/prometheus.yml loads, where they exist."""
+    prometheus/prometheus.yml loads, where they exist. ``extra``: more top-level settings
+    (remote_write) and global ones (external_labels under ``global``)."""
     generated = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     rule_files = [
         str(ROOT / "prometheus" / f)
         for f in generated.get("rule_files", [])
         if (ROOT / "prometheus" / f).exists()
     ]
+    extra = dict(extra or {})
     return yaml.safe_dump(
         {
             "global": {
                 "scrape_interval": SCRAPE_INTERVAL,
                 "scrape_timeout": SCRAPE_INTERVAL,
                 "evaluation_interval": SCRAPE_INTERVAL,
+                **extra.pop("global", {}),
             },
             "rule_files": rule_files,
             "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+            **extra,
         }
     )
 
@@ -557,8 +561,9 @@ READY = (
 
 
 @contextmanager
-def running(workdir: Path) -> Iterator[Prometheus]:
-    """The whole stack, ready to be queried; everything is stopped on exit."""
+def running(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Prometheus]:
+    """The whole stack, ready to be queried; everything is stopped on exit. ``extra``: more
+    Prometheus settings (see :func:`prometheus_config`)."""
     stack = Stack(workdir)
     stop_traffic = threading.Event()
     traffic: threading.Thread | None = None
@@ -567,7 +572,7 @@ def running(workdir: Path) -> Iterator[Prometheus]:
         stack.heartbeats()
         traffic = threading.Thread(target=stack.traffic, args=(stop_traffic,), daemon=True)
         traffic.start()
-        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}")
+        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", extra)
         with Prometheus(workdir / "prometheus", config) as prom:
             assert isinstance(prom, Prometheus)
             deadline = time.monotonic() + READY_TIMEOUT

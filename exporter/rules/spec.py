@@ -264,12 +264,26 @@ class ExporterAuth(Model):
         return self
 
 
+# The external label that tells the servers of an HA pair apart (replicas: in stack.yml). Long-
+# term stores deduplicate on it; alerts must not carry it (see prometheus_config.py).
+REPLICA_LABEL = "replica"
+
+
 class RemoteWrite(Model):
     name: Name
     url: str
     headers: dict[str, str] = {}  # not secrets (e.g. X-Scope-OrgID); tokens go in files
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
+    # HA pair: drop the replica label on the way out, for a store that deduplicates identical
+    # series by time (VictoriaMetrics with -dedup.minScrapeInterval). Thanos and Mimir
+    # deduplicate on the label itself: keep it for them.
+    drop_replica: bool = False
+    # The store's Prometheus query API, when it has one (VictoriaMetrics: http://HOST:8428):
+    # Grafana gets it as a second data source (dashboards/provisioning), and it is what
+    # `redline baseline|capacity|postmortem --prometheus.url` takes to read past Prometheus's
+    # retention.
+    query_url: str | None = None
 
 
 class StackSpec(Model):
@@ -283,6 +297,9 @@ class StackSpec(Model):
     prometheus: tuple[str, ...] = Field(min_length=1)
     alertmanagers: tuple[str, ...] = Field(min_length=1)
     remote_write: tuple[RemoteWrite, ...] = ()
+    # An HA pair (or more): one prometheus/prometheus-<name>.yml per name, each with the
+    # external label replica=<name> and the alert relabelling that drops it again.
+    replicas: tuple[Name, ...] = ()
     grafana_url: str
     runbook_url: str
     dashboards: dict[str, str]
@@ -293,6 +310,13 @@ class StackSpec(Model):
         # before the next scrape starts
         if seconds(self.scrape_timeout) >= seconds(self.scrape_interval):
             raise ValueError("scrape_timeout must be below scrape_interval")
+        if self.replicas:
+            if len(self.replicas) < 2 or len(set(self.replicas)) != len(self.replicas):
+                raise ValueError("replicas: two or more distinct names, or none")
+            if REPLICA_LABEL in self.external_labels:
+                raise ValueError(
+                    f"external_labels: {REPLICA_LABEL} is set per server from `replicas`"
+                )
         return self
 
 

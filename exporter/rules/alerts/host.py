@@ -50,8 +50,9 @@ def alerts(ctx: Context) -> list[Alert]:
             "host",
             "CPU of {{ $labels.instance }} is {{ $value | humanizePercentage }} busy",
             "The host redline runs on ({{ $labels.instance }}) has been {{ $value | "
-            "humanizePercentage }} busy (all CPUs, 5 min average): warn above 70% for 10 min, "
-            "critical above 90% for 5 min. Which process group uses it: "
+            "humanizePercentage }} busy (all CPUs, averaged over [[window]]): warn above "
+            "[[threshold.ticket|percent]] for [[for.ticket]], critical above "
+            "[[threshold.page|percent]] for [[for.page]]. Which process group uses it: "
             "redline_process_group_cpu_seconds_total.",
             spec.dashboard,
             tuple(rules),
@@ -161,7 +162,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "{{ $labels.mountpoint }} on {{ $labels.instance }} will fill up "
             "({{ $value | humanizePercentage }} free)",
             "At the rate of the last hours, {{ $labels.mountpoint }} ({{ $labels.device }}) of "
-            "{{ $labels.instance }} fills up within 24 hours (ticket) or 4 hours (page); "
+            "{{ $labels.instance }} fills up within [[horizon.ticket]] (ticket) or "
+            "[[horizon.page]] (page); "
             "{{ $value | humanizePercentage }} is free now. Find what grows before it is full: "
             "Postgres, logs and backups stop when it is.",
             spec.dashboard,
@@ -194,7 +196,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "host",
             "No {{ $labels.group }} process runs on {{ $labels.instance }}",
             "The process group {{ $labels.group }} on {{ $labels.instance }} has had "
-            "{{ $value | humanize }} processes for 2 minutes: whatever it does (Chatwoot's Sidekiq "
+            "{{ $value | humanize }} processes for [[for]]: whatever it does (Chatwoot's Sidekiq "
             "works the message queue) has stopped.",
             spec.dashboard,
             (ctx.rule(spec, "page", f"{sel(m.PROCESS_GROUP_PROCESSES)} == 0", hl),),
@@ -212,7 +214,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "host",
             "{{ $labels.group }} on {{ $labels.instance }} is crash-looping",
             "The process group {{ $labels.group }} on {{ $labels.instance }} restarted "
-            "{{ $value | humanize }} times in 15 minutes: a crash loop (at launch: Chatwoot's "
+            "{{ $value | humanize }} times in [[window]]: a crash loop (at launch: Chatwoot's "
             "worker OOM-killed). `journalctl -k | grep -i oom` and the group's own log say why.",
             spec.dashboard,
             (

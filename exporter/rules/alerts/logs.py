@@ -55,7 +55,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "logs",
             "{{ $labels.service }} answers {{ $value | humanizePercentage }} of requests with 5xx",
             "{{ $value | humanizePercentage }} of the requests {{ $labels.service }} logged over "
-            "the last 5 minutes were server errors (target below 0.5%; warn 1%, critical 5%). "
+            "the last [[window]] were server errors (target below 0.5%; warn "
+            "[[threshold.ticket|percent]], critical [[threshold.page|percent]]). "
             "redline_http_requests_total by route shows where; the log lines say why.",
             spec.dashboard,
             tuple(rules),
@@ -115,7 +116,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "LogOutOfMemory",
             "logs",
             "Out-of-memory in the logs of {{ $labels.source }}",
-            "{{ $value | humanize }} out-of-memory line(s) in the last 10 minutes from log source "
+            "{{ $value | humanize }} out-of-memory line(s) in the last [[window]] from log source "
             "{{ $labels.source }}: a process was killed or is about to be (Chatwoot's worker at "
             "launch). Find the line and the app: `fly logs` filtered for the pattern.",
             spec.dashboard,
@@ -146,9 +147,10 @@ def alerts(ctx: Context) -> list[Alert]:
             "LogErrorPatternSpike",
             "logs",
             "{{ $labels.pattern }} errors in {{ $labels.source }}: "
-            "{{ $value | humanize }} in 10 min",
+            "{{ $value | humanize }} in [[window]]",
             "The error pattern {{ $labels.pattern }} matched {{ $value | humanize }} lines of log "
-            "source {{ $labels.source }} in the last 10 minutes (more than 20): a dependency is "
+            "source {{ $labels.source }} in the last [[window]] (more than [[threshold]]): a "
+            "dependency is "
             "failing (econnreset, etimedout, econnrefused), or the app is (unhandled_rejection, "
             "prisma_error), or Shopify throttles it (shopify_throttled).",
             spec.dashboard,
@@ -188,7 +190,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "logs",
             "{{ $value | humanizePercentage }} of {{ $labels.source }}'s log lines do not parse",
             "{{ $value | humanizePercentage }} of the lines of log source {{ $labels.source }} "
-            "failed to parse over the last 15 minutes: the log format changed, so request counts, "
+            "failed to parse over the last [[window]]: the log format changed, so request counts, "
             "error rates and latencies from it are incomplete. Compare a line with the source's "
             "parsers in config/hotrod.yml.",
             spec.dashboard,

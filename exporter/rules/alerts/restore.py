@@ -25,9 +25,9 @@ def alerts(ctx: Context) -> list[Alert]:
             "BackupRestoreFailed",
             "backups",
             "The newest backup of {{ $labels.backup }} did not restore",
-            "The last restore test of {{ $labels.backup }} failed (success {{ $value | humanize }}): its "
-            "newest backup did not restore into a scratch database, or the restored data failed "
-            "a check. "
+            "The last restore test of {{ $labels.backup }} failed (success "
+            "{{ $value | humanize }}): its newest backup did not restore into a scratch database, "
+            "or the restored data failed a check. "
             "redline_backup_restore_failure_reason says why, the run's report (status page) "
             "says how. Until a restore test passes, that backup is not proven usable.",
             spec.dashboard,
