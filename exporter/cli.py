@@ -17,6 +17,7 @@ from exporter import __version__
 from exporter.config import ConfigError, load_config, secret_fields
 from exporter.durations import argparse_positive_seconds
 from exporter.secrets import Redactor, SecretSource
+from exporter.shard import UNSHARDED, Shard
 from exporter.webconfig import load_web_config
 from exporter.websecurity import DEFAULT_READ_TIMEOUT, WebSecurity
 
@@ -70,7 +71,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from exporter.app import initial_runtime, make_app
 
     try:
-        runtime = initial_runtime(args.config_file)
+        runtime = initial_runtime(args.config_file, args.shard)
     except ConfigError as e:
         _print_config_error(e)
         return 1
@@ -297,6 +298,13 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """``command``: the subcommand to configure in full among the LAZY ones (None: none)."""
     parser = argparse.ArgumentParser(
@@ -341,6 +349,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         default=DEFAULT_READ_TIMEOUT,
         help="longest wait for a request's head or body, and for the next request on an idle "
         f"connection (default {DEFAULT_READ_TIMEOUT:g}s)",
+    )
+    run.add_argument(
+        "--shard",
+        type=_shard,
+        default=UNSHARDED,
+        metavar="I/N",
+        help="serve the I-th of N shares of the config's services (a stable hash of each "
+        "service's name); the other areas run on shard 1 only, host on every shard "
+        "(docs/scaling.md). Default 1/1: everything",
     )
     run.set_defaults(func=cmd_run)
 

@@ -1368,6 +1368,14 @@ CONFIG_TARGETS = Metric(
     "backups, vendors); a sudden fall is what a cut or wrong config file looks like.",
     ("area",),
 )
+SHARD_INFO = Metric(
+    "redline_shard_info",
+    "gauge",
+    "The share of the services this exporter serves (redline run --shard=I/N), as "
+    'running="I/N" ("1/1" unsharded); value 1. Compare it with the shard label Prometheus '
+    "scrapes it with (alert_rules/stack.yml exporters).",
+    ("running",),
+)
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
 )
@@ -1414,6 +1422,7 @@ ALL: tuple[Metric, ...] = (
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIMESTAMP,
     CONFIG_TARGETS,
+    SHARD_INFO,
     BUILD_INFO,
     ASYNCIO_TASKS,
 )

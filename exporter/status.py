@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -37,7 +37,22 @@ from exporter.vendors.config import check_kind
 from exporter.vendors.source import FeedJob, VendorSource
 
 if TYPE_CHECKING:
-    from exporter.app import Runtime
+    from exporter.config import Config
+    from exporter.scheduler import Scheduler
+    from exporter.secrets import Redactor
+    from exporter.sources import Source
+
+
+class Runtime(Protocol):
+    """What the pages read of the exporter's state (exporter/app.py's Runtime has it): the
+    status module depends on this shape, not on the app that builds it."""
+
+    config: Config
+    config_name: str
+    redactor: Redactor
+    scheduler: Scheduler | None
+    sources: list[Source]
+
 
 REFRESH_SECONDS = 30
 # A result older than this is flagged stale: Prometheus has stopped scraping (or this exporter

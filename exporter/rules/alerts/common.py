@@ -20,6 +20,7 @@ from exporter.probes import json_metrics
 from exporter.rules.model import (
     Case,
     Expect,
+    Measure,
     Rule,
     const,
     n,
@@ -142,6 +143,21 @@ class Context:
     ) -> Rule:
         lvl = spec.level(severity)
         return Rule(severity, expr, lvl.for_, labels or {}, family, lvl.keep_firing_for)
+
+    def measured(
+        self,
+        spec: AlertSpec,
+        severity: Severity,
+        measure: Measure,
+        labels: dict[str, str] | None = None,
+        family: str = "",
+    ) -> Rule:
+        """A threshold rule: ``measure``'s quantity above its threshold. The measure travels
+        with the rule, so ``redline baseline`` judges exactly what the rule compares."""
+        lvl = spec.level(severity)
+        return Rule(
+            severity, measure.expr(), lvl.for_, labels or {}, family, lvl.keep_firing_for, measure
+        )
 
 
 def duration_expr(value: Decimal) -> str:

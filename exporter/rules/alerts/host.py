@@ -18,6 +18,7 @@ from exporter.rules.alerts.common import (
 )
 from exporter.rules.model import (
     Alert,
+    Measure,
     labels_of,
     n,
     sel,
@@ -36,11 +37,12 @@ def alerts(ctx: Context) -> list[Alert]:
     for severity in spec.levels():
         window, threshold = ctx.values(spec, "HostCPUHigh", severity, "window", "threshold")
         idle = sel(m.NODE_CPU_SECONDS, mode="idle")
-        expr = (
+        busy = (
             f"1 - avg without ({labels_of(m.NODE_CPU_SECONDS, 'cpu', 'mode')}) "
-            f"(rate({idle}[{window}]))\n  > {n(threshold)}"
+            f"(rate({idle}[{window}]))"
         )
-        rules.append(ctx.rule(spec, severity, expr, hl))
+        measure = Measure(busy, threshold, ("instance",), "ratio", "usage", window, target=True)
+        rules.append(ctx.measured(spec, severity, measure, hl))
     idle_s = series(m.NODE_CPU_SECONDS, cpu="0", mode="idle")
     # idle seconds per 30 s step: 6 -> 20% idle, 1.5 -> 5%, 27 -> 90%. rate() needs two samples
     # (onset step 1); by the boundary the 5 min window is full and the value exact.
@@ -72,7 +74,19 @@ def alerts(ctx: Context) -> list[Alert]:
     spec = ctx.alert("HostMemoryHigh")
     used = f"1 - {sel(m.NODE_MEMORY_MEMAVAILABLE)} / {sel(m.NODE_MEMORY_MEMTOTAL)}"
     rules = [
-        ctx.rule(spec, sev, f"{used}\n  > {n(ctx.level(spec, 'HostMemoryHigh', sev)[1])}", hl)
+        ctx.measured(
+            spec,
+            sev,
+            Measure(
+                used,
+                ctx.level(spec, "HostMemoryHigh", sev)[1],
+                ("instance",),
+                "ratio",
+                "usage",
+                target=True,
+            ),
+            hl,
+        )
         for sev in spec.levels()
     ]
     total = series(m.NODE_MEMORY_MEMTOTAL)
@@ -125,7 +139,22 @@ def alerts(ctx: Context) -> list[Alert]:
             "Logs, backups and Postgres temp files are the usual suspects: `du -xh "
             "{{ $labels.mountpoint }} | sort -h | tail`.",
             spec.dashboard,
-            (ctx.rule(spec, "ticket", f"1 - {free_ratio} > {n(full)}\nand {writable}", hl),),
+            (
+                ctx.measured(
+                    spec,
+                    "ticket",
+                    Measure(
+                        f"1 - {free_ratio}",
+                        full,
+                        ("instance", "mountpoint"),
+                        "ratio",
+                        "usage",
+                        guard=writable,
+                        target=True,
+                    ),
+                    hl,
+                ),
+            ),
             (
                 case(
                     {size: seq((1000, 40)), free: seq((500, 4), (150, 36)), ro: seq((0, 40))},

@@ -17,6 +17,7 @@ from exporter.rules.alerts.common import (
 )
 from exporter.rules.model import (
     Alert,
+    Measure,
     labels_of,
     n,
     sel,
@@ -35,12 +36,17 @@ def alerts(ctx: Context) -> list[Alert]:
         window, threshold, guard = ctx.values(
             spec, "LogErrorRateHigh", severity, "window", "threshold", "guard"
         )
-        expr = (
-            f"sum by ({by}) (rate({sel(req, code_class='5xx')}[{window}]))\n"
-            f"  / sum by ({by}) (rate({sel(req)}[{window}]))\n  > {n(threshold)}\n"
-            f"and sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}"
+        # no 5xx series yet reads 0, not nothing, so baseline judges a clean service too
+        ratio = (
+            f"(sum by ({by}) (rate({sel(req, code_class='5xx')}[{window}]))\n"
+            f"  or sum by ({by}) (rate({sel(req)}[{window}])) * 0)\n"
+            f"  / sum by ({by}) (rate({sel(req)}[{window}]))"
         )
-        rules.append(ctx.rule(spec, severity, expr))
+        enough = f"sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}"
+        measure = Measure(
+            ratio, threshold, ("service",), "ratio", "ratio", window, enough, target=True
+        )
+        rules.append(ctx.measured(spec, severity, measure))
     r = {"service": "agent-service", "route": "api", "method": "POST"}
     ok_s = series(req, **r, code_class="2xx")
     err_s = series(req, **r, code_class="5xx")
