@@ -164,10 +164,6 @@ def slos_of(config: Config) -> SLOSpec:
                     vendor_outages=d.vendor_outages,
                 )
             )
-    if not slos:
-        raise ModelError(
-            "config", ("services",), "no SLO defined (services[].slos, databases[].slos)"
-        )
     return SLOSpec(
         version="redline.slo/v1", window=prom_duration(config.slo_window), slos=tuple(slos)
     )
