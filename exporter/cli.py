@@ -168,9 +168,44 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "need it will fail with reason 'secret' until it is",
                 file=sys.stderr,
             )
+    if not _check_stack(args, config, name):
+        return 1
     probes = sum(len(s.probes) for s in config.services)
     print(f"{name}: OK ({len(config.services)} services, {probes} probes)")
     return 0
+
+
+def _check_stack(args: argparse.Namespace, config: Any, name: str) -> bool:
+    """The checks that span the operator's file and the stack settings (alert_rules/: a team
+    that is no receiver, a ``for`` longer than the SLO window): run when an alert_rules/
+    directory is given, or sits beside the config's directory as in the repository."""
+    from pathlib import Path
+
+    spec_dir = Path(args.alert_rules) if args.alert_rules else None
+    if spec_dir is None:
+        beside = Path(args.file).resolve().parent.parent / "alert_rules"
+        spec_dir = beside if (beside / "alerts.yml").is_file() else None
+    if spec_dir is None:
+        return True
+    from exporter.rules import stackmodel
+    from exporter.rules.spec import SpecError, load_alerts, load_routing, load_stack
+
+    try:
+        stackmodel.build(
+            config,
+            load_alerts(spec_dir),
+            load_routing(spec_dir),
+            load_stack(spec_dir),
+            name,
+            Path(args.file),
+            spec_dir,
+        )
+    except SpecError as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{name}: the monitoring stack ({spec_dir}) refuses it", file=sys.stderr)
+        return False
+    return True
 
 
 # --- redline probe ----------------------------------------------------------------------------
@@ -363,6 +398,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file")
+    check.add_argument(
+        "--alert-rules",
+        dest="alert_rules",
+        default=None,
+        metavar="DIR",
+        help="also check the file against these stack settings (default: ../alert_rules/ "
+        "beside the file's directory, when there is one)",
+    )
     check.set_defaults(func=cmd_check)
 
     probe = sub.add_parser("probe", help="run one target's probes now and print a trace")

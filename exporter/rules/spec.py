@@ -158,7 +158,7 @@ class SLO(Model):
 class SLOSpec(Model):
     version: Literal["redline.slo/v1"]
     window: PromDuration
-    slos: tuple[SLO, ...] = Field(min_length=1)
+    slos: tuple[SLO, ...] = ()  # a stack may have none yet
 
     @model_validator(mode="after")
     def _check(self) -> SLOSpec:
