@@ -62,7 +62,7 @@ class DemoConfigError(SpecError):
 def layout_values() -> dict[str, str]:
     """The demo layout's values config/demo.yml may name as {{name}} or {{port:NAME}}, read
     from the demo's own modules (where the stand-ins and the runner take them from)."""
-    from exporter.demo import layout, standins
+    from exporter.demo import database, layout, standins
 
     values = {
         "host": layout.HOST,
@@ -74,6 +74,7 @@ def layout_values() -> dict[str, str]:
         "shopify_token": standins.Shopify.API_TOKEN,
         "chatwoot_token": standins.Chatwoot.API_TOKEN,
         "port:postgres": str(layout.POSTGRES_PORT),
+        "restore_user": database.RESTORE_USER,
     }
     values.update({f"port:{name}": str(port) for name, port in standins.DEFAULT_PORTS.items()})
     return values

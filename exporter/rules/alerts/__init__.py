@@ -14,7 +14,16 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from exporter.config import Config
-from exporter.rules.alerts import backups, database, host, logs, pipeline, services, vendors
+from exporter.rules.alerts import (
+    backups,
+    database,
+    host,
+    logs,
+    pipeline,
+    restore,
+    services,
+    vendors,
+)
 from exporter.rules.alerts.common import JOB, UP, Context, ramp, render_text, seq, series
 from exporter.rules.model import Alert
 from exporter.rules.spec import AlertsSpec, SpecError
@@ -29,6 +38,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "logs": logs.alerts,
     "database": database.alerts,
     "backups": backups.alerts,
+    "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
 }
 
