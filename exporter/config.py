@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -46,6 +47,7 @@ from exporter.heartbeats.config import HeartbeatsConfig
 from exporter.host.config import HostConfig
 from exporter.launch.config import LaunchConfig
 from exporter.logs.config import LogsConfig
+from exporter.platform.config import PlatformConfig, ServiceFly
 from exporter.postgres.config import Databases
 from exporter.secrets import FileSecret
 from exporter.vendors.config import VendorsConfig
@@ -235,6 +237,8 @@ class Service(Model):
     name: Name
     description: str = ""
     probes: tuple[Probe, ...] = Field(min_length=1)
+    # The Fly app the service runs as, and its process groups (docs/platform.md).
+    fly: ServiceFly | None = None
 
     @field_validator("probes")
     @classmethod
@@ -272,12 +276,33 @@ class Config(Model):
     backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
     heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
     launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
+    # Fly.io and Supabase (docs/platform.md); validated even when absent (see _platform)
+    platform: PlatformConfig = Field(default=PlatformConfig(), validate_default=True)
 
     @field_validator("services")
     @classmethod
     def _unique(cls, services: tuple[Service, ...]) -> tuple[Service, ...]:
         unique_names([s.name for s in services], "service")
+        apps = [s.fly.app for s in services if s.fly is not None]
+        if len(apps) != len(set(apps)):
+            raise ValueError("two services name the same Fly app")
         return services
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, platform: PlatformConfig, info: ValidationInfo) -> PlatformConfig:
+        services = info.data.get("services") or ()
+        flying = [f"services[{i}].fly" for i, s in enumerate(services) if s.fly is not None]
+        if flying and platform.fly is None:
+            raise ValueError(
+                f"{', '.join(flying)} name a Fly app: set platform.fly (org and token_file) "
+                "so it can be read"
+            )
+        return platform
+
+    def fly_apps(self) -> dict[str, Service]:
+        """Every service that runs as a Fly app, by its app's name."""
+        return {s.fly.app: s for s in self.services if s.fly is not None}
 
     def targets(self) -> dict[str, tuple[Service, Any]]:
         """Every probe by its target name, ``service/probe``."""
