@@ -205,13 +205,9 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
             )
         rule_files.append(f"rules/{name}.yml")
 
-    # the platforms' scrape jobs come from the operator's file; the demo's from the demo's
-    # config (exporter/default.yml), whose platform section points at the loopback stand-in
-    jobs = (
-        prometheus_config.platform_jobs(config)
-        if variant is None
-        else prometheus_config.platform_jobs(load_config(None)[0], base=root)
-    )
+    # the platforms' scrape jobs come from the operator's file; the demo has none yet (its
+    # platform stand-in is still to come)
+    jobs = prometheus_config.platform_jobs(config) if variant is None else []
     files["prometheus/prometheus.yml"] = render(
         prometheus_config.config(stack, rule_files, jobs),
         ["alert_rules/stack.yml", CONFIG],
