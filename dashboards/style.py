@@ -977,6 +977,6 @@ def dashboard(
 
 
 # For the dashboard files: Prometheus's up series and the job Prometheus scrapes redline as
-# (exporter/rules/alerts.py, which prometheus/prometheus.yml is generated with).
+# (exporter/rules/alerts/, which prometheus/prometheus.yml is generated with).
 REDLINE_JOB = JOB
 PROMETHEUS_UP = UP

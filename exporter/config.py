@@ -523,7 +523,46 @@ def load_config(path: str | Path | None) -> tuple[Config, str]:
         name = f"<embedded {DEFAULT_CONFIG_NAME}>"
         return parse_config(text, name), name
     name = str(path)
-    return parse_config(read_config_file(path), name), name
+    text = read_config_file(path)
+    if read_yaml(text, name)[0] is None:
+        # A truncated deploy or an emptied file must not end monitoring quietly: an empty file
+        # is never a config (write `services: []` to mean "nothing", which reloads then judge).
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    name, "", None, "the file is empty or holds only comments: nothing to monitor"
+                )
+            ]
+        )
+    return parse_config(text, name), name
+
+
+def target_counts(config: Config) -> dict[str, int]:
+    """How many targets each area of ``config`` has (``redline_config_targets``; reloads
+    compare them)."""
+    return {
+        "probes": len(config.targets()),
+        "databases": len(config.databases),
+        "heartbeats": len(config.heartbeats.jobs),
+        "log_sources": len(config.logs.sources),
+        "backups": len(config.backups.files) + len(config.backups.supabase),
+        "vendors": len(config.vendors.feeds)
+        + len(config.vendors.checks.shopify)
+        + len(config.vendors.checks.chatwoot)
+        + len(config.vendors.checks.google_analytics),
+    }
+
+
+def shrinkage(old: Config, new: Config) -> list[str]:
+    """The areas where ``new`` keeps fewer than half of the targets of ``old`` (``"probes: 4 ->
+    1"``): a reload that would do this is refused unless forced. Half may go (a service retired,
+    a config trimmed by hand); more than half gone at once is far likelier a wrong or cut file."""
+    before, after = target_counts(old), target_counts(new)
+    return [
+        f"{area}: {before[area]} -> {after[area]}"
+        for area in before
+        if after[area] * 2 < before[area]
+    ]
 
 
 def read_config_file(path: str | Path) -> str:

@@ -174,7 +174,7 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
     # One rule file per group and one test file per rule file: promtool evaluates every rule of
     # a test file's rule files at every step of every test, so small pairs keep `promtool test
     # rules` fast.
-    alert_sources = ["alert_rules/alerts.yml", "exporter/rules/alerts.py", CONFIG]
+    alert_sources = ["alert_rules/alerts.yml", "exporter/rules/alerts/", CONFIG]
     for group in dict.fromkeys(a.group for a in catalogue):
         members = [a for a in catalogue if a.group == group]
         rules = [rule_data(a, r, stack) for a in members for r in a.rules]

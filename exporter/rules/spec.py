@@ -3,7 +3,7 @@
 - ``alert_rules/slos.yml``: the SLOs (objective, window, SLI) -> recording rules and burn-rate
   alerts (exporter/rules/slo.py);
 - ``alert_rules/alerts.yml``: every alert's severities, ``for`` durations and thresholds, each
-  with the reason for its value (exporter/rules/alerts.py holds the expressions);
+  with the reason for its value (exporter/rules/alerts/ holds the expressions);
 - ``alert_rules/routing.yml``: Alertmanager's receivers, routes, time intervals and inhibitions
   (exporter/rules/alertmanager.py);
 - ``alert_rules/stack.yml``: where the exporters, Prometheus, Alertmanager and Grafana run
@@ -184,7 +184,7 @@ class BurnWindow(Model):
 
 class Level(Model):
     """One severity of an alert. Which of the optional values an alert needs is decided by its
-    expression in exporter/rules/alerts.py; a missing one fails ``make generate``."""
+    expression in exporter/rules/alerts/; a missing one fails ``make generate``."""
 
     for_: PromDuration = Field(alias="for")
     # keeps the alert firing this long after its condition cleared (Prometheus's
