@@ -1263,6 +1263,121 @@ ASYNCIO_TASKS = Metric(
     "that keeps growing is a leak (tests/test_soak.py checks it comes back after a soak).",
 )
 
+# --- platform (exporter/platform/): Fly machines from the Machines API, polled in the background -
+FLY = ("service", "app", "group")
+FLY_MACHINES = Metric(
+    "redline_fly_machines",
+    "gauge",
+    "Machines of each process group by state (created, starting, started, stopping, stopped, "
+    "suspending, suspended, replacing, destroying, destroyed, failed, or unknown: a state redline "
+    "does not know), as the Machines API last listed them; every state is present, 0 when none.",
+    (*FLY, "state"),
+)
+FLY_MACHINES_WANTED = Metric(
+    "redline_fly_machines_wanted",
+    "gauge",
+    "Machines the app wants started in the group (config: fly.groups[].machines).",
+    FLY,
+)
+FLY_MACHINE_MEMORY = Metric(
+    "redline_fly_machine_memory_bytes",
+    "gauge",
+    "Memory of each machine of the group as deployed (config: fly.groups[].memory): the limit "
+    "an OOM kill hits.",
+    FLY,
+)
+FLY_EXITS = Metric(
+    "redline_fly_machine_exits_total",
+    "counter",
+    "Exit events of the group's machines seen in the Machines API (a main process that ended, "
+    "for whatever reason); kept across restarts of redline in platform.fly.state_file.",
+    FLY,
+)
+FLY_OOM_KILLS = Metric(
+    "redline_fly_machine_oom_kills_total",
+    "counter",
+    "Exit events whose exit_event.oom_killed is true: the machine ran out of memory and its "
+    "process was killed. Kept across restarts of redline.",
+    FLY,
+)
+FLY_RESTARTS = Metric(
+    "redline_fly_machine_restarts_total",
+    "counter",
+    "Exit events after which Fly restarts the machine (exit_event.restarting, the restart "
+    "policy at work): a crash loop counts up here. Kept across restarts of redline.",
+    FLY,
+)
+FLY_LAST_EXIT_CODE = Metric(
+    "redline_fly_machine_last_exit_code",
+    "gauge",
+    "Exit code of the group's newest exit event (137: killed, as by the OOM killer). Absent "
+    "until an exit was seen.",
+    FLY,
+)
+FLY_LAST_EXIT = Metric(
+    "redline_fly_machine_last_exit_timestamp_seconds",
+    "gauge",
+    "Unix time of the group's newest exit event. Absent until an exit was seen.",
+    FLY,
+)
+FA = ("app",)
+FLY_API_UP = Metric(
+    "redline_fly_api_up",
+    "gauge",
+    "1 if the last Machines API poll of the app succeeded, else 0. Absent before the first poll.",
+    FA,
+)
+FLY_API_REASON = Metric(
+    "redline_fly_api_failure_reason",
+    "stateset",
+    "Why the last poll failed (auth: the token was refused; rate_limited: 429; http_status: "
+    "5xx; truncated, invalid_json, unknown_format: a cut or malformed answer; secret: the token "
+    "file cannot be read, ...): exactly one is 1 while down.",
+    (*FA, "reason"),
+)
+FLY_API_DATA_AGE = Metric(
+    "redline_fly_api_data_age_seconds",
+    "gauge",
+    "Seconds since the machines served were last listed; grows while polls fail (the cache age).",
+    FA,
+)
+FLY_API_LAST_POLL = Metric(
+    "redline_fly_api_last_poll_timestamp_seconds",
+    "gauge",
+    "Unix time the last poll of the app finished, whatever its outcome.",
+    FA,
+)
+FLY_API_UNKNOWN_STATES = Metric(
+    "redline_fly_api_unknown_states_total",
+    "counter",
+    "Machines listed in a state redline does not know (counted under state unknown) or without "
+    "an id, per poll: the API's vocabulary changed.",
+    FA,
+)
+FLY_STATE_FILE_STATUS = Metric(
+    "redline_fly_state_file_status",
+    "stateset",
+    "The machine counters' state file: ok, missing (first start), corrupt (set aside, counters "
+    "start again), unwritable (kept in memory), or disabled (no state_file).",
+    ("status",),
+)
+PLATFORM_METRICS: tuple[Metric, ...] = (
+    FLY_MACHINES,
+    FLY_MACHINES_WANTED,
+    FLY_MACHINE_MEMORY,
+    FLY_EXITS,
+    FLY_OOM_KILLS,
+    FLY_RESTARTS,
+    FLY_LAST_EXIT_CODE,
+    FLY_LAST_EXIT,
+    FLY_API_UP,
+    FLY_API_REASON,
+    FLY_API_DATA_AGE,
+    FLY_API_LAST_POLL,
+    FLY_API_UNKNOWN_STATES,
+    FLY_STATE_FILE_STATUS,
+)
+
 ALL: tuple[Metric, ...] = (
     PROBE_SUCCESS,
     PROBE_DURATION,
@@ -1293,6 +1408,7 @@ ALL: tuple[Metric, ...] = (
     *HEARTBEAT_METRICS,
     *VENDOR_METRICS,
     *LAUNCH_METRICS,
+    *PLATFORM_METRICS,
     SCRAPE_DURATION,
     PROBE_ERRORS,
     PROBE_RUNS,
