@@ -1378,6 +1378,136 @@ PLATFORM_METRICS: tuple[Metric, ...] = (
     FLY_STATE_FILE_STATUS,
 )
 
+# --- the platforms' own series (scraped by Prometheus, never served by redline) ------------------
+# Fly.io's built-in metrics, federated by the fly-federate job (docs/platform.md); Fly labels
+# them app, region, host and instance (the machine), the job adds redline's service. Names as
+# Fly documents them: counters end in _count, not _total.
+FLYS = ("service", "app", "region", "host", "instance")
+FLY_INSTANCE_UP = Metric("fly_instance_up", "gauge", "1 while the machine reports.", FLYS)
+FLY_MEM_TOTAL = Metric(
+    "fly_instance_memory_mem_total", "gauge", "The machine's memory (MemTotal), bytes.", FLYS
+)
+FLY_MEM_AVAILABLE = Metric(
+    "fly_instance_memory_mem_available",
+    "gauge",
+    "Memory available to new work on the machine (MemAvailable), bytes.",
+    FLYS,
+)
+FLY_CPU = Metric(
+    "fly_instance_cpu",
+    "counter",
+    "CPU time by cpu_id and mode, in centiseconds (Fly's unit).",
+    (*FLYS, "cpu_id", "mode"),
+)
+FLY_VOLUME_SIZE = Metric(
+    "fly_volume_size_bytes", "gauge", "A volume's size.", ("service", "app", "region", "host", "id")
+)
+FLY_VOLUME_USED_PCT = Metric(
+    "fly_volume_used_pct",
+    "gauge",
+    "Share of a volume in use, 0-100.",
+    ("service", "app", "region", "host", "id"),
+)
+FLY_EDGE_TLS_ERRORS = Metric(
+    "fly_edge_tls_handshake_errors",
+    "counter",
+    "TLS handshakes that failed at Fly's edge, by servername.",
+    ("service", "app", "region", "host", "servername"),
+)
+FLY_APP_RESPONSES = Metric(
+    "fly_app_http_responses_count",
+    "counter",
+    "HTTP responses of the app through Fly's proxy, by status code.",
+    (*FLYS, "status"),
+)
+FLY_APP_RESPONSE_TIME = Metric(
+    "fly_app_http_response_time_seconds",
+    "histogram",
+    "Time the app took to answer through Fly's proxy, by status code.",
+    (*FLYS, "status"),
+)
+# Supabase's Metrics API, scraped by the supabase job with every name prefixed supabase_ (their
+# node_* and pg_* names are redline's own host and database series otherwise). Supabase labels
+# them supabase_project_ref and service_type; the job adds service (database).
+SUPA = ("service", "supabase_project_ref", "service_type")
+SUPA_CPU = Metric(
+    "supabase_node_cpu_seconds_total",
+    "counter",
+    "The database instance's CPU time by cpu and mode.",
+    (*SUPA, "cpu", "mode"),
+)
+SUPA_MEM_TOTAL = Metric(
+    "supabase_node_memory_MemTotal_bytes", "gauge", "The instance's memory.", SUPA
+)
+SUPA_MEM_AVAILABLE = Metric(
+    "supabase_node_memory_MemAvailable_bytes", "gauge", "The instance's available memory.", SUPA
+)
+SUPA_FS = (*SUPA, "device", "fstype", "mountpoint")
+SUPA_FS_SIZE = Metric(
+    "supabase_node_filesystem_size_bytes",
+    "gauge",
+    "A filesystem's size (/data: Postgres).",
+    SUPA_FS,
+)
+SUPA_FS_AVAIL = Metric(
+    "supabase_node_filesystem_avail_bytes", "gauge", "A filesystem's available bytes.", SUPA_FS
+)
+SUPA_BACKENDS = Metric(
+    "supabase_pg_stat_database_num_backends",
+    "gauge",
+    "Connections to the database server.",
+    (*SUPA, "server"),
+)
+# ASSUMPTION: postgres_exporter's pg_settings_max_connections is in Supabase's list (other
+# pg_settings_* are); where it is not, platform.supabase.max_connections stands in. Confirm with
+# curl of the endpoint | grep max_connections.
+SUPA_MAX_CONNECTIONS = Metric(
+    "supabase_pg_settings_max_connections",
+    "gauge",
+    "The server's max_connections.",
+    (*SUPA, "server"),
+)
+SUPA_DB_SIZE = Metric(
+    "supabase_pg_database_size_bytes", "gauge", "Size of each database.", (*SUPA, "datname")
+)
+SUPA_POOLER_UP = Metric("supabase_pgbouncer_up", "gauge", "1 if the pooler answered.", SUPA)
+# ASSUMPTION: pgbouncer_exporter's pools series (pgbouncer_up, which Supabase lists, is that
+# exporter's): clients waiting for a server connection. Confirm on the endpoint.
+SUPA_POOLER_WAITING = Metric(
+    "supabase_pgbouncer_pools_client_waiting_connections",
+    "gauge",
+    "Clients waiting for a server connection in the pooler, by database and user.",
+    (*SUPA, "database", "user"),
+)
+SUPA_REPLICATION_LAG = Metric(
+    "supabase_physical_replication_lag_physical_replication_lag_seconds",
+    "gauge",
+    "How far the read replica is behind the primary (Supabase's example alerts use it).",
+    (*SUPA, "server"),
+)
+PLATFORM_SERIES: tuple[Metric, ...] = (
+    FLY_INSTANCE_UP,
+    FLY_MEM_TOTAL,
+    FLY_MEM_AVAILABLE,
+    FLY_CPU,
+    FLY_VOLUME_SIZE,
+    FLY_VOLUME_USED_PCT,
+    FLY_EDGE_TLS_ERRORS,
+    FLY_APP_RESPONSES,
+    FLY_APP_RESPONSE_TIME,
+    SUPA_CPU,
+    SUPA_MEM_TOTAL,
+    SUPA_MEM_AVAILABLE,
+    SUPA_FS_SIZE,
+    SUPA_FS_AVAIL,
+    SUPA_BACKENDS,
+    SUPA_MAX_CONNECTIONS,
+    SUPA_DB_SIZE,
+    SUPA_POOLER_UP,
+    SUPA_POOLER_WAITING,
+    SUPA_REPLICATION_LAG,
+)
+
 ALL: tuple[Metric, ...] = (
     PROBE_SUCCESS,
     PROBE_DURATION,

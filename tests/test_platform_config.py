@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from exporter.config import ConfigError, load_config, parse_config
-from exporter.rules.prometheus_config import FLY_JOB, SUPABASE_JOB, platform_jobs
+from exporter.platform.config import FLY_JOB, SUPABASE_JOB
+from exporter.rules.prometheus_config import platform_jobs
 
 BASE = """
 services:

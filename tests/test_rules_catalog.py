@@ -91,8 +91,9 @@ def test_every_rule_is_tested_at_its_boundary_and_every_alert_when_quiet(
 
 
 def _known_names() -> set[str]:
-    names = {metric.name for metric in m.ALL} | {"up"}
-    for metric in m.ALL:
+    # redline's own series, and the platforms' that Prometheus scrapes from Fly and Supabase
+    names = {metric.name for metric in (*m.ALL, *m.PLATFORM_SERIES)} | {"up"}
+    for metric in (*m.ALL, *m.PLATFORM_SERIES):
         if metric.type == "histogram":
             names |= {metric.name + s for s in ("_bucket", "_count", "_sum")}
     config, _ = load_config(ROOT / "config" / "hotrod.yml")
@@ -107,7 +108,7 @@ PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "by", "without", "bool", "offset",
     "sum", "avg", "max", "min", "count", "rate", "increase", "resets", "vector", "time",
     "avg_over_time", "max_over_time", "quantile_over_time", "histogram_quantile", "predict_linear",
-    "label_replace", "label_join", "inf", "nan",
+    "label_replace", "label_join", "inf", "nan", "absent",
 }  # fmt: skip
 
 

@@ -18,6 +18,10 @@ from pydantic import Field, model_validator
 
 from exporter.configtypes import Duration, Model, Name, SecretFile, Size, unique_names
 
+# The generated scrape jobs' names (exporter/rules/prometheus_config.py): alerts on stale
+# platform data and the dashboards select them.
+FLY_JOB = "fly-federate"
+SUPABASE_JOB = "supabase"
 # Fly's documented endpoints (docs/platform.md). The federation URL depends on the org slug.
 FLY_FEDERATE = "https://api.fly.io/prometheus/{org}/federate"
 FLY_MACHINES_API = "https://api.machines.dev"

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from exporter.config import Config
+from exporter.platform.config import FLY_JOB, SUPABASE_JOB
 from exporter.rules.alerts import JOB
 from exporter.rules.render import Ordered
 from exporter.rules.spec import StackSpec
@@ -87,9 +88,6 @@ def config(
 
 # --- the platforms' own metrics (config/hotrod.yml's platform: section) -------------------------
 
-# Job names: alerts on stale platform data and the dashboards select them.
-FLY_JOB = "fly-federate"
-SUPABASE_JOB = "supabase"
 # Every series of the Supabase instance is stored under this prefix: its node_*, pg_* and
 # process_* names are those of redline's own host and database series, and without it the host
 # and Postgres alerts would read the Supabase instance as if it were redline's host.
