@@ -47,6 +47,7 @@ from exporter.ops.common import (
     fmt_time,
     fmt_value,
     iso,
+    load_model,
     md_table,
     nice_up,
     parse_duration,
@@ -499,15 +500,12 @@ def _secs(duration: str | None, default: float = 0.0) -> float:
 
 
 def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
-    """The alert thresholds redline can judge, from alert_rules/alerts.yml."""
-    from exporter.rules.spec import SpecError, load_alerts
-
-    try:
-        spec = load_alerts(spec_dir)
-    except SpecError as e:
-        gaps.add(f"alert thresholds not compared: {e}")
+    """The alert thresholds redline can judge, from the stack model (alert_rules/alerts.yml and
+    the probes' budgets in config/hotrod.yml)."""
+    model = load_model(spec_dir, gaps, "alert thresholds not compared")
+    if model is None:
         return []
-    alerts = spec.alerts
+    alerts = model.alerts.alerts
     out: list[AlertCheck] = []
 
     def levels(name: str) -> list[tuple[str, Any]]:
@@ -539,8 +537,9 @@ def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
                         "seconds",
                         "latency",
                         target=True,
-                        where=f"alert_rules/alerts.yml: alerts.ServiceLatencyHigh.budgets"
-                        f"[probe {budget.probe}].{severity}",
+                        where=f"config/hotrod.yml: services[{budget.services[0]}]."
+                        f"probes[{budget.probe}]."
+                        f"{'degraded_after' if severity == 'ticket' else 'page_after'}",
                         lookback=_secs(lvl.window, 300.0),
                         scope=f"{', '.join(budget.services)} / {budget.probe}",
                     )

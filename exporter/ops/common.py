@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from exporter.ops.promapi import ApiError
 
@@ -201,3 +201,18 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return out
+
+
+def load_model(spec_dir: Path, gaps: Gaps, what: str) -> Any:
+    """The stack model (exporter/rules/stackmodel.py) of the repository that holds ``spec_dir``
+    (its alert_rules/) and its config/hotrod.yml; None, with ``what`` noted as a gap, when it
+    cannot be read."""
+    from exporter.config import ConfigError
+    from exporter.rules import stackmodel
+    from exporter.rules.spec import SpecError
+
+    try:
+        return stackmodel.load(spec_dir.resolve().parent)
+    except (SpecError, ConfigError) as e:
+        gaps.add(f"{what}: {e}")
+        return None

@@ -1,7 +1,8 @@
 """The specs under alert_rules/, as typed, frozen models validated once, at load.
 
-- ``alert_rules/slos.yml``: the SLOs (objective, window, SLI) -> recording rules and burn-rate
-  alerts (exporter/rules/slo.py);
+- the SLOs: written per service in config/hotrod.yml (exporter/sloconfig.py) and turned into
+  :class:`SLOSpec` by exporter/rules/stackmodel.py -> recording rules and burn-rate alerts
+  (exporter/rules/slo.py);
 - ``alert_rules/alerts.yml``: every alert's severities, ``for`` durations and thresholds, each
   with the reason for its value (exporter/rules/alerts/ holds the expressions);
 - ``alert_rules/routing.yml``: Alertmanager's receivers, routes, time intervals and inhibitions
@@ -337,6 +338,9 @@ class Route(Model):
     repeat_interval: PromDuration | None = None
     active_time_intervals: tuple[Name, ...] = ()
     mute_time_intervals: tuple[Name, ...] = ()
+    # The ticket routes of the services' teams (config/hotrod.yml: services[].team) go first
+    # among this route's children (exporter/rules/stackmodel.py).
+    team_routes: bool = False
     routes: tuple[Route, ...] = ()
 
 
@@ -411,10 +415,6 @@ def load(model: type[M], path: Path) -> M:
     except ValidationError as e:
         lines = [f"{rel}: {_path(tuple(err['loc']))}: {err['msg']}" for err in e.errors()]
         raise SpecError("\n".join(lines)) from None
-
-
-def load_slos(spec_dir: Path = SPEC_DIR) -> SLOSpec:
-    return load(SLOSpec, spec_dir / "slos.yml")
 
 
 def load_alerts(spec_dir: Path = SPEC_DIR) -> AlertsSpec:
