@@ -186,7 +186,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "redline cannot read the machines of {{ $labels.app }}",
             "redline's polls of Fly's Machines API for {{ $labels.app }} have failed for 15 "
             "minutes (redline_fly_api_up = {{ $value | humanize }}): machine states, OOM kills "
-            "and restarts are stale, so FlyMachineOOMKilled and FlyMachineDown are blind. redline_fly_api_failure_reason says why (auth: the "
+            "and restarts are stale, so FlyMachineOOMKilled and FlyMachineDown are blind. "
+            "redline_fly_api_failure_reason says why (auth: the "
             "token in platform.fly.token_file was refused or expired; rate_limited; http_status).",
             spec.dashboard,
             (ctx.rule(spec, "ticket", f"{sel(m.FLY_API_UP)} == 0", {"service": "redline"}),),
