@@ -268,6 +268,15 @@ class Service(Model):
     depends_on: tuple[Name, ...] = ()
     slos: SLOs
 
+    @model_validator(mode="after")
+    def _fly_slis(self) -> Service:
+        for slo in self.slos:
+            if slo.sli.kind().startswith("fly_") and self.fly is None:
+                raise ValueError(
+                    f"SLO {slo.name}: a {slo.sli.kind()} SLI reads the service's Fly app: set fly"
+                )
+        return self
+
     @field_validator("probes")
     @classmethod
     def _unique(cls, probes: tuple[ProbeBase, ...]) -> tuple[ProbeBase, ...]:

@@ -84,6 +84,13 @@ def slo_table(slos: SLOSpec) -> str:
             what = f"probes {', '.join(sli.probes.probes)} succeed"
         elif sli.database is not None:
             what = f"database {sli.database} answers (pg_up)"
+        elif sli.fly_requests is not None:
+            what = f"requests without 5xx (Fly proxy, app {sli.fly_requests.app})"
+        elif sli.fly_latency is not None:
+            what = (
+                f"requests under {slo.num(sli.fly_latency.threshold)} s "
+                f"(Fly proxy, app {sli.fly_latency.app})"
+            )
         elif sli.requests is not None:
             what = "requests without 5xx (logs)"
         else:
