@@ -36,14 +36,15 @@ from typing import Any
 import attr
 from grafanalib import core as g
 
-from exporter import metrics as m
+from exporter import metrics as m  # noqa: F401  (re-exported: the dashboards build on it)
 from exporter.backups import source as backup_states
-from exporter.config import Config, JsonProbe
+from exporter.config import Config
 from exporter.heartbeats import schedule as heartbeat_states
 from exporter.heartbeats import state as heartbeat_file_states
 from exporter.metrics import Metric
 from exporter.postgres import custom as pg_query_states
 from exporter.probes import base as probe_states
+from exporter.probes import json_metrics
 from exporter.rules import slo as slo_rules
 from exporter.rules.alerts import JOB, UP
 from exporter.rules.model import WATCHDOG
@@ -205,32 +206,17 @@ def recorded_slo_metrics() -> list[Metric]:
 
 
 def json_metric(name: str) -> Metric:
-    """The JSON-derived gauge ``name`` as config/hotrod.yml defines it (exposed with
-    ``metrics.JSON_METRIC_PREFIX``); a name the config lacks fails the build."""
-    for service in config().services:
-        for probe in service.probes:
-            if not isinstance(probe, JsonProbe):
-                continue
-            for spec in probe.metrics:
-                if spec.name == name:
-                    labels = ("service", "probe", *sorted(spec.labels))
-                    if spec.parse == "states":
-                        return Metric(
-                            m.JSON_METRIC_PREFIX + name, "stateset", spec.help, (*labels, "state")
-                        )
-                    return Metric(m.JSON_METRIC_PREFIX + name, "gauge", spec.help, labels)
-    raise KeyError(f"config/hotrod.yml defines no JSON metric {name!r}")
+    """The JSON-derived series ``name`` as the operator's file defines it (the probe's own
+    mapping, exporter/probes/json_metrics.py); a name the config lacks fails the build."""
+    return json_metrics.configured(config(), name)[1]
 
 
 def json_states(name: str) -> tuple[str, ...]:
     """The configured states of a ``parse: states`` JSON metric."""
-    for service in config().services:
-        for probe in service.probes:
-            if isinstance(probe, JsonProbe):
-                for spec in probe.metrics:
-                    if spec.name == name and spec.parse == "states":
-                        return tuple(spec.states)
-    raise KeyError(f"config/hotrod.yml defines no states JSON metric {name!r}")
+    spec, _ = json_metrics.configured(config(), name)
+    if spec.parse != "states":
+        raise KeyError(f"the JSON metric {name!r} is not parse: states")
+    return tuple(spec.states)
 
 
 def vendor_components(feed: str) -> tuple[str, ...]:

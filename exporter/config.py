@@ -380,6 +380,14 @@ class Config(Model):
             for j, dslo in enumerate(database.slos):
                 where = f"databases[{i}].slos[{j}]"
                 _check_slo_refs(where, dslo, slos, feeds, f"database-{dslo.name}")
+        # a restore test's `source` names the database the dump is taken from (docs/backups.md)
+        for test in self.backups.restore.tests:
+            if test.source is not None and test.source not in databases:
+                known = ", ".join(sorted(databases)) or "none"
+                raise ValueError(
+                    f"backups.restore: test of {test.backup!r}: source {test.source!r} is not "
+                    f"a configured database (databases: {known})"
+                )
         return self
 
     def targets(self) -> dict[str, tuple[Service, Any]]:

@@ -513,10 +513,13 @@ class Stack:
                 return  # the exporter is stopping
 
 
-def prometheus_config(target: str, config: Config | None = None) -> str:
+def prometheus_config(
+    target: str, extra: dict[str, Any] | None = None, config: Config | None = None
+) -> str:
     """Scrape every second and evaluate prometheus/rules every second: the rule files
-    prometheus/prometheus.yml loads, where they exist; with ``config``, the platform jobs
-    generated from it too (every second as well)."""
+    prometheus/prometheus.yml loads, where they exist. ``extra``: more top-level settings
+    (remote_write) and global ones (external_labels under ``global``); with ``config``, the
+    platform jobs generated from it too (every second as well)."""
     # plain data for yaml.safe_dump (the generator's Ordered mappings are its renderer's)
     jobs = json.loads(json.dumps(platform_jobs(config))) if config is not None else []
     for job in jobs:
@@ -527,18 +530,21 @@ def prometheus_config(target: str, config: Config | None = None) -> str:
         for f in generated.get("rule_files", [])
         if (ROOT / "prometheus" / f).exists()
     ]
+    extra = dict(extra or {})
     return yaml.safe_dump(
         {
             "global": {
                 "scrape_interval": SCRAPE_INTERVAL,
                 "scrape_timeout": SCRAPE_INTERVAL,
                 "evaluation_interval": SCRAPE_INTERVAL,
+                **extra.pop("global", {}),
             },
             "rule_files": rule_files,
             "scrape_configs": [
                 {"job_name": JOB, "static_configs": [{"targets": [target]}]},
                 *jobs,
             ],
+            **extra,
         }
     )
 
@@ -565,8 +571,9 @@ READY = (
 
 
 @contextmanager
-def running(workdir: Path) -> Iterator[Prometheus]:
-    """The whole stack, ready to be queried; everything is stopped on exit."""
+def running(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Prometheus]:
+    """The whole stack, ready to be queried; everything is stopped on exit. ``extra``: more
+    Prometheus settings (see :func:`prometheus_config`)."""
     stack = Stack(workdir)
     stop_traffic = threading.Event()
     traffic: threading.Thread | None = None
@@ -575,7 +582,7 @@ def running(workdir: Path) -> Iterator[Prometheus]:
         stack.heartbeats()
         traffic = threading.Thread(target=stack.traffic, args=(stop_traffic,), daemon=True)
         traffic.start()
-        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", stack.config)
+        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", extra, stack.config)
         with Prometheus(workdir / "prometheus", config) as prom:
             assert isinstance(prom, Prometheus)
             deadline = time.monotonic() + READY_TIMEOUT

@@ -658,7 +658,14 @@ def summary(c: Capacity) -> list[str]:
 
 
 def write(c: Capacity, out_dir: Path) -> Path:
-    from exporter.ops import charts
+    # matplotlib is an extra (redline[charts]): the exporter itself never needs it, and a
+    # report without charts still has every figure
+    try:
+        from exporter.ops import charts
+    except ImportError:
+        c.gaps.add("charts not drawn: matplotlib is not installed (pip install 'redline[charts]')")
+        write_text(out_dir / "capacity.md", to_markdown(c))
+        return out_dir / "capacity.md"
 
     chart_dir = out_dir / "charts"
     for res in c.resources:

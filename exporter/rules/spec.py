@@ -23,19 +23,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from exporter import durations
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT / "alert_rules"
-
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_DURATION_SECONDS = {
-    "ms": Decimal("0.001"),
-    "s": Decimal(1),
-    "m": Decimal(60),
-    "h": Decimal(3600),
-    "d": Decimal(86400),
-    "w": Decimal(604800),
-    "y": Decimal(31536000),
-}
 
 
 class SpecError(Exception):
@@ -43,35 +34,40 @@ class SpecError(Exception):
 
 
 def seconds(duration: str) -> Decimal:
-    """Seconds in a Prometheus duration such as ``1h30m`` (exact)."""
-    total = Decimal(0)
-    for amount, unit in _DURATION_PART.findall(duration):
-        total += Decimal(amount) * _DURATION_SECONDS[unit]
-    return total
+    """Exact seconds in a duration such as ``1h30m`` (exporter/durations.py)."""
+    return durations.parse(duration, bare=False)
 
 
 def _prom_duration(value: Any) -> str:
-    text = str(value).strip()
-    if not text or _DURATION_PART.sub("", text) != "":
-        raise ValueError(f"{value!r} is not a Prometheus duration such as 30s, 5m, 1h or 30d")
-    return text
+    """A duration Prometheus and Alertmanager read: kept as written when they read it as it
+    stands (``1h30m``, ``7d``), else written their way (``0.5s`` -> ``500ms``, ``1.5h`` ->
+    ``1h30m``). A bare number is refused: Prometheus wants a unit."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and durations.is_prom(text):
+        return text
+    return durations.prom(durations.parse(text, bare=False))
 
 
 def _quantity(value: Any) -> Decimal:
     """A threshold: a number, a percentage (``80%`` -> 0.8) or a duration (``500ms`` -> 0.5,
     seconds), kept exact."""
+    refused = (
+        f"{value!r} is not a number, a percentage such as 80%, or a duration such as "
+        f"{durations.EXAMPLES}"
+    )
     if isinstance(value, bool):
-        raise ValueError("expected a number, a percentage or a duration")
-    if isinstance(value, int | float):
-        return Decimal(repr(value))
-    text = str(value).strip()
+        raise ValueError(refused)
+    text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
-        if text.endswith("%"):
-            return Decimal(text[:-1]) / 100
-        return Decimal(text)
+        number = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
     except InvalidOperation:
-        pass
-    return seconds(_prom_duration(text))
+        try:
+            return durations.parse(text, bare=False)
+        except ValueError:
+            raise ValueError(refused) from None
+    if not number.is_finite():
+        raise ValueError(refused)
+    return number
 
 
 def _matcher(value: Any) -> str:
@@ -288,12 +284,26 @@ class ExporterAuth(Model):
         return self
 
 
+# The external label that tells the servers of an HA pair apart (replicas: in stack.yml). Long-
+# term stores deduplicate on it; alerts must not carry it (see prometheus_config.py).
+REPLICA_LABEL = "replica"
+
+
 class RemoteWrite(Model):
     name: Name
     url: str
     headers: dict[str, str] = {}  # not secrets (e.g. X-Scope-OrgID); tokens go in files
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
+    # HA pair: drop the replica label on the way out, for a store that deduplicates identical
+    # series by time (VictoriaMetrics with -dedup.minScrapeInterval). Thanos and Mimir
+    # deduplicate on the label itself: keep it for them.
+    drop_replica: bool = False
+    # The store's Prometheus query API, when it has one (VictoriaMetrics: http://HOST:8428):
+    # Grafana gets it as a second data source (dashboards/provisioning), and it is what
+    # `redline baseline|capacity|postmortem --prometheus.url` takes to read past Prometheus's
+    # retention.
+    query_url: str | None = None
 
 
 class StackSpec(Model):
@@ -307,6 +317,9 @@ class StackSpec(Model):
     prometheus: tuple[str, ...] = Field(min_length=1)
     alertmanagers: tuple[str, ...] = Field(min_length=1)
     remote_write: tuple[RemoteWrite, ...] = ()
+    # An HA pair (or more): one prometheus/prometheus-<name>.yml per name, each with the
+    # external label replica=<name> and the alert relabelling that drops it again.
+    replicas: tuple[Name, ...] = ()
     grafana_url: str
     runbook_url: str
     dashboards: dict[str, str]
@@ -317,6 +330,13 @@ class StackSpec(Model):
         # before the next scrape starts
         if seconds(self.scrape_timeout) >= seconds(self.scrape_interval):
             raise ValueError("scrape_timeout must be below scrape_interval")
+        if self.replicas:
+            if len(self.replicas) < 2 or len(set(self.replicas)) != len(self.replicas):
+                raise ValueError("replicas: two or more distinct names, or none")
+            if REPLICA_LABEL in self.external_labels:
+                raise ValueError(
+                    f"external_labels: {REPLICA_LABEL} is set per server from `replicas`"
+                )
         return self
 
 
@@ -433,7 +453,10 @@ def load(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{rel}: {_path(tuple(err['loc']))}: {err['msg']}" for err in e.errors()]
+        lines = [
+            f"{rel}: {_path(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        ]
         raise SpecError("\n".join(lines)) from None
 
 
