@@ -45,7 +45,6 @@ from exporter.config import Config
 log = logging.getLogger("redline.demo.platform")
 
 HOST = "127.0.0.1"
-PORT = 13004  # exporter/default.yml's platform URLs
 MODES = ("ok", "worker-oom", "token-refused", "supabase-down")
 MIB = 1024 * 1024
 # Fly's response-time buckets as the stand-in writes them (ASSUMPTION on Fly's: see slo.py)
@@ -378,3 +377,54 @@ def _matches(line: str, matchers: list[tuple[str, str, str]]) -> bool:
         if op == "!~" and re.fullmatch(value, have):
             return False
     return True
+
+
+def write_secrets() -> None:
+    """The demo's token and key files (exporter/default.yml names them), mode 0600."""
+    from exporter.demo import layout
+
+    layout.SECRETS_DIR.mkdir(parents=True, exist_ok=True)
+    for path, value in (
+        (layout.FLY_TOKEN_FILE, layout.FLY_TOKEN),
+        (layout.SUPABASE_KEY_FILE, layout.SUPABASE_KEY),
+    ):
+        path.write_text(value + "\n", encoding="utf-8")
+        path.chmod(0o600)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import asyncio
+    import signal
+
+    from exporter.config import load_config
+    from exporter.demo import layout
+
+    parser = argparse.ArgumentParser(
+        description="Fly's and Supabase's stand-in for the demo, on 127.0.0.1 until SIGTERM."
+    )
+    parser.add_argument("--port", type=int, default=layout.PLATFORM_PORT)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config, _ = load_config(None)  # the demo's apps and groups
+    standin = PlatformStandIn(config, layout.FLY_TOKEN, layout.SUPABASE_KEY)
+
+    async def serve() -> None:
+        runner = web.AppRunner(standin.app(), shutdown_timeout=0.1)
+        await runner.setup()
+        await web.TCPSite(runner, HOST, args.port).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

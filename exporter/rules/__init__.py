@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.config import Config
+from exporter.config import Config, load_config
 from exporter.rules import (
     alertmanager,
     alerts,
@@ -204,9 +204,18 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
             )
         rule_files.append(f"rules/{name}.yml")
 
-    # the platforms' scrape jobs come from the operator's file; the demo has none yet (its
-    # platform stand-in is still to come)
-    jobs = prometheus_config.platform_jobs(config) if variant is None else []
+    # the platforms' scrape jobs come from the operator's file; the demo's from the demo's
+    # config (exporter/default.yml), whose platform section points at the loopback stand-in,
+    # at the demo's scrape interval
+    if variant is None:
+        jobs = prometheus_config.platform_jobs(config)
+    else:
+        jobs = prometheus_config.platform_jobs(load_config(None)[0], base=root)
+        for job in jobs:
+            job["scrape_interval"], job["scrape_timeout"] = (
+                stack.scrape_interval,
+                stack.scrape_timeout,
+            )
     files["prometheus/prometheus.yml"] = render(
         prometheus_config.config(stack, rule_files, extra_jobs=jobs),
         ["alert_rules/stack.yml", CONFIG],
