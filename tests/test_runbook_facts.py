@@ -41,3 +41,35 @@ def test_update_replaces_between_the_markers_and_adopts_a_bare_runbook() -> None
     assert update(marked, block) == f"# A\n\n{block}\n\nprose\n"
     bare = "# A\n\n**Severity:** page · x\n**Rule:** y\n\nprose\n"
     assert update(bare, block) == f"# A\n\n{block}\n\nprose\n"
+
+
+def test_alert_texts_take_their_durations_from_the_levels() -> None:
+    """A ``for`` or window written by hand in a description drifts from alerts.yml; the
+    placeholders ([[for]], [[window]], [[threshold.page|percent]]) are filled from it. The
+    string literals of the converted area modules hold no such phrase."""
+    import ast
+    import re
+
+    pattern = re.compile(r"\b(for|over the last|in the last|in) \d+ (min|minutes|hours?)\b")
+    offenders = []
+    for area in ("pipeline", "host", "logs", "vendors", "backups"):
+        path = ROOT / "exporter" / "rules" / "alerts" / f"{area}.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and (m := pattern.search(text)):
+                offenders.append(f"{area}.py:{node.lineno}: {m.group(0)}")
+    assert offenders == []
+
+
+def test_a_placeholder_naming_a_missing_level_is_refused() -> None:
+    import pytest
+
+    from exporter.rules.alerts.common import render_text
+    from exporter.rules.spec import AlertSpec, SpecError
+
+    spec = AlertSpec.model_validate({"dashboard": "x", "ticket": {"for": "5m"}})
+    assert render_text("for [[for]]", "A", spec) == "for 5 minutes"
+    with pytest.raises(SpecError, match=r"A: its text names \[\[for\.page\]\]"):
+        render_text("for [[for.page]]", "A", spec)
+    with pytest.raises(SpecError, match="no single value"):
+        render_text("above [[threshold]]", "A", spec)
