@@ -45,6 +45,9 @@ def _auth(stack: StackSpec) -> dict[str, Any]:
     return out
 
 
+# The label of a sharded exporter's scrape: its --shard (RedlineShardMismatch compares them).
+SHARD_LABEL = "shard"
+
 # Alerts leave an HA pair's servers without the label that tells the servers apart.
 DROP_REPLICA = {"action": "labeldrop", "regex": REPLICA_LABEL}
 
@@ -87,7 +90,8 @@ def config(
         raise ValueError(f"{replica!r} is not one of stack.yml's replicas {stack.replicas}")
     exporters: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for e in stack.exporters:
-        exporters.setdefault(tuple(sorted(e.labels.items())), []).append(e.address)
+        labels = {**e.labels, **({SHARD_LABEL: e.shard} if e.shard else {})}
+        exporters.setdefault(tuple(sorted(labels.items())), []).append(e.address)
     labels = dict(stack.external_labels)
     if replica is not None:
         labels[REPLICA_LABEL] = replica
@@ -228,11 +232,11 @@ APPENDIX = """\
 --- growing past one machine -----------------------------------------------------------------
 These are settings of alert_rules/stack.yml; regenerate after changing them.
 
-Several exporters, sharded by target: give each exporter a config with its share of the services
-(redline run --config.file shard-a.yml) and list each under `exporters:` with a shard label:
+Several exporters, sharded by service: run each with the same config and --shard=I/N (a stable
+hash of the service name picks the shard; docs/scaling.md) and list each under `exporters:`:
   exporters:
-    - {address: "redline-a:9877", labels: {shard: a}}
-    - {address: "redline-b:9877", labels: {shard: b}}
+    - {address: "redline-1:9877", shard: 1/2}
+    - {address: "redline-2:9877", shard: 2/2}
 Alerts keep `instance`, so RedlineExporterDown silences only the alerts of the shard it names.
 
 One probe per request, on its own schedule (the /probe endpoint), e.g. a rate-limited vendor

@@ -178,7 +178,7 @@ class SLO(Model):
 class SLOSpec(Model):
     version: Literal["redline.slo/v1"]
     window: PromDuration
-    slos: tuple[SLO, ...] = Field(min_length=1)
+    slos: tuple[SLO, ...] = ()  # a stack may have none yet
 
     @model_validator(mode="after")
     def _check(self) -> SLOSpec:
@@ -250,6 +250,8 @@ class AlertsSpec(Model):
 class ScrapeTarget(Model):
     address: str
     labels: dict[LabelName, str] = {}
+    # I/N: the exporter runs with --shard=I/N (exporter/shard.py); scraped with label shard="I/N"
+    shard: Annotated[str, Field(pattern=r"^[1-9][0-9]*/[1-9][0-9]*$")] | None = None
 
 
 class BasicAuth(Model):
@@ -330,6 +332,16 @@ class StackSpec(Model):
         # before the next scrape starts
         if seconds(self.scrape_timeout) >= seconds(self.scrape_interval):
             raise ValueError("scrape_timeout must be below scrape_interval")
+        shards = [e.shard for e in self.exporters if e.shard is not None]
+        if shards:
+            count = len(self.exporters)
+            expected = {f"{i}/{count}" for i in range(1, count + 1)}
+            if len(shards) != count or set(shards) != expected:
+                raise ValueError(
+                    f"exporters: sharded exporters need shard: 1/{count} .. {count}/{count}, each "
+                    f"once (got {[e.shard for e in self.exporters]}): a missing share is never "
+                    "probed, a doubled one twice"
+                )
         if self.replicas:
             if len(self.replicas) < 2 or len(set(self.replicas)) != len(self.replicas):
                 raise ValueError("replicas: two or more distinct names, or none")

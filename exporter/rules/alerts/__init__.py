@@ -21,6 +21,7 @@ from exporter.rules.alerts import (
     logs,
     pipeline,
     platform,
+    restore,
     services,
     vendors,
 )
@@ -38,6 +39,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "logs": logs.alerts,
     "database": database.alerts,
     "backups": backups.alerts,
+    "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
     "platform": platform.alerts,
 }
