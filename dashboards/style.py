@@ -151,6 +151,7 @@ INFO = "blue"
 WARNING = "orange"
 CRITICAL = "red"
 NEUTRAL = "text"
+UNMEASURED = "#8e8e8e"  # grey: nothing was measured (Grafana has no named grey)
 SEVERITY_COLOURS: dict[str, str] = {"info": INFO, "ticket": WARNING, "page": CRITICAL}
 
 # --- series redline does not define ------------------------------------------------------------
@@ -508,6 +509,59 @@ def goto(key: str, **variables: str) -> dict[str, Any]:
     }
 
 
+# --- no data --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoData:
+    """What a stat shows when its query returns no series. It must be said per tile: for some
+    no series means nothing is wrong (no alert firing: green), for most it means nothing was
+    measured (grey, never the green of a good value)."""
+
+    text: str
+    colour: str
+
+
+UNKNOWN = NoData("unknown", UNMEASURED)
+
+
+def nothing(text: str) -> NoData:
+    """No series is the good case (e.g. no alert firing, no probe failing): green ``text``."""
+    return NoData(text, OK)
+
+
+def no_data_mapping(no_data: NoData) -> dict[str, Any]:
+    """Grafana's special-value mapping for a missing or NaN value: it colours the no-data
+    display too (Grafana renders "no value" through the value mappings)."""
+    return {
+        "type": "special",
+        "options": {
+            "match": "null+nan",
+            "result": {"text": no_data.text, "color": no_data.colour, "index": 100},
+        },
+    }
+
+
+def runbook_field_link(label: str = "alertname") -> dict[str, Any]:
+    """A table override: each row's ``label`` cell links to that alert's runbook (the same
+    link template as the alerts' runbook_url annotation, alert_rules/stack.yml)."""
+    return {
+        "matcher": {"id": "byName", "options": label},
+        "properties": [
+            {
+                "id": "links",
+                "value": [
+                    {
+                        "title": "Runbook: ${__value.raw}",
+                        "url": f"{stack().runbook_url.rstrip('/')}/${{__value.raw}}.md",
+                        "targetBlank": True,
+                    }
+                ],
+            }
+        ],
+    }
+
+
 # --- queries and panels ------------------------------------------------------------------------
 
 
@@ -629,13 +683,14 @@ def stat(
     overrides: Sequence[dict[str, Any]] = (),
     graph: bool = False,
     text_mode: str = "auto",
-    no_value: str = "no data",
+    no_data: NoData = UNKNOWN,
     decimals: int | None = None,
     w: int = 6,
     h: int = 4,
 ) -> g.Stat:
     """One big number (or one per series) coloured by thresholds or by mapped states. Tiles
-    link to their detail dashboard by clicking anywhere on the value too."""
+    link to their detail dashboard by clicking anywhere on the value too. ``no_data`` is what
+    the tile says when its query returns nothing (grey "unknown" unless said otherwise)."""
     data_links = [dict(link) for link in links]
     return g.Stat(
         title=title,
@@ -644,7 +699,7 @@ def stat(
         targets=_targets(queries, instant=not graph),
         format=unit,
         thresholds=thresholds or steps(OK),
-        mappings=mappings or [],
+        mappings=[*(mappings or []), no_data_mapping(no_data)],
         links=_links(alerts, links),
         overrides=list(overrides),
         color={"mode": "thresholds"},
@@ -652,7 +707,7 @@ def stat(
         graphMode="area" if graph else "none",
         reduceCalc="lastNotNull",
         textMode=text_mode,
-        noValue=no_value,
+        noValue=no_data.text,
         decimals=decimals,
         gridPos=_size(w, h),
         maxDataPoints=None,
@@ -762,6 +817,7 @@ def state_stat(
     states: Mapping[str, str],
     alerts: Sequence[str] = (),
     links: Sequence[dict[str, Any]] = (),
+    no_data: NoData = UNKNOWN,
     w: int = 6,
     h: int = 4,
 ) -> g.Stat:
@@ -773,6 +829,7 @@ def state_stat(
         mappings=state_mappings(states),
         alerts=alerts,
         links=links,
+        no_data=no_data,
         w=w,
         h=h,
     )
