@@ -1368,6 +1368,14 @@ CONFIG_TARGETS = Metric(
     "backups, vendors); a sudden fall is what a cut or wrong config file looks like.",
     ("area",),
 )
+WEB_AUTH_FAILURES = Metric(
+    "redline_web_auth_failures_total",
+    "counter",
+    "Requests refused by basic auth, by reason: missing (no credentials: a client's first "
+    "try), malformed, unknown_user, wrong_password, rate_limited (a client over its share of "
+    "password checks, answered 429 without checking).",
+    ("reason",),
+)
 SHARD_INFO = Metric(
     "redline_shard_info",
     "gauge",
@@ -1668,6 +1676,7 @@ ALL: tuple[Metric, ...] = (
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIMESTAMP,
     CONFIG_TARGETS,
+    WEB_AUTH_FAILURES,
     SHARD_INFO,
     BUILD_INFO,
     ASYNCIO_TASKS,
