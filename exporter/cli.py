@@ -289,8 +289,11 @@ def _add_restore_test(sub: Any) -> None:
 
 
 def _add_demo(sub: Any) -> None:
-    from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
-
+    try:
+        from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
+    except ImportError:
+        # the installed package leaves the demo out (pyproject.toml): it runs from a checkout
+        sys.exit("error: the demo runs from a checkout of the repository: make demo (docs/demo.md)")
     demo.add_parsers(sub, LAZY_HELP)  # redline demo break|heal|status, redline drill [SCENARIO]
 
 

@@ -829,6 +829,23 @@ def _scenarios() -> dict[str, Scenario]:
             detect_timeout=240.0,
         ),
         Scenario(
+            "backup-unrestorable",
+            "a backup that does not restore",
+            "the backup job writes dumps cut short and checksums them as they are (the integrity "
+            "checks pass: pg_restore --list reads the table of contents); only the restore test "
+            "notices: BackupRestoreFailed, one ticket with its runbook, resolved by the first "
+            "good dump that restores",
+            (Fault("backup-job", "truncated"),),
+            ("backup-job",),
+            notified=(
+                Expect(
+                    "BackupRestoreFailed", {"backup": layout.BACKUP_SET}, "ticket", "vendors-jobs"
+                ),
+            ),
+            silent=(Expect("(?!BackupRestoreFailed)(Backup|Heartbeat).*"),),
+            detect_timeout=240.0,
+        ),
+        Scenario(
             "heartbeat-late",
             "a heartbeat late",
             "the backup job stops (its cron is gone): its ping is late (HeartbeatLate, info: "
