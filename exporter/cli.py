@@ -25,17 +25,26 @@ DEFAULT_LISTEN = ":9877"
 log = logging.getLogger("redline")
 
 
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 class _LogfmtFormatter(logging.Formatter):
-    """ts=... level=... logger=... msg="..." as Prometheus components log."""
+    """ts=... level=... logger=... msg="..." as Prometheus components log; an exception's
+    traceback follows as err="..." on the same line (newlines escaped), so an internal error
+    (aiohttp's "Error handling request", a source that raised) can be diagnosed."""
 
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         line = f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
-        line += f'logger={record.name} msg="{msg}"'
+        line += f"logger={record.name} msg={_quoted(record.getMessage())}"
         detail = getattr(record, "detail", None)
         if detail:
-            line += ' detail="' + str(detail).replace('"', '\\"').replace("\n", "\\n") + '"'
+            line += f" detail={_quoted(str(detail))}"
+        if record.exc_info:
+            line += f" err={_quoted(self.formatException(record.exc_info))}"
+        elif record.stack_info:
+            line += f" stack={_quoted(self.formatStack(record.stack_info))}"
         return line
 
 
