@@ -242,3 +242,15 @@ def test_make_generate_prints_the_problem_and_fails(
     assert generate.main() == 1
     err = capsys.readouterr().err
     assert err == "error: config/demo.yml: addresses: 'x' matches nothing\nerror: second\n"
+
+
+def test_a_default_url_of_the_model_counts_as_an_address() -> None:
+    """build() also checks the loaded config with its defaults: a section whose endpoint
+    defaults to the vendor's real one is caught though no URL is written."""
+    config = parse_config(
+        "vendors: {checks: {google_analytics: [{name: ga, property_id: '1', "
+        "credentials_file: key.json}]}}",
+        "demo.yml",
+    )
+    found = demo_config.leftovers(config.model_dump(mode="json"))
+    assert any("contacts 'analyticsdata.googleapis.com'" in x for x in found), found

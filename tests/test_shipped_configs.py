@@ -190,6 +190,15 @@ def test_every_non_loopback_address_of_hotrod_is_mapped() -> None:
 # --- the default config -------------------------------------------------------------------------
 
 
+def test_default_platform_endpoints_are_loopback(default: Config) -> None:
+    """Fly's and Supabase's endpoints default to the real ones when not written: the demo map
+    writes them out."""
+    fly, supabase = default.platform.fly, default.platform.supabase
+    assert fly is not None and supabase is not None
+    for url in (fly.federate(), fly.machines_api, supabase.url()):
+        assert urlsplit(url).hostname in LOOPBACK, url
+
+
 def test_default_points_only_at_loopback(default: Config) -> None:
     for service, probe in probes(default):
         host, _ = host_port(probe)
@@ -381,4 +390,7 @@ def test_hotrod_holds_no_literal_secret(hotrod: Config) -> None:
     # token shapes: Shopify's prefixed tokens, and long mixed letter-and-digit strings
     assert not re.search(r"shp(at|ca|pa|ss)_", text)
     assert not re.search(r"\b(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}\b", text)
-    assert not re.search(r"(?im)^\s*[\w-]*(token|password|secret)[\w-]*:\s*(?!\$\{)\S", text)
+    # a *_file key names where the secret is (platform.fly.token_file), never the secret
+    assert not re.search(
+        r"(?im)^\s*(?![\w-]*_file:)[\w-]*(token|password|secret)[\w-]*:\s*(?!\$\{)\S", text
+    )

@@ -74,6 +74,7 @@ def layout_values() -> dict[str, str]:
         "shopify_token": standins.Shopify.API_TOKEN,
         "chatwoot_token": standins.Chatwoot.API_TOKEN,
         "port:postgres": str(layout.POSTGRES_PORT),
+        "port:platform": str(layout.PLATFORM_PORT),
         "restore_user": database.RESTORE_USER,
     }
     values.update({f"port:{name}": str(port) for name, port in standins.DEFAULT_PORTS.items()})
@@ -325,9 +326,12 @@ def build(root: Path) -> str:
     cannot be derived or does not load as a config."""
     text = derive(_read(root, OPERATOR), _read(root, DEMO), layout_values())
     try:
-        parse_config(text, OUTPUT)
+        config = parse_config(text, OUTPUT)
     except ConfigError as e:
         raise DemoConfigError(
             [f"the derived config does not load: {i}" for i in e.issues]
         ) from None
+    # and with every default filled in (a default URL is a production address too)
+    if left := leftovers(config.model_dump(mode="json")):
+        raise DemoConfigError([f"{OUTPUT} (with its defaults): {x}" for x in left])
     return text
