@@ -195,7 +195,7 @@ def test_default_platform_endpoints_are_loopback(default: Config) -> None:
     writes them out."""
     fly, supabase = default.platform.fly, default.platform.supabase
     assert fly is not None and supabase is not None
-    for url in (fly.federate(), fly.machines_api, supabase.url()):
+    for url in (fly.federate, fly.machines_api, supabase.url):
         assert urlsplit(url).hostname in LOOPBACK, url
 
 
