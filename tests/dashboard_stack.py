@@ -48,7 +48,7 @@ import yaml
 from aiohttp import web
 
 from exporter.app import initial_runtime, make_app
-from exporter.demo.servers import Prometheus, ServerError, free_port
+from exporter.demo.servers import Alertmanager, Prometheus, ServerError, free_port
 from exporter.demo.standins import DEFAULT_PORTS, run_standins
 from exporter.rules.alerts import JOB
 from tests import pg
@@ -516,10 +516,19 @@ class Stack:
                 return  # the exporter is stopping
 
 
-def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
+def prometheus_config(
+    target: str,
+    extra: dict[str, Any] | None = None,
+    *,
+    itself: str | None = None,
+    alertmanager: str | None = None,
+) -> str:
     """Scrape every second and evaluate prometheus/rules every second: the rule files
     prometheus/prometheus.yml loads, where they exist. ``extra``: more top-level settings
-    (remote_write) and global ones (external_labels under ``global``)."""
+    (remote_write) and global ones (external_labels under ``global``). ``itself`` and
+    ``alertmanager``: addresses of Prometheus and of an Alertmanager, scraped as the jobs
+    prometheus and alertmanager (as prometheus/prometheus.yml does), the Alertmanager sent the
+    alerts: the alerting pipeline's own panels read them."""
     generated = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     rule_files = [
         str(ROOT / "prometheus" / f)
@@ -527,6 +536,12 @@ def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
         if (ROOT / "prometheus" / f).exists()
     ]
     extra = dict(extra or {})
+    scrapes: list[dict[str, Any]] = [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]
+    for job, address in (("prometheus", itself), ("alertmanager", alertmanager)):
+        if address is not None:
+            scrapes.append({"job_name": job, "static_configs": [{"targets": [address]}]})
+    if alertmanager is not None:
+        extra["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return yaml.safe_dump(
         {
             "global": {
@@ -536,7 +551,7 @@ def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
                 **extra.pop("global", {}),
             },
             "rule_files": rule_files,
-            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": scrapes,
             **extra,
         }
     )
@@ -557,7 +572,14 @@ READY = (
     "slo:period_error_budget_remaining:ratio",
     # an alert other than Watchdog (the stack makes HeartbeatFailed and the vendors' fire)
     'ALERTS{alertstate="firing", alertname!="Watchdog"}',
+    # the alerting pipeline: Prometheus and Alertmanager scraped, the Alertmanager discovered
+    'up{job="prometheus"} == 1',
+    'up{job="alertmanager"} == 1',
+    "prometheus_notifications_alertmanagers_discovered >= 1",
 )
+# An Alertmanager that routes every alert to a receiver with no integration: it counts, it
+# sends nothing anywhere.
+ALERTMANAGER_CONFIG = {"route": {"receiver": "nobody"}, "receivers": [{"name": "nobody"}]}
 
 
 @contextmanager
@@ -572,9 +594,17 @@ def running(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Prom
         stack.heartbeats()
         traffic = threading.Thread(target=stack.traffic, args=(stop_traffic,), daemon=True)
         traffic.start()
-        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", extra)
-        with Prometheus(workdir / "prometheus", config) as prom:
-            assert isinstance(prom, Prometheus)
+        alertmanager = Alertmanager(workdir / "alertmanager", yaml.safe_dump(ALERTMANAGER_CONFIG))
+        prom = Prometheus(workdir / "prometheus", None)
+        prom.config_path.write_text(
+            prometheus_config(
+                f"127.0.0.1:{stack.ports.exporter}",
+                extra,
+                itself=f"127.0.0.1:{prom.port}",
+                alertmanager=f"127.0.0.1:{alertmanager.port}",
+            )
+        )
+        with alertmanager, prom:
             deadline = time.monotonic() + READY_TIMEOUT
             for expr in READY:
                 try:
