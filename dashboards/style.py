@@ -108,6 +108,8 @@ TITLES: dict[str, str] = {
     "backups-vendors": "Backups, jobs and third parties",
     "launch": "Launch day",
     "redline": "redline itself",
+    "fly": "Fly apps",
+    "supabase": "Supabase instance",
 }
 # Dashboards no alert links to (so alert_rules/stack.yml does not list them yet).
 EXTRA_UIDS: dict[str, str] = {"launch": "redline-launch"}
