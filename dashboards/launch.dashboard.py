@@ -2,6 +2,7 @@
 tighter) on one screen: the shop's pulse, its traffic, and the known weak spots of the launch
 (Chatwoot's worker running out of memory, the agent queue, Shopify's rate limits)."""
 
+from dashboards import platform_health
 from dashboards import style as s
 from dashboards.style import Q, m, sel
 
@@ -270,7 +271,7 @@ dashboard = s.dashboard(
     "launch",
     "The launch window on one screen: the shop's pulse, traffic and latency, and the known "
     "weak spots.",
-    [window, pulse, traffic, weak_spots],
+    [window, pulse, platform_health.row(), traffic, weak_spots],
     all_alerts=True,
     time_from="now-3h",
 )

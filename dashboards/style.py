@@ -45,6 +45,8 @@ from exporter.metrics import Metric
 from exporter.postgres import custom as pg_query_states
 from exporter.probes import base as probe_states
 from exporter.probes import json_metrics
+from exporter.promql import Matches, alternatives, sel
+from exporter.promql import labels_of as by
 from exporter.rules import slo as slo_rules
 from exporter.rules.alerts import JOB, UP
 from exporter.rules.model import WATCHDOG
@@ -108,6 +110,8 @@ TITLES: dict[str, str] = {
     "backups-vendors": "Backups, jobs and third parties",
     "launch": "Launch day",
     "redline": "redline itself",
+    "fly": "Fly apps",
+    "supabase": "Supabase instance",
 }
 # Dashboards no alert links to (so alert_rules/stack.yml does not list them yet).
 EXTRA_UIDS: dict[str, str] = {"launch": "redline-launch"}
@@ -157,10 +161,8 @@ SEVERITY_COLOURS: dict[str, str] = {"info": INFO, "ticket": WARNING, "page": CRI
 # exporter/metrics.py lists redline's own names; these belong to Prometheus (synthetic series
 # and the rule manager), to prometheus_client's process collector, and to the SLO recording
 # rules of exporter/rules/slo.py (tests/test_dashboards.py checks each is recorded there).
-ALERTS = Metric(
-    "ALERTS", "gauge", "Prometheus's pending and firing alerts.", ("alertname", "alertstate")
-)
 ALERT_LABELS = ("alertname", "alertstate", "severity", "service", "slo")
+ALERTS = Metric("ALERTS", "gauge", "Prometheus's pending and firing alerts.", ALERT_LABELS)
 SCRAPE_DURATION = Metric(
     "scrape_duration_seconds", "gauge", "How long Prometheus's scrape of the target took."
 )
@@ -227,51 +229,10 @@ def vendor_components(feed: str) -> tuple[str, ...]:
 
 # --- selectors -----------------------------------------------------------------------------
 
-Match = str | tuple[str, str]  # "value" (=) or (op, value), op one of = != =~ !~
-Matches = Match | list[Match]  # several matchers on one label must all hold
-TARGET_LABELS = ("job", "instance")
-_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum")}
-
 
 def var(name: str) -> tuple[str, str]:
     """A matcher on a dashboard variable (multi-value and All need a regex match)."""
     return ("=~", f"${name}")
-
-
-def _labels(metric: Metric) -> set[str]:
-    extra = set(ALERT_LABELS) if metric is ALERTS else set()
-    return set(metric.labels) | set(TARGET_LABELS) | extra
-
-
-def sel(metric: Metric, suffix: str = "", /, **matchers: Matches) -> str:
-    """``sel(m.PROBE_SUCCESS, service=var("service"), probe="health")``; only the metric's own
-    labels (and job, instance, and le of a histogram's buckets) may be matched."""
-    if suffix and suffix not in _SUFFIXES.get(metric.type, ()):
-        raise ValueError(f"{metric.name} ({metric.type}) has no series {metric.name}{suffix}")
-    allowed = _labels(metric) | ({"le"} if suffix == "_bucket" else set())
-    parts = []
-    for label, matches in matchers.items():
-        if label not in allowed:
-            raise ValueError(f"{metric.name} has no label {label!r}")
-        for match in matches if isinstance(matches, list) else [matches]:
-            op, value = ("=", match) if isinstance(match, str) else match
-            if op not in ("=", "!=", "=~", "!~"):
-                raise ValueError(f"bad matcher operator {op!r}")
-            parts.append(f'{label}{op}"{value}"')
-    return f"{metric.name}{suffix}" + ("{" + ", ".join(parts) + "}" if parts else "")
-
-
-def by(metric: Metric, *labels: str) -> str:
-    """``service, probe`` for a ``by (...)`` clause, checked against the metric's labels."""
-    for label in labels:
-        if label not in _labels(metric) and label != "le":
-            raise ValueError(f"{metric.name} has no label {label!r}")
-    return ", ".join(labels)
-
-
-def alternatives(values: Sequence[str]) -> str:
-    """A regex matching exactly these configured names (a dot escaped as PromQL needs)."""
-    return "|".join(v.replace(".", "\\\\.") for v in values)
 
 
 # --- states: a state set as one number per series, mapped back to its name ------------------

@@ -259,7 +259,7 @@ def metric_names(expr: str) -> set[str]:
 
 def known_names() -> set[str]:
     names = set()
-    for metric in m.ALL:
+    for metric in (*m.ALL, *m.PLATFORM_SERIES):
         names.add(metric.name)
         if metric.type == "histogram":
             names.update(metric.name + suffix for suffix in ("_bucket", "_count", "_sum"))
