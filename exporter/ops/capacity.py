@@ -48,7 +48,7 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import ApiError, PromClient
-from exporter.rules.model import sel
+from exporter.promql import sel
 
 MIN_POINTS = 10
 MIN_SPAN_FRACTION = 0.1  # the data must span at least this share of the horizon
