@@ -101,6 +101,22 @@ def test_database_down_pages_once_and_silences_the_services_on_it(
     assert once.ok, once.observed
 
 
+def test_worker_oom_pages_once_with_its_runbook(
+    stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Chatwoot's worker OOM-killed (Fly's Machines API, from the platform stand-in): exactly one
+    page to on-call with FlyMachineOOMKilled's runbook, nothing for the other groups."""
+    drill = _run("worker-oom", capsys)
+    assert drill.passed, drill.report()
+    (page,) = _checks(drill, "notified")
+    assert page.ok and page.seconds is not None and page.seconds <= drills.PAGE_TARGET
+    assert "to oncall" in page.observed and "/FlyMachineOOMKilled.md" in page.observed
+    (once,) = _checks(drill, "exactly once")
+    assert once.ok, once.observed
+    silent = _checks(drill, "silent")  # the web group, the restarts, Chatwoot's probes
+    assert all(c.ok and c.observed == "none" for c in silent), [c.observed for c in silent]
+
+
 def _drill(name: str, capsys: pytest.CaptureFixture[str]) -> drills.Drill:
     """The drill's run from this module, or a new run when this test runs alone."""
     return DONE.get(name) or _run(name, capsys)
