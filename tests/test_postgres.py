@@ -373,9 +373,10 @@ async def test_app_serves_postgres_and_reloads(pg: Cluster, tmp_path: Path) -> N
         s = Scrape(await (await client.get("/metrics")).text())
         assert s.value("redline_sql_one", database="main") == 1
 
-        # the database removed: its pool is closed
+        # the database removed: its pool is closed (the only database: a reload must be forced)
         path.write_text("databases: []\n")
-        assert (await client.post("/-/reload")).status == 200
+        assert (await client.post("/-/reload")).status == 409
+        assert (await client.post("/-/reload?force=1")).status == 200
         assert src.monitors == {}
         s = Scrape(await (await client.get("/metrics")).text())
         assert not s.series("pg_up")

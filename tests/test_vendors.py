@@ -692,7 +692,9 @@ async def test_in_the_exporter_scrapes_serve_the_background_fetches(
             await client.get("/metrics")
         assert server.count(SP) == fetched  # scrapes never fetch
         path.write_text("vendors: {feeds: []}\n")
-        assert (await client.post("/-/reload")).status == 200
+        # every vendor removed at once: refused unless forced (docs/configuration.md)
+        assert (await client.post("/-/reload")).status == 409
+        assert (await client.post("/-/reload?force=1")).status == 200
         assert "redline_vendor_feed_up" not in await (await client.get("/metrics")).text()
     finally:
         await client.close()
