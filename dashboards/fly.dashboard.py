@@ -81,7 +81,8 @@ machines = s.row(
     s.stat(
         "Platform data",
         "Whether Prometheus reads Fly's federation and Supabase's metrics (up of the generated "
-        "jobs; PlatformDataStale after 10 minutes).",
+        "jobs; PlatformDataStale after 10 minutes). Per scrape job: the app variable does not "
+        "apply.",
         Q(f'up{{job=~"{FLY_JOB}|supabase"}}', "{{job}}"),
         thresholds=s.steps(s.CRITICAL, (1, s.OK)),
         alerts=("PlatformDataStale",),

@@ -155,13 +155,15 @@ weak_spots = s.row(
     s.timeseries(
         "Out-of-memory lines",
         "Log lines matching the oom pattern (Chatwoot's Sidekiq worker was OOM-killed at "
-        "launch); any one opens a ticket (LogOutOfMemory).",
+        "launch), one bar per interval counting that interval's lines only; any one opens a "
+        "ticket (LogOutOfMemory).",
         Q(
-            f"sum by (source) (increase({sel(m.LOG_PATTERN_MATCHES, pattern='oom')}[{RATE}]))",
+            f"sum by (source) "
+            f"(increase({sel(m.LOG_PATTERN_MATCHES, pattern='oom')}[{s.INTERVAL}]))",
             "{{source}}",
         ),
         unit=s.COUNT,
-        bars=True,
+        per_interval=True,
         alerts=("LogOutOfMemory",),
         w=6,
     ),

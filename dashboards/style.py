@@ -136,6 +136,10 @@ SCHEMA_VERSION = 39  # Grafana 10.4 and later read it as is
 
 RATE = "$__rate_interval"
 RANGE = "$__range"
+# One bar per interval of the graph: increase(x[$__interval]) with the panel's min interval
+# (:func:`bar_interval`), so the bars tile the time range without overlapping (a sliding
+# increase over a longer window would count one event in several bars).
+INTERVAL = "$__interval"
 
 SECONDS = "s"
 DURATION = "dtdurations"  # "3 days, 4 hours": certificate expiry, time to full, due times
@@ -147,6 +151,9 @@ OPS = "ops"
 COUNT = "short"
 FROM_NOW = "dateTimeFromNow"
 NONE = "none"
+
+# A burn rate: how many times faster than "exactly the budget over the SLO window" (1x).
+BURN_RATE = "suffix:x"
 
 OK = "green"
 INFO = "blue"
@@ -171,6 +178,51 @@ PROCESS_RESIDENT_MEMORY = Metric(
     "process_resident_memory_bytes", "gauge", "Resident memory of the exporter."
 )
 PROCESS_OPEN_FDS = Metric("process_open_fds", "gauge", "Open file descriptors of the exporter.")
+# The alerting pipeline's own health: Prometheus's and Alertmanager's metrics, scraped as the
+# jobs prometheus and alertmanager (exporter/rules/prometheus_config.py).
+PROMETHEUS_RULE_FAILURES = Metric(
+    "prometheus_rule_evaluation_failures_total",
+    "counter",
+    "Rule evaluations that failed, per rule group.",
+    ("rule_group",),
+)
+PROMETHEUS_RELOAD_OK = Metric(
+    "prometheus_config_last_reload_successful", "gauge", "Prometheus's last reload succeeded."
+)
+PROMETHEUS_ALERTMANAGERS = Metric(
+    "prometheus_notifications_alertmanagers_discovered",
+    "gauge",
+    "Alertmanagers Prometheus sends its alerts to.",
+)
+PROMETHEUS_NOTIFICATIONS_DROPPED = Metric(
+    "prometheus_notifications_dropped_total",
+    "counter",
+    "Alerts Prometheus dropped instead of sending them to an Alertmanager.",
+)
+ALERTMANAGER_NOTIFICATIONS_FAILED = Metric(
+    "alertmanager_notifications_failed_total",
+    "counter",
+    "Notifications an integration (pagerduty, slack, email, webhook) failed to deliver.",
+    ("integration",),
+)
+ALERTMANAGER_NOTIFICATIONS = Metric(
+    "alertmanager_notifications_total",
+    "counter",
+    "Notifications an integration attempted.",
+    ("integration",),
+)
+ALERTMANAGER_RELOAD_OK = Metric(
+    "alertmanager_config_last_reload_successful", "gauge", "Alertmanager's last reload succeeded."
+)
+PIPELINE_METRICS = (
+    PROMETHEUS_RULE_FAILURES,
+    PROMETHEUS_RELOAD_OK,
+    PROMETHEUS_ALERTMANAGERS,
+    PROMETHEUS_NOTIFICATIONS_DROPPED,
+    ALERTMANAGER_NOTIFICATIONS_FAILED,
+    ALERTMANAGER_NOTIFICATIONS,
+    ALERTMANAGER_RELOAD_OK,
+)
 _SLO = ("service", "slo")
 SLO_OBJECTIVE = Metric("slo:objective:ratio", "gauge", "The SLO's objective, 0-1.", _SLO)
 SLO_ERROR_BUDGET = Metric("slo:error_budget:ratio", "gauge", "1 - objective.", _SLO)
@@ -438,6 +490,12 @@ def slo_objectives() -> dict[str, Decimal]:
     return out
 
 
+def bar_interval() -> str:
+    """The shortest interval of a per-interval bar: four scrapes, as $__rate_interval, so each
+    bar's increase() sees at least two samples."""
+    return f"{num(seconds(stack().scrape_interval) * 4)}s"
+
+
 # --- links -------------------------------------------------------------------------------------
 
 
@@ -602,10 +660,15 @@ def timeseries(
     min_: int | None = None,
     max_: int | None = None,
     overrides: Sequence[dict[str, Any]] = (),
+    per_interval: bool = False,
     w: int = 12,
     h: int = 8,
 ) -> g.TimeSeries:
-    """A graph over time; thresholds (if any) are drawn as dashed lines."""
+    """A graph over time; thresholds (if any) are drawn as dashed lines. ``per_interval``:
+    bars of ``increase(x[$__interval])``, one per interval (the queries use :data:`INTERVAL`),
+    the panel's min interval set by :func:`bar_interval`."""
+    if per_interval and not all(INTERVAL in q.expr for q in queries):
+        raise ValueError(f"{title}: per-interval bars need increase(...[{INTERVAL}])")
     return g.TimeSeries(
         title=title,
         description=description,
@@ -616,8 +679,9 @@ def timeseries(
         thresholdsStyleMode="dashed" if thresholds else "off",
         links=_links(alerts, links),
         stacking={"mode": "normal", "group": "A"} if stack else {},
-        fillOpacity=30 if (stack or bars) else 10,
-        drawStyle="bars" if bars else "line",
+        fillOpacity=30 if (stack or bars or per_interval) else 10,
+        drawStyle="bars" if (bars or per_interval) else "line",
+        interval=bar_interval() if per_interval else None,
         showPoints="never",
         valueMin=min_,
         valueMax=max_,
@@ -684,6 +748,7 @@ def table(
     hide: Sequence[str] = (),
     overrides: Sequence[dict[str, Any]] = (),
     sort: str | None = None,
+    ascending: bool = False,
     alerts: Sequence[str] = (),
     links: Sequence[dict[str, Any]] = (),
     w: int = 24,
@@ -708,7 +773,7 @@ def table(
             "options": {"excludeByName": excluded, "renameByName": renames, "indexByName": {}},
         },
     ]
-    sort_by = [g.TableSortByField(displayName=sort, desc=True)] if sort else []
+    sort_by = [g.TableSortByField(displayName=sort, desc=not ascending)] if sort else []
     return g.Table(
         title=title,
         description=description,
@@ -745,6 +810,7 @@ def timeline(
         targets=_targets(queries),
         mappings=state_mappings(states),
         colorMode="fixed",
+        extraJson={"fieldConfig": {"defaults": {"unit": NONE}}},  # states: mapped, no unit
         links=_links(alerts, links),
         showValue="never",
         gridPos=_size(w, h),
@@ -794,8 +860,14 @@ def state_stat(
     )
 
 
-def text(title: str, content: str, w: int = 24, h: int = 4) -> g.Text:
-    return g.Text(title=title, content=content, mode="markdown", gridPos=_size(w, h))
+def text(title: str, description: str, content: str, w: int = 24, h: int = 4) -> g.Text:
+    return g.Text(
+        title=title,
+        description=description,
+        content=content,
+        mode="markdown",
+        gridPos=_size(w, h),
+    )
 
 
 # --- rows, variables, the dashboard -----------------------------------------------------------

@@ -50,7 +50,7 @@ from aiohttp import web
 from exporter.app import initial_runtime, make_app
 from exporter.config import Config, load_config
 from exporter.demo.platform import PlatformStandIn
-from exporter.demo.servers import Prometheus, ServerError, free_port
+from exporter.demo.servers import Alertmanager, Prometheus, ServerError, free_port
 from exporter.demo.standins import DEFAULT_PORTS, run_standins
 from exporter.rules.alerts import JOB
 from exporter.rules.prometheus_config import platform_jobs
@@ -553,12 +553,20 @@ class Stack:
 
 
 def prometheus_config(
-    target: str, extra: dict[str, Any] | None = None, config: Config | None = None
+    target: str,
+    extra: dict[str, Any] | None = None,
+    config: Config | None = None,
+    *,
+    itself: str | None = None,
+    alertmanager: str | None = None,
 ) -> str:
     """Scrape every second and evaluate prometheus/rules every second: the rule files
     prometheus/prometheus.yml loads, where they exist. ``extra``: more top-level settings
     (remote_write) and global ones (external_labels under ``global``); with ``config``, the
-    platform jobs generated from it too (every second as well)."""
+    platform jobs generated from it too (every second as well). ``itself`` and
+    ``alertmanager``: addresses of Prometheus and of an Alertmanager, scraped as the jobs
+    prometheus and alertmanager (as prometheus/prometheus.yml does), the Alertmanager sent the
+    alerts: the alerting pipeline's own panels read them."""
     # plain data for yaml.safe_dump (the generator's Ordered mappings are its renderer's)
     jobs = json.loads(json.dumps(platform_jobs(config))) if config is not None else []
     for job in jobs:
@@ -570,6 +578,12 @@ def prometheus_config(
         if (ROOT / "prometheus" / f).exists()
     ]
     extra = dict(extra or {})
+    scrapes: list[dict[str, Any]] = [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]
+    for job, address in (("prometheus", itself), ("alertmanager", alertmanager)):
+        if address is not None:
+            scrapes.append({"job_name": job, "static_configs": [{"targets": [address]}]})
+    if alertmanager is not None:
+        extra["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return yaml.safe_dump(
         {
             "global": {
@@ -579,10 +593,7 @@ def prometheus_config(
                 **extra.pop("global", {}),
             },
             "rule_files": rule_files,
-            "scrape_configs": [
-                {"job_name": JOB, "static_configs": [{"targets": [target]}]},
-                *jobs,
-            ],
+            "scrape_configs": [*scrapes, *jobs],
             **extra,
         }
     )
@@ -607,7 +618,14 @@ READY = (
     "redline_fly_machine_oom_kills_total > 0",
     # an alert other than Watchdog (the stack makes HeartbeatFailed and the vendors' fire)
     'ALERTS{alertstate="firing", alertname!="Watchdog"}',
+    # the alerting pipeline: Prometheus and Alertmanager scraped, the Alertmanager discovered
+    'up{job="prometheus"} == 1',
+    'up{job="alertmanager"} == 1',
+    "prometheus_notifications_alertmanagers_discovered >= 1",
 )
+# An Alertmanager that routes every alert to a receiver with no integration: it counts, it
+# sends nothing anywhere.
+ALERTMANAGER_CONFIG = {"route": {"receiver": "nobody"}, "receivers": [{"name": "nobody"}]}
 
 
 @contextmanager
@@ -622,9 +640,18 @@ def running(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Prom
         stack.heartbeats()
         traffic = threading.Thread(target=stack.traffic, args=(stop_traffic,), daemon=True)
         traffic.start()
-        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", extra, stack.config)
-        with Prometheus(workdir / "prometheus", config) as prom:
-            assert isinstance(prom, Prometheus)
+        alertmanager = Alertmanager(workdir / "alertmanager", yaml.safe_dump(ALERTMANAGER_CONFIG))
+        prom = Prometheus(workdir / "prometheus", None)
+        prom.config_path.write_text(
+            prometheus_config(
+                f"127.0.0.1:{stack.ports.exporter}",
+                extra,
+                stack.config,
+                itself=f"127.0.0.1:{prom.port}",
+                alertmanager=f"127.0.0.1:{alertmanager.port}",
+            )
+        )
+        with alertmanager, prom:
             deadline = time.monotonic() + READY_TIMEOUT
             for expr in READY:
                 try:

@@ -275,6 +275,7 @@ def known_names() -> set[str]:
         s.PROCESS_CPU,
         s.PROCESS_OPEN_FDS,
         s.PROCESS_RESIDENT_MEMORY,
+        *s.PIPELINE_METRICS,
     )
     names.update(x.name for x in third_party)
     names.update(x.name for x in s.recorded_slo_metrics())

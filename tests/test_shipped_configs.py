@@ -2,10 +2,10 @@
 contacted) and the embedded default (the demo on loopback stand-ins), generated from it through
 config/demo.yml.
 
-Both load cleanly and cover every service of Hot Rod AN; the default is hotrod.yml's names and
-thresholds with every address mapped to loopback, and agrees with what the stand-ins serve;
-hotrod.yml references its secrets instead of holding them; neither ever calls llamaindex-mcp's
-counter reset.
+Both load cleanly and cover every service of docs/architecture.md; the default is hotrod.yml's
+names and thresholds with every address mapped to loopback, and agrees with what the stand-ins
+serve; hotrod.yml references its secrets instead of holding them; neither ever calls
+llamaindex-mcp's counter reset.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from exporter.rules import demo_config
 
 ROOT = Path(__file__).resolve().parents[1]
 HOTROD = ROOT / "config" / "hotrod.yml"
-SERVICES = {"hotdash-app", "agent-service", "llamaindex-mcp", "chatwoot"}  # Hot Rod AN
+SERVICES = {"hotdash-app", "agent-service", "llamaindex-mcp", "chatwoot"}  # docs/architecture.md
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FLY_HOSTS = {
     "hotdash-staging.fly.dev",
