@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__, collector, selfmetrics, status
+from exporter import __version__, collector, probes, selfmetrics, status
 from exporter.config import Config, ConfigError, Service, load_config
 from exporter.probes.base import ProbeContext, new_session
 from exporter.scheduler import Scheduler, Served
@@ -56,6 +56,7 @@ class Runtime:
             text = self.redactor.redact(str(e))
             log.error("config reload failed, keeping the previous config:\n%s", text)
             return False, text
+        probes.prepare(config)
         self.config, self.config_name = config, name
         if self.scheduler is not None:
             self.scheduler.forget_missing(set(config.targets()))
@@ -250,6 +251,7 @@ def initial_runtime(config_path: str | Path | None) -> Runtime:
     """Load the config for start-up; a bad config raises ConfigError (the process exits)."""
     path = str(config_path) if config_path is not None else None
     config, name = load_config(path)
+    probes.prepare(config)
     selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
     selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
     return Runtime(config_path=path, config=config, config_name=name)

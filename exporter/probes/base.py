@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -290,3 +291,16 @@ async def run_probe(
         trace=[ctx.redactor.redact(t) for t in report.trace],
         retry_after=report.retry_after,
     )
+
+
+def socket_error_text(err: OSError) -> str:
+    """'Connection refused' rather than asyncio's 'Connect call failed (...)'."""
+    if err.errno and err.errno > 0:  # negative ones are resolver (EAI_*) codes with own text
+        return os.strerror(err.errno)
+    if err.strerror:
+        return err.strerror
+    if str(err):
+        return str(err)
+    if isinstance(err, ConnectionError):  # asyncio raises these without a text
+        return "the peer closed the connection"
+    return type(err).__name__
