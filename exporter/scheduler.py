@@ -23,7 +23,7 @@ from exporter.probes.base import ProbeContext, ProbeResult, run_probe
 _GRACE = 0.05
 
 
-@dataclass
+@dataclass(slots=True)
 class Served:
     """A result as served to one scrape."""
 

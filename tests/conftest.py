@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,15 +125,20 @@ def _demo_lock(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     with DEMO_LOCK.open("a") as f:
-        deadline = time.monotonic() + DEMO_LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{DEMO_LOCK} still held after {DEMO_LOCK_WAIT:.0f}s")
-                time.sleep(1)
+        # a blocking wait queues behind the other waiters (polling would let them pass first);
+        # the alarm bounds it
+        def waited_too_long(signum: int, frame: object) -> None:
+            raise TimeoutError
+
+        previous = signal.signal(signal.SIGALRM, waited_too_long)
+        signal.alarm(int(DEMO_LOCK_WAIT))
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except TimeoutError:
+            pytest.fail(f"{DEMO_LOCK} still held by another suite after {DEMO_LOCK_WAIT:.0f}s")
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
         try:
             yield
         finally:

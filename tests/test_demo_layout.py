@@ -110,3 +110,25 @@ def test_a_bad_offset_stops_the_demo_with_a_clear_message() -> None:
     assert done.returncode != 0
     assert "REDLINE_DEMO_PORT_OFFSET='lots'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_the_suite_knows_when_a_parent_holds_the_demo_lock(tmp_path: Path, held: bool) -> None:
+    """`flock /tmp/redline-demo.lock make test` must not wait for its own lock
+    (tests/conftest.py); without it the demo's tests take the lock themselves."""
+    lock = tmp_path / "demo.lock"
+    lock.touch()
+    code = (
+        "import sys; from pathlib import Path; from tests.conftest import _held_by_an_ancestor;"
+        "print(_held_by_an_ancestor(Path(sys.argv[1])))"
+    )
+    argv = [sys.executable, "-c", code, str(lock)]
+    done = subprocess.run(
+        ["flock", str(lock), *argv] if held else argv,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(held)

@@ -61,7 +61,9 @@ class ProbeFailure(Exception):
         self.message = message
 
 
-@dataclass
+# slots: a scrape of 1,000 targets holds some 12,000 samples and 1,000 results between scrapes;
+# without a __dict__ each is about 100 bytes smaller.
+@dataclass(slots=True)
 class Sample:
     metric: m.Metric
     value: float
@@ -110,7 +112,7 @@ class ProbeContext:
         return resolved
 
 
-@dataclass
+@dataclass(slots=True)
 class ProbeResult:
     success: bool
     status: str  # one of STATUSES
