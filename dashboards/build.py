@@ -21,6 +21,7 @@ from typing import Any
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import style
+from exporter.rules import stackmodel
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = ROOT / "dashboards"
@@ -63,8 +64,9 @@ def _yaml_header(source: str) -> str:
 
 
 def provisioning() -> dict[str, str]:
-    """Grafana's provisioning files: the Prometheus datasource the dashboards default to, and a
-    file provider for dashboards/json (both as docker-compose.yml mounts them)."""
+    """Grafana's provisioning files: the Prometheus datasource the dashboards default to, one
+    per long-term store with a query API (stack.yml remote_write query_url), and a file provider
+    for dashboards/json (both as docker-compose.yml mounts them)."""
     stack = style.stack()
     prometheus = stack.prometheus[0]
     datasource = (
@@ -84,6 +86,23 @@ def provisioning() -> dict[str, str]:
         f"      timeInterval: {stack.scrape_interval}\n"
         "      httpMethod: POST\n"
     )
+    for store in stack.remote_write:
+        if store.query_url is None:
+            continue
+        # long-term storage (stack.yml remote_write with a query_url): the same dashboards
+        # over months, chosen in the dashboards' datasource variable
+        datasource += (
+            f"  - name: {store.name}\n"
+            f"    uid: {store.name}\n"
+            "    type: prometheus\n"
+            "    access: proxy\n"
+            f"    url: {store.query_url}\n"
+            "    isDefault: false\n"
+            "    editable: false\n"
+            "    jsonData:\n"
+            f"      timeInterval: {stack.scrape_interval}\n"
+            "      httpMethod: POST\n"
+        )
     provider = (
         _yaml_header("dashboards/build.py")
         + "# Loads every dashboard of dashboards/json into the folder redline. They are code:\n"
@@ -111,14 +130,19 @@ def provisioning() -> dict[str, str]:
 def build(root: Path = ROOT) -> dict[str, str]:
     """Every generated file's text, by path relative to the repository."""
     files: dict[str, str] = {}
-    for path in sources(root):
-        data = dashboard_data(path)
-        rel = f"{JSON_DIR}/{data['uid']}.json"
-        if rel in files:
-            raise ValueError(f"two dashboards have the uid {data['uid']!r}")
-        files[rel] = render_json(data)
+    with style.using(stackmodel.load(root)):
+        for path in sources(root):
+            files.update(_one(path, files))
     files.update(provisioning())
     return files
+
+
+def _one(path: Path, files: dict[str, str]) -> dict[str, str]:
+    data = dashboard_data(path)
+    rel = f"{JSON_DIR}/{data['uid']}.json"
+    if rel in files:
+        raise ValueError(f"two dashboards have the uid {data['uid']!r}")
+    return {rel: render_json(data)}
 
 
 def stale(root: Path = ROOT) -> list[str]:

@@ -13,6 +13,74 @@ STOREFRONT = ("shopify", "Storefront")  # vendor feed and component, as config/h
 assert STOREFRONT[1] in s.vendor_components(STOREFRONT[0])
 FIRING: dict[str, s.Matches] = {"alertstate": "firing", "alertname": ("!=", s.WATCHDOG)}
 
+EXPORTER_UP = sel(s.PROMETHEUS_UP, job=s.REDLINE_JOB)
+# Every exporter Prometheus scrapes answered its last scrape (false with none configured): what
+# redline's own figures need before "0 failing" can be believed.
+EXPORTERS_ALL_UP = f"count({EXPORTER_UP} == 1) == count({EXPORTER_UP})"
+# Watchdog fires as long as Prometheus evaluates its rules: "nothing paging" is only true then.
+WATCHDOG_FIRING = sel(s.ALERTS, alertname=s.WATCHDOG, alertstate="firing")
+
+
+def _count_firing(severity: str) -> str:
+    """Alerts of ``severity`` firing now; 0 when none fire while the rules are evaluated, no
+    value (unknown) when Watchdog is not firing either, since then nothing could fire."""
+    firing = sel(s.ALERTS, severity=severity, **FIRING)
+    return f"count({firing})\n  or on() (vector(0) and on() {WATCHDOG_FIRING})"
+
+
+verdict = s.row(
+    "Is anything paging?",
+    s.stat(
+        "Paging now",
+        "Alerts with severity page firing now (Watchdog aside). Green 'nothing paging' only "
+        "while Watchdog fires, the proof that Prometheus evaluates the rules; grey 'unknown' "
+        "when it does not (then no alert could fire: see the Watchdog runbook).",
+        Q(_count_firing("page")),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        mappings=[{"type": "value", "options": {"0": {"text": "nothing paging", "color": s.OK}}}],
+        links=(s.goto("launch"),),
+        alerts=(s.WATCHDOG,),
+        w=8,
+        h=6,
+    ),
+    s.stat(
+        "Alerts with a ticket",
+        "Alerts firing with severity ticket now; unknown while Watchdog is not firing.",
+        Q(_count_firing("ticket")),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.WARNING)),
+        mappings=[{"type": "value", "options": {"0": {"text": "none", "color": s.OK}}}],
+        links=(s.goto("launch"),),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Exporter up",
+        "DOWN when Prometheus failed its last scrape of a redline exporter, or scrapes none: "
+        "then every figure of the shop below is stale or missing (RedlineExporterDown).",
+        Q(f"min({EXPORTER_UP})\n  or on() (absent({EXPORTER_UP}) * 0)"),
+        mappings=s.state_mappings(s.UP_DOWN),
+        links=(s.goto("redline"),),
+        alerts=("RedlineExporterDown",),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Probes failing",
+        "Probes of every service failing at the last scrape; 'exporter down' when an exporter "
+        "was not scraped, since its probes then have no result at all (not 0 failing).",
+        Q(f"(count({sel(m.PROBE_SUCCESS)} == 0) or vector(0))\n  and on() ({EXPORTERS_ALL_UP})"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        no_data=s.NoData("exporter down", s.CRITICAL),
+        links=(s.goto("services"),),
+        alerts=("ServiceDown",),
+        w=8,
+        h=6,
+    ),
+)
+
 tiles = s.row(
     "Is the shop OK?",
     s.stat(
@@ -47,17 +115,6 @@ tiles = s.row(
         h=6,
     ),
     s.stat(
-        "Probes failing",
-        "Probes of every service failing at the last scrape.",
-        Q(f"count({sel(m.PROBE_SUCCESS)} == 0) or vector(0)"),
-        unit=s.COUNT,
-        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
-        links=(s.goto("services"),),
-        alerts=("ServiceDown",),
-        w=4,
-        h=6,
-    ),
-    s.stat(
         "App latency against its budget",
         f"p95 of the app's /health probe over {LATENCY_WINDOW}; orange above its ticket budget, "
         "red above its page limit (ServiceLatencyHigh).",
@@ -73,8 +130,9 @@ tiles = s.row(
         h=6,
     ),
     s.budget_left_stat(
-        "Error budget left this month",
-        "The SLO with the least of its 30-day error budget left; red once overspent.",
+        "Error budget left (30 days)",
+        "The SLO with the least of its error budget left over the SLOs' rolling 30-day window "
+        "(not the calendar month); red once overspent.",
         w=8,
         h=6,
     ),
@@ -97,7 +155,7 @@ tiles = s.row(
         thresholds=s.above("BackupTooOld"),
         links=(s.goto("backups-vendors"),),
         alerts=("BackupTooOld", "BackupFailed"),
-        w=4,
+        w=8,
         h=6,
     ),
     s.stat(
@@ -107,7 +165,7 @@ tiles = s.row(
         mappings=s.state_mappings(s.UP_DOWN),
         links=(s.goto("database"),),
         alerts=("PostgresDown",),
-        w=4,
+        w=8,
         h=6,
     ),
     s.state_stat(
@@ -117,27 +175,7 @@ tiles = s.row(
         states=s.HEARTBEAT_STATES,
         links=(s.goto("backups-vendors"),),
         alerts=("HeartbeatFailed", "HeartbeatLate"),
-        w=4,
-        h=6,
-    ),
-    s.stat(
-        "Alerts paging",
-        "Alerts firing with severity page now.",
-        Q(f"count({sel(s.ALERTS, severity='page', **FIRING)}) or vector(0)"),
-        unit=s.COUNT,
-        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
-        links=(s.goto("launch"),),
-        w=4,
-        h=6,
-    ),
-    s.stat(
-        "Alerts with a ticket",
-        "Alerts firing with severity ticket now.",
-        Q(f"count({sel(s.ALERTS, severity='ticket', **FIRING)}) or vector(0)"),
-        unit=s.COUNT,
-        thresholds=s.steps(s.OK, (1, s.WARNING)),
-        links=(s.goto("launch"),),
-        w=4,
+        w=8,
         h=6,
     ),
 )
@@ -147,9 +185,10 @@ details = s.row(
     s.table(
         "Firing alerts",
         "Every alert firing now but Watchdog, the alerting pipeline's heartbeat (its runbook "
-        "says what its silence means); each alert's runbook is docs/runbooks/<alert>.md.",
+        "says what its silence means); click an alert's name for its runbook.",
         Q(sel(s.ALERTS, **FIRING)),
         hide=("__name__", "alertstate", "Value", "job", "instance"),
+        overrides=[s.runbook_field_link()],
         alerts=(s.WATCHDOG,),
         w=12,
         h=9,
@@ -170,7 +209,7 @@ dashboard = s.dashboard(
     "overview",
     "Is the shop OK? Each tile is coloured where the alerts draw their lines; click one for "
     "its detail dashboard.",
-    [tiles, details],
+    [verdict, tiles, details],
     all_alerts=True,
     time_from="now-3h",
 )

@@ -26,65 +26,72 @@ from __future__ import annotations
 
 import urllib.parse
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import attr
 from grafanalib import core as g
 
-from exporter import metrics as m
+from exporter import metrics as m  # noqa: F401  (re-exported: the dashboards build on it)
 from exporter.backups import source as backup_states
-from exporter.config import Config, JsonProbe, load_config
+from exporter.config import Config
 from exporter.heartbeats import schedule as heartbeat_states
 from exporter.heartbeats import state as heartbeat_file_states
 from exporter.metrics import Metric
 from exporter.postgres import custom as pg_query_states
 from exporter.probes import base as probe_states
+from exporter.probes import json_metrics
 from exporter.rules import slo as slo_rules
 from exporter.rules.alerts import JOB, UP
 from exporter.rules.model import WATCHDOG
-from exporter.rules.spec import (
-    AlertsSpec,
-    SLOSpec,
-    StackSpec,
-    load_alerts,
-    load_slos,
-    load_stack,
-    seconds,
-)
+from exporter.rules.spec import AlertsSpec, SLOSpec, StackSpec, seconds
+from exporter.rules.stackmodel import Stack, shipped
 from exporter.vendors import chatwoot as chatwoot_states
 from exporter.vendors import common as vendor_states
 
 ROOT = Path(__file__).resolve().parent.parent
-# The config whose names the dashboards use (JSON metrics, vendor components): the real stack's,
-# as for the alert rules. exporter/default.yml mirrors it (tests/test_shipped_configs.py).
-CONFIG = ROOT / "config" / "hotrod.yml"
 
-# --- the specs --------------------------------------------------------------------------------
+# --- the model ----------------------------------------------------------------------------------
+# One model of the stack (exporter/rules/stackmodel.py), as for the alert rules: the operator's
+# file (names of JSON metrics, vendor components, SLOs, budgets) and alert_rules/.
 
 
-@cache
+_MODEL: list[Stack] = []  # the model :func:`using` set, else the repository's own
+
+
+@contextmanager
+def using(model: Stack) -> Iterator[None]:
+    """Build dashboards from ``model`` (dashboards/build.py passes the model of the tree it
+    builds, so a copy of the operator's file with a new service gets its own dashboards)."""
+    _MODEL.append(model)
+    try:
+        yield
+    finally:
+        _MODEL.pop()
+
+
+def model() -> Stack:
+    return _MODEL[-1] if _MODEL else shipped()
+
+
 def alerts_spec() -> AlertsSpec:
-    return load_alerts()
+    return model().alerts
 
 
-@cache
 def slos_spec() -> SLOSpec:
-    return load_slos()
+    return model().slos
 
 
-@cache
 def stack() -> StackSpec:
-    return load_stack()
+    return model().stack
 
 
-@cache
 def config() -> Config:
-    return load_config(CONFIG)[0]
+    return model().config
 
 
 # --- dashboards: keys, titles, uids -------------------------------------------------------------
@@ -142,6 +149,7 @@ INFO = "blue"
 WARNING = "orange"
 CRITICAL = "red"
 NEUTRAL = "text"
+UNMEASURED = "#8e8e8e"  # grey: nothing was measured (Grafana has no named grey)
 SEVERITY_COLOURS: dict[str, str] = {"info": INFO, "ticket": WARNING, "page": CRITICAL}
 
 # --- series redline does not define ------------------------------------------------------------
@@ -197,32 +205,17 @@ def recorded_slo_metrics() -> list[Metric]:
 
 
 def json_metric(name: str) -> Metric:
-    """The JSON-derived gauge ``name`` as config/hotrod.yml defines it (exposed with
-    ``metrics.JSON_METRIC_PREFIX``); a name the config lacks fails the build."""
-    for service in config().services:
-        for probe in service.probes:
-            if not isinstance(probe, JsonProbe):
-                continue
-            for spec in probe.metrics:
-                if spec.name == name:
-                    labels = ("service", "probe", *sorted(spec.labels))
-                    if spec.parse == "states":
-                        return Metric(
-                            m.JSON_METRIC_PREFIX + name, "stateset", spec.help, (*labels, "state")
-                        )
-                    return Metric(m.JSON_METRIC_PREFIX + name, "gauge", spec.help, labels)
-    raise KeyError(f"config/hotrod.yml defines no JSON metric {name!r}")
+    """The JSON-derived series ``name`` as the operator's file defines it (the probe's own
+    mapping, exporter/probes/json_metrics.py); a name the config lacks fails the build."""
+    return json_metrics.configured(config(), name)[1]
 
 
 def json_states(name: str) -> tuple[str, ...]:
     """The configured states of a ``parse: states`` JSON metric."""
-    for service in config().services:
-        for probe in service.probes:
-            if isinstance(probe, JsonProbe):
-                for spec in probe.metrics:
-                    if spec.name == name and spec.parse == "states":
-                        return tuple(spec.states)
-    raise KeyError(f"config/hotrod.yml defines no states JSON metric {name!r}")
+    spec, _ = json_metrics.configured(config(), name)
+    if spec.parse != "states":
+        raise KeyError(f"the JSON metric {name!r} is not parse: states")
+    return tuple(spec.states)
 
 
 def vendor_components(feed: str) -> tuple[str, ...]:
@@ -514,6 +507,59 @@ def goto(key: str, **variables: str) -> dict[str, Any]:
     }
 
 
+# --- no data --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoData:
+    """What a stat shows when its query returns no series. It must be said per tile: for some
+    no series means nothing is wrong (no alert firing: green), for most it means nothing was
+    measured (grey, never the green of a good value)."""
+
+    text: str
+    colour: str
+
+
+UNKNOWN = NoData("unknown", UNMEASURED)
+
+
+def nothing(text: str) -> NoData:
+    """No series is the good case (e.g. no alert firing, no probe failing): green ``text``."""
+    return NoData(text, OK)
+
+
+def no_data_mapping(no_data: NoData) -> dict[str, Any]:
+    """Grafana's special-value mapping for a missing or NaN value: it colours the no-data
+    display too (Grafana renders "no value" through the value mappings)."""
+    return {
+        "type": "special",
+        "options": {
+            "match": "null+nan",
+            "result": {"text": no_data.text, "color": no_data.colour, "index": 100},
+        },
+    }
+
+
+def runbook_field_link(label: str = "alertname") -> dict[str, Any]:
+    """A table override: each row's ``label`` cell links to that alert's runbook (the same
+    link template as the alerts' runbook_url annotation, alert_rules/stack.yml)."""
+    return {
+        "matcher": {"id": "byName", "options": label},
+        "properties": [
+            {
+                "id": "links",
+                "value": [
+                    {
+                        "title": "Runbook: ${__value.raw}",
+                        "url": f"{stack().runbook_url.rstrip('/')}/${{__value.raw}}.md",
+                        "targetBlank": True,
+                    }
+                ],
+            }
+        ],
+    }
+
+
 # --- queries and panels ------------------------------------------------------------------------
 
 
@@ -635,13 +681,14 @@ def stat(
     overrides: Sequence[dict[str, Any]] = (),
     graph: bool = False,
     text_mode: str = "auto",
-    no_value: str = "no data",
+    no_data: NoData = UNKNOWN,
     decimals: int | None = None,
     w: int = 6,
     h: int = 4,
 ) -> g.Stat:
     """One big number (or one per series) coloured by thresholds or by mapped states. Tiles
-    link to their detail dashboard by clicking anywhere on the value too."""
+    link to their detail dashboard by clicking anywhere on the value too. ``no_data`` is what
+    the tile says when its query returns nothing (grey "unknown" unless said otherwise)."""
     data_links = [dict(link) for link in links]
     return g.Stat(
         title=title,
@@ -650,7 +697,7 @@ def stat(
         targets=_targets(queries, instant=not graph),
         format=unit,
         thresholds=thresholds or steps(OK),
-        mappings=mappings or [],
+        mappings=[*(mappings or []), no_data_mapping(no_data)],
         links=_links(alerts, links),
         overrides=list(overrides),
         color={"mode": "thresholds"},
@@ -658,7 +705,7 @@ def stat(
         graphMode="area" if graph else "none",
         reduceCalc="lastNotNull",
         textMode=text_mode,
-        noValue=no_value,
+        noValue=no_data.text,
         decimals=decimals,
         gridPos=_size(w, h),
         maxDataPoints=None,
@@ -768,6 +815,7 @@ def state_stat(
     states: Mapping[str, str],
     alerts: Sequence[str] = (),
     links: Sequence[dict[str, Any]] = (),
+    no_data: NoData = UNKNOWN,
     w: int = 6,
     h: int = 4,
 ) -> g.Stat:
@@ -779,6 +827,7 @@ def state_stat(
         mappings=state_mappings(states),
         alerts=alerts,
         links=links,
+        no_data=no_data,
         w=w,
         h=h,
     )
@@ -977,6 +1026,6 @@ def dashboard(
 
 
 # For the dashboard files: Prometheus's up series and the job Prometheus scrapes redline as
-# (exporter/rules/alerts.py, which prometheus/prometheus.yml is generated with).
+# (exporter/rules/alerts/, which prometheus/prometheus.yml is generated with).
 REDLINE_JOB = JOB
 PROMETHEUS_UP = UP

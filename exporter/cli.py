@@ -15,8 +15,9 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config, secret_fields
-from exporter.configtypes import _duration
+from exporter.durations import argparse_positive_seconds
 from exporter.secrets import Redactor, SecretSource
+from exporter.shard import UNSHARDED, Shard
 from exporter.webconfig import load_web_config
 from exporter.websecurity import DEFAULT_READ_TIMEOUT, WebSecurity
 
@@ -24,17 +25,26 @@ DEFAULT_LISTEN = ":9877"
 log = logging.getLogger("redline")
 
 
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 class _LogfmtFormatter(logging.Formatter):
-    """ts=... level=... logger=... msg="..." as Prometheus components log."""
+    """ts=... level=... logger=... msg="..." as Prometheus components log; an exception's
+    traceback follows as err="..." on the same line (newlines escaped), so an internal error
+    (aiohttp's "Error handling request", a source that raised) can be diagnosed."""
 
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         line = f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
-        line += f'logger={record.name} msg="{msg}"'
+        line += f"logger={record.name} msg={_quoted(record.getMessage())}"
         detail = getattr(record, "detail", None)
         if detail:
-            line += ' detail="' + str(detail).replace('"', '\\"').replace("\n", "\\n") + '"'
+            line += f" detail={_quoted(str(detail))}"
+        if record.exc_info:
+            line += f" err={_quoted(self.formatException(record.exc_info))}"
+        elif record.stack_info:
+            line += f" stack={_quoted(self.formatStack(record.stack_info))}"
         return line
 
 
@@ -70,7 +80,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from exporter.app import initial_runtime, make_app
 
     try:
-        runtime = initial_runtime(args.config_file)
+        runtime = initial_runtime(args.config_file, args.shard)
     except ConfigError as e:
         _print_config_error(e)
         return 1
@@ -141,16 +151,6 @@ def _web_security(args: argparse.Namespace) -> WebSecurity | None:
     return WebSecurity(loaded, read_timeout=args.web_read_timeout)
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = _duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return seconds
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from exporter.memory import fix_mmap_threshold
 
@@ -177,9 +177,44 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "need it will fail with reason 'secret' until it is",
                 file=sys.stderr,
             )
+    if not _check_stack(args, config, name):
+        return 1
     probes = sum(len(s.probes) for s in config.services)
     print(f"{name}: OK ({len(config.services)} services, {probes} probes)")
     return 0
+
+
+def _check_stack(args: argparse.Namespace, config: Any, name: str) -> bool:
+    """The checks that span the operator's file and the stack settings (alert_rules/: a team
+    that is no receiver, a ``for`` longer than the SLO window): run when an alert_rules/
+    directory is given, or sits beside the config's directory as in the repository."""
+    from pathlib import Path
+
+    spec_dir = Path(args.alert_rules) if args.alert_rules else None
+    if spec_dir is None:
+        beside = Path(args.file).resolve().parent.parent / "alert_rules"
+        spec_dir = beside if (beside / "alerts.yml").is_file() else None
+    if spec_dir is None:
+        return True
+    from exporter.rules import stackmodel
+    from exporter.rules.spec import SpecError, load_alerts, load_routing, load_stack
+
+    try:
+        stackmodel.build(
+            config,
+            load_alerts(spec_dir),
+            load_routing(spec_dir),
+            load_stack(spec_dir),
+            name,
+            Path(args.file),
+            spec_dir,
+        )
+    except SpecError as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{name}: the monitoring stack ({spec_dir}) refuses it", file=sys.stderr)
+        return False
+    return True
 
 
 # --- redline probe ----------------------------------------------------------------------------
@@ -260,9 +295,18 @@ def _add_launch_check(sub: Any) -> None:
     add_parser(sub, LAZY_HELP["launch-check"])
 
 
-def _add_demo(sub: Any) -> None:
-    from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
+def _add_restore_test(sub: Any) -> None:
+    from exporter.backups.restore_cli import add_parser  # docs/backups.md
 
+    add_parser(sub, LAZY_HELP["restore-test"])
+
+
+def _add_demo(sub: Any) -> None:
+    try:
+        from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
+    except ImportError:
+        # the installed package leaves the demo out (pyproject.toml): it runs from a checkout
+        sys.exit("error: the demo runs from a checkout of the repository: make demo (docs/demo.md)")
     demo.add_parsers(sub, LAZY_HELP)  # redline demo break|heal|status, redline drill [SCENARIO]
 
 
@@ -274,6 +318,7 @@ LAZY: dict[str, Callable[[Any], None]] = {
     "capacity": _add_ops,
     "postmortem": _add_ops,
     "launch-check": _add_launch_check,
+    "restore-test": _add_restore_test,
     "demo": _add_demo,
     "drill": _add_demo,
 }
@@ -283,6 +328,8 @@ LAZY_HELP = {
     "postmortem": "draft a post-mortem of a range",
     "launch-check": "pre-flight before a launch: a go/no-go table (exit 0 go, 1 no-go, 2 can't "
     "tell)",
+    "restore-test": "restore the newest backup into a scratch database and check it now "
+    "(exit 0 pass, 1 fail)",
     "demo": "break and heal parts of the running `make demo` stack (docs/demo.md)",
     "drill": "run a scripted failure against the running demo and check the alerts (reports in "
     ".demo/drills/)",
@@ -300,6 +347,13 @@ def _add_lazy(sub: Any, command: str | None) -> None:
 def _command(argv: list[str]) -> str | None:
     """The subcommand named in ``argv`` (its first word that is not an option)."""
     return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -342,21 +396,44 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--web.read-timeout",
         dest="web_read_timeout",
-        type=_seconds,
+        type=argparse_positive_seconds,
         default=DEFAULT_READ_TIMEOUT,
         help="longest wait for a request's head or body, and for the next request on an idle "
         f"connection (default {DEFAULT_READ_TIMEOUT:g}s)",
+    )
+    run.add_argument(
+        "--shard",
+        type=_shard,
+        default=UNSHARDED,
+        metavar="I/N",
+        help="serve the I-th of N shares of the config's services (a stable hash of each "
+        "service's name); the other areas run on shard 1 only, host on every shard "
+        "(docs/scaling.md). Default 1/1: everything",
     )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file")
+    check.add_argument(
+        "--alert-rules",
+        dest="alert_rules",
+        default=None,
+        metavar="DIR",
+        help="also check the file against these stack settings (default: ../alert_rules/ "
+        "beside the file's directory, when there is one)",
+    )
     check.set_defaults(func=cmd_check)
 
     probe = sub.add_parser("probe", help="run one target's probes now and print a trace")
     probe.add_argument("name", help="SERVICE or SERVICE/PROBE")
     common(probe)
-    probe.add_argument("--timeout", type=float, default=None, help="seconds (default: probe's)")
+    probe.add_argument(
+        "--timeout",
+        type=argparse_positive_seconds,
+        default=None,
+        metavar="DURATION",
+        help="e.g. 10s or 1.5s (default: the probe's)",
+    )
     probe.set_defaults(func=cmd_probe)
 
     _add_lazy(sub, command)

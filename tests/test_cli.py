@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -113,6 +114,14 @@ def test_probe_prints_a_trace_and_the_series(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "db/pooler" in unknown.stderr
 
 
+def test_check_refuses_an_empty_config(tmp_path: Path) -> None:
+    path = tmp_path / "cut.yml"
+    path.write_text("# services: a deploy cut this file short\n")
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert f"error: {path}: the file is empty or holds only comments" in result.stderr
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     port = free_port()
@@ -180,6 +189,25 @@ def test_sighup_reloads_and_sigterm_stops_cleanly(
     assert proc.wait(10) == 0
 
 
+def test_sighup_refuses_an_empty_config_and_says_so(
+    running: tuple[subprocess.Popen[str], int, Path], tmp_path: Path
+) -> None:
+    proc, port, path = running
+    path.write_text("# truncated by a failed deploy\n")
+    proc.send_signal(signal.SIGHUP)
+    log = tmp_path / "redline.log"
+    deadline = time.monotonic() + 10
+    while "config reload refused" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    text = get(port, "/metrics")
+    assert "redline_config_last_reload_successful 0.0" in text
+    assert 'probe="web"' in text  # the previous config stays in force
+    assert 'redline_config_targets{area="probes"} 1.0' in text
+    line = next(x for x in log.read_text().splitlines() if "config reload refused" in x)
+    assert "level=error" in line and "empty" in line and str(path) in line
+
+
 def test_promtool_accepts_a_real_scrape(
     running: tuple[subprocess.Popen[str], int, Path],
 ) -> None:
@@ -209,3 +237,22 @@ def test_run_does_not_load_the_operator_commands() -> None:
         ["capacity", "--prometheus", "http://p", "--growth", "3x"]
     )
     assert args.growth == "3x" and args.func.__module__ == "exporter.ops.cli"
+
+
+def test_log_lines_carry_the_traceback_of_an_internal_error() -> None:
+    from exporter.cli import _LogfmtFormatter
+
+    def fails() -> None:
+        raise KeyError("the missing key")
+
+    try:
+        fails()
+    except KeyError:
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", (), None
+        )
+        record.exc_info = sys.exc_info()
+    line = _LogfmtFormatter().format(record)
+    assert "\n" not in line
+    assert 'msg="Error handling request" err="Traceback (most recent call last):' in line
+    assert "in fails\\n" in line and "KeyError: 'the missing key'" in line

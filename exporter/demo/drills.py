@@ -625,9 +625,9 @@ def _in_ranges(value: int, ranges: tuple[str, ...], names: Sequence[str] | None 
 def interval_active(name: str, when: float) -> bool:
     """Whether routing.yml's time interval ``name`` holds at ``when`` (weekdays, times,
     days of month, months, years and location: what routing.yml uses)."""
-    from exporter.rules.spec import load_routing
+    from exporter.rules import stackmodel
 
-    spec = load_routing(layout.repo() / "alert_rules")
+    spec = stackmodel.load(layout.repo()).routing
     for ti in spec.time_intervals.get(name, ()):
         zone = zoneinfo.ZoneInfo(ti.location or "UTC")
         local = datetime.fromtimestamp(when, zone)
@@ -660,14 +660,14 @@ def _route_active(e: Expect, when: float) -> bool:
 
 def settings_text(s: Scenario) -> str:
     """The demo profile's intervals and the ``for`` of the alerts the scenario is about."""
+    from exporter.rules import stackmodel
     from exporter.rules.demo import profile
-    from exporter.rules.spec import load_alerts, load_routing, load_stack
 
     demo = profile("demo")
     assert demo is not None
-    spec_dir = layout.repo() / "alert_rules"
-    alerts = demo.alerts(load_alerts(spec_dir), load_stack(spec_dir).evaluation_interval)
-    routing = demo.routing(load_routing(spec_dir))
+    model = stackmodel.load(layout.repo())
+    alerts = demo.alerts(model.alerts, model.stack.evaluation_interval)
+    routing = demo.routing(model.routing)
     fors = []
     for e in (*s.notified, *s.inhibited, *s.fired):
         spec = alerts.alerts.get(e.alertname)
@@ -802,6 +802,23 @@ def _scenarios() -> dict[str, Scenario]:
                 ),
                 Expect("BackupTooOld", {"backup": layout.BACKUP_SET}, "ticket", "vendors-jobs"),
             ),
+            detect_timeout=240.0,
+        ),
+        Scenario(
+            "backup-unrestorable",
+            "a backup that does not restore",
+            "the backup job writes dumps cut short and checksums them as they are (the integrity "
+            "checks pass: pg_restore --list reads the table of contents); only the restore test "
+            "notices: BackupRestoreFailed, one ticket with its runbook, resolved by the first "
+            "good dump that restores",
+            (Fault("backup-job", "truncated"),),
+            ("backup-job",),
+            notified=(
+                Expect(
+                    "BackupRestoreFailed", {"backup": layout.BACKUP_SET}, "ticket", "vendors-jobs"
+                ),
+            ),
+            silent=(Expect("(?!BackupRestoreFailed)(Backup|Heartbeat).*"),),
             detect_timeout=240.0,
         ),
         Scenario(

@@ -1,9 +1,10 @@
 """The specs under alert_rules/, as typed, frozen models validated once, at load.
 
-- ``alert_rules/slos.yml``: the SLOs (objective, window, SLI) -> recording rules and burn-rate
-  alerts (exporter/rules/slo.py);
+- the SLOs: written per service in config/hotrod.yml (exporter/sloconfig.py) and turned into
+  :class:`SLOSpec` by exporter/rules/stackmodel.py -> recording rules and burn-rate alerts
+  (exporter/rules/slo.py);
 - ``alert_rules/alerts.yml``: every alert's severities, ``for`` durations and thresholds, each
-  with the reason for its value (exporter/rules/alerts.py holds the expressions);
+  with the reason for its value (exporter/rules/alerts/ holds the expressions);
 - ``alert_rules/routing.yml``: Alertmanager's receivers, routes, time intervals and inhibitions
   (exporter/rules/alertmanager.py);
 - ``alert_rules/stack.yml``: where the exporters, Prometheus, Alertmanager and Grafana run
@@ -22,19 +23,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from exporter import durations
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT / "alert_rules"
-
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_DURATION_SECONDS = {
-    "ms": Decimal("0.001"),
-    "s": Decimal(1),
-    "m": Decimal(60),
-    "h": Decimal(3600),
-    "d": Decimal(86400),
-    "w": Decimal(604800),
-    "y": Decimal(31536000),
-}
 
 
 class SpecError(Exception):
@@ -42,35 +34,40 @@ class SpecError(Exception):
 
 
 def seconds(duration: str) -> Decimal:
-    """Seconds in a Prometheus duration such as ``1h30m`` (exact)."""
-    total = Decimal(0)
-    for amount, unit in _DURATION_PART.findall(duration):
-        total += Decimal(amount) * _DURATION_SECONDS[unit]
-    return total
+    """Exact seconds in a duration such as ``1h30m`` (exporter/durations.py)."""
+    return durations.parse(duration, bare=False)
 
 
 def _prom_duration(value: Any) -> str:
-    text = str(value).strip()
-    if not text or _DURATION_PART.sub("", text) != "":
-        raise ValueError(f"{value!r} is not a Prometheus duration such as 30s, 5m, 1h or 30d")
-    return text
+    """A duration Prometheus and Alertmanager read: kept as written when they read it as it
+    stands (``1h30m``, ``7d``), else written their way (``0.5s`` -> ``500ms``, ``1.5h`` ->
+    ``1h30m``). A bare number is refused: Prometheus wants a unit."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and durations.is_prom(text):
+        return text
+    return durations.prom(durations.parse(text, bare=False))
 
 
 def _quantity(value: Any) -> Decimal:
     """A threshold: a number, a percentage (``80%`` -> 0.8) or a duration (``500ms`` -> 0.5,
     seconds), kept exact."""
+    refused = (
+        f"{value!r} is not a number, a percentage such as 80%, or a duration such as "
+        f"{durations.EXAMPLES}"
+    )
     if isinstance(value, bool):
-        raise ValueError("expected a number, a percentage or a duration")
-    if isinstance(value, int | float):
-        return Decimal(repr(value))
-    text = str(value).strip()
+        raise ValueError(refused)
+    text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
-        if text.endswith("%"):
-            return Decimal(text[:-1]) / 100
-        return Decimal(text)
+        number = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
     except InvalidOperation:
-        pass
-    return seconds(_prom_duration(text))
+        try:
+            return durations.parse(text, bare=False)
+        except ValueError:
+            raise ValueError(refused) from None
+    if not number.is_finite():
+        raise ValueError(refused)
+    return number
 
 
 def _matcher(value: Any) -> str:
@@ -161,7 +158,7 @@ class SLO(Model):
 class SLOSpec(Model):
     version: Literal["redline.slo/v1"]
     window: PromDuration
-    slos: tuple[SLO, ...] = Field(min_length=1)
+    slos: tuple[SLO, ...] = ()  # a stack may have none yet
 
     @model_validator(mode="after")
     def _check(self) -> SLOSpec:
@@ -184,7 +181,7 @@ class BurnWindow(Model):
 
 class Level(Model):
     """One severity of an alert. Which of the optional values an alert needs is decided by its
-    expression in exporter/rules/alerts.py; a missing one fails ``make generate``."""
+    expression in exporter/rules/alerts/; a missing one fails ``make generate``."""
 
     for_: PromDuration = Field(alias="for")
     # keeps the alert firing this long after its condition cleared (Prometheus's
@@ -233,6 +230,8 @@ class AlertsSpec(Model):
 class ScrapeTarget(Model):
     address: str
     labels: dict[LabelName, str] = {}
+    # I/N: the exporter runs with --shard=I/N (exporter/shard.py); scraped with label shard="I/N"
+    shard: Annotated[str, Field(pattern=r"^[1-9][0-9]*/[1-9][0-9]*$")] | None = None
 
 
 class BasicAuth(Model):
@@ -267,12 +266,26 @@ class ExporterAuth(Model):
         return self
 
 
+# The external label that tells the servers of an HA pair apart (replicas: in stack.yml). Long-
+# term stores deduplicate on it; alerts must not carry it (see prometheus_config.py).
+REPLICA_LABEL = "replica"
+
+
 class RemoteWrite(Model):
     name: Name
     url: str
     headers: dict[str, str] = {}  # not secrets (e.g. X-Scope-OrgID); tokens go in files
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
+    # HA pair: drop the replica label on the way out, for a store that deduplicates identical
+    # series by time (VictoriaMetrics with -dedup.minScrapeInterval). Thanos and Mimir
+    # deduplicate on the label itself: keep it for them.
+    drop_replica: bool = False
+    # The store's Prometheus query API, when it has one (VictoriaMetrics: http://HOST:8428):
+    # Grafana gets it as a second data source (dashboards/provisioning), and it is what
+    # `redline baseline|capacity|postmortem --prometheus.url` takes to read past Prometheus's
+    # retention.
+    query_url: str | None = None
 
 
 class StackSpec(Model):
@@ -286,6 +299,9 @@ class StackSpec(Model):
     prometheus: tuple[str, ...] = Field(min_length=1)
     alertmanagers: tuple[str, ...] = Field(min_length=1)
     remote_write: tuple[RemoteWrite, ...] = ()
+    # An HA pair (or more): one prometheus/prometheus-<name>.yml per name, each with the
+    # external label replica=<name> and the alert relabelling that drops it again.
+    replicas: tuple[Name, ...] = ()
     grafana_url: str
     runbook_url: str
     dashboards: dict[str, str]
@@ -296,6 +312,23 @@ class StackSpec(Model):
         # before the next scrape starts
         if seconds(self.scrape_timeout) >= seconds(self.scrape_interval):
             raise ValueError("scrape_timeout must be below scrape_interval")
+        shards = [e.shard for e in self.exporters if e.shard is not None]
+        if shards:
+            count = len(self.exporters)
+            expected = {f"{i}/{count}" for i in range(1, count + 1)}
+            if len(shards) != count or set(shards) != expected:
+                raise ValueError(
+                    f"exporters: sharded exporters need shard: 1/{count} .. {count}/{count}, each "
+                    f"once (got {[e.shard for e in self.exporters]}): a missing share is never "
+                    "probed, a doubled one twice"
+                )
+        if self.replicas:
+            if len(self.replicas) < 2 or len(set(self.replicas)) != len(self.replicas):
+                raise ValueError("replicas: two or more distinct names, or none")
+            if REPLICA_LABEL in self.external_labels:
+                raise ValueError(
+                    f"external_labels: {REPLICA_LABEL} is set per server from `replicas`"
+                )
         return self
 
 
@@ -337,6 +370,9 @@ class Route(Model):
     repeat_interval: PromDuration | None = None
     active_time_intervals: tuple[Name, ...] = ()
     mute_time_intervals: tuple[Name, ...] = ()
+    # The ticket routes of the services' teams (config/hotrod.yml: services[].team) go first
+    # among this route's children (exporter/rules/stackmodel.py).
+    team_routes: bool = False
     routes: tuple[Route, ...] = ()
 
 
@@ -409,12 +445,11 @@ def load(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{rel}: {_path(tuple(err['loc']))}: {err['msg']}" for err in e.errors()]
+        lines = [
+            f"{rel}: {_path(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        ]
         raise SpecError("\n".join(lines)) from None
-
-
-def load_slos(spec_dir: Path = SPEC_DIR) -> SLOSpec:
-    return load(SLOSpec, spec_dir / "slos.yml")
 
 
 def load_alerts(spec_dir: Path = SPEC_DIR) -> AlertsSpec:

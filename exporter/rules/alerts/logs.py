@@ -1,0 +1,214 @@
+"""Logs: request error ratios and latency derived from the services' log lines, and log sources
+that fall silent or drop lines."""
+
+from __future__ import annotations
+
+from exporter import metrics as m
+from exporter.rules.alerts.common import (
+    Context,
+    case,
+    duration_expr,
+    fires,
+    quiet,
+    ramp,
+    seq,
+    series,
+    target,
+)
+from exporter.rules.model import (
+    Alert,
+    Measure,
+    labels_of,
+    n,
+    sel,
+)
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def alerts(ctx: Context) -> list[Alert]:
+    out = []
+    spec = ctx.alert("LogErrorRateHigh")
+    req = m.LOG_HTTP_REQUESTS
+    by = labels_of(req, "service")
+    rules = []
+    for severity in spec.levels():
+        window, threshold, guard = ctx.values(
+            spec, "LogErrorRateHigh", severity, "window", "threshold", "guard"
+        )
+        # no 5xx series yet reads 0, not nothing, so baseline judges a clean service too
+        ratio = (
+            f"(sum by ({by}) (rate({sel(req, code_class='5xx')}[{window}]))\n"
+            f"  or sum by ({by}) (rate({sel(req)}[{window}])) * 0)\n"
+            f"  / sum by ({by}) (rate({sel(req)}[{window}]))"
+        )
+        enough = f"sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}"
+        measure = Measure(
+            ratio, threshold, ("service",), "ratio", "ratio", window, enough, target=True
+        )
+        rules.append(ctx.measured(spec, severity, measure))
+    r = {"service": "agent-service", "route": "api", "method": "POST"}
+    ok_s = series(req, **r, code_class="2xx")
+    err_s = series(req, **r, code_class="5xx")
+
+    # 100 requests per step; counters far from 0, so both rates extrapolate alike
+    def traffic(errors: float) -> dict[str, str]:
+        return {ok_s: ramp(10000, 100 - errors, 60), err_s: ramp(100, errors, 60)}
+
+    out.append(
+        Alert(
+            "LogErrorRateHigh",
+            "logs",
+            "{{ $labels.service }} answers {{ $value | humanizePercentage }} of requests with 5xx",
+            "{{ $value | humanizePercentage }} of the requests {{ $labels.service }} logged over "
+            "the last [[window]] were server errors (target below 0.5%; warn "
+            "[[threshold.ticket|percent]], critical [[threshold.page|percent]]). "
+            "redline_http_requests_total by route shows where; the log lines say why.",
+            spec.dashboard,
+            tuple(rules),
+            (
+                case(traffic(2), {"service": "agent-service"}, fires("ticket", 1, 0.02)),
+                case(
+                    traffic(10),
+                    {"service": "agent-service"},
+                    fires("page", 1, 0.1),
+                    fires("ticket", 1, 0.1),
+                ),
+            ),
+            quiet(traffic(0.5)),
+        )
+    )
+
+    spec = ctx.alert("LogSourceSilent")
+    _, silence = ctx.level(spec, "LogSourceSilent", "ticket")
+    last = series(m.LOG_LAST_LINE, source="fly")
+    out.append(
+        Alert(
+            "LogSourceSilent",
+            "logs",
+            "No log line from {{ $labels.source }} for {{ $value | humanizeDuration }}",
+            "The log source {{ $labels.source }} has delivered no line for "
+            "{{ $value | humanizeDuration }}, although redline's own probes make the services "
+            "log every 30 s: the log shipper or the ingest path is broken, and error rates from "
+            "logs are blind.",
+            spec.dashboard,
+            (
+                ctx.rule(
+                    spec,
+                    "ticket",
+                    f"time() - {sel(m.LOG_LAST_LINE)} > {duration_expr(silence)}",
+                    {"service": "logs"},
+                ),
+            ),
+            # lines arrive every step until step 9 (t = 270 s); silent for 600 s after step 29
+            (
+                case(
+                    {last: f"{ramp(0, 30, 10)} {seq((270, 50))}"},
+                    target(source="fly"),
+                    fires("ticket", 30, lambda step: 30.0 * step - 270),
+                ),
+            ),
+            quiet({last: ramp(0, 30, 60)}),
+        )
+    )
+
+    pat = m.LOG_PATTERN_MATCHES
+    spec = ctx.alert("LogOutOfMemory")
+    window, threshold = ctx.values(spec, "LogOutOfMemory", "ticket", "window", "threshold")
+    oom = series(pat, source="fly", pattern="oom")
+    other = series(pat, source="fly", pattern="econnreset")
+    out.append(
+        Alert(
+            "LogOutOfMemory",
+            "logs",
+            "Out-of-memory in the logs of {{ $labels.source }}",
+            "{{ $value | humanize }} out-of-memory line(s) in the last [[window]] from log source "
+            "{{ $labels.source }}: a process was killed or is about to be (Chatwoot's worker at "
+            "launch). Find the line and the app: `fly logs` filtered for the pattern.",
+            spec.dashboard,
+            (
+                ctx.rule(
+                    spec,
+                    "ticket",
+                    f"increase({sel(pat, pattern='oom')}[{window}]) > {n(threshold)}",
+                    {"service": "logs"},
+                ),
+            ),
+            # the first OOM line at step 10; a counter from 0 is not extrapolated below zero
+            (
+                case(
+                    {oom: seq((0, 10), (1, 30))},
+                    target(source="fly", pattern="oom"),
+                    fires("ticket", 10, 1),
+                ),
+            ),
+            quiet({oom: seq((0, 40)), other: ramp(0, 5, 40)}),
+        )
+    )
+
+    spec = ctx.alert("LogErrorPatternSpike")
+    window, threshold = ctx.values(spec, "LogErrorPatternSpike", "ticket", "window", "threshold")
+    out.append(
+        Alert(
+            "LogErrorPatternSpike",
+            "logs",
+            "{{ $labels.pattern }} errors in {{ $labels.source }}: "
+            "{{ $value | humanize }} in [[window]]",
+            "The error pattern {{ $labels.pattern }} matched {{ $value | humanize }} lines of log "
+            "source {{ $labels.source }} in the last [[window]] (more than [[threshold]]): a "
+            "dependency is "
+            "failing (econnreset, etimedout, econnrefused), or the app is (unhandled_rejection, "
+            "prisma_error), or Shopify throttles it (shopify_throttled).",
+            spec.dashboard,
+            (
+                ctx.rule(
+                    spec,
+                    "ticket",
+                    f"increase({sel(pat, pattern=('!=', 'oom'))}[{window}]) > {n(threshold)}",
+                    {"service": "logs"},
+                ),
+            ),
+            # 2 matches per step from 0: above 20 from step 11; at the boundary (step 21) the
+            # 10 min window is full: 40
+            (
+                case(
+                    {other: ramp(0, 2, 40)},
+                    target(source="fly", pattern="econnreset"),
+                    fires("ticket", 11, 40),
+                ),
+            ),
+            quiet({other: ramp(0, 0.5, 40), oom: ramp(0, 5, 40)}),
+        )
+    )
+
+    spec = ctx.alert("LogParseErrorsHigh")
+    window, threshold = ctx.values(spec, "LogParseErrorsHigh", "ticket", "window", "threshold")
+    src = labels_of(m.LOG_LINES, "source", "job", "instance")
+    expr = (
+        f"sum by ({src}) (rate({sel(m.LOG_PARSE_ERRORS)}[{window}]))\n"
+        f"  / sum by ({src}) (rate({sel(m.LOG_LINES)}[{window}]))\n  > {n(threshold)}"
+    )
+    lines = series(m.LOG_LINES, source="nginx", level="info")
+    perr = series(m.LOG_PARSE_ERRORS, source="nginx", reason="format")
+    out.append(
+        Alert(
+            "LogParseErrorsHigh",
+            "logs",
+            "{{ $value | humanizePercentage }} of {{ $labels.source }}'s log lines do not parse",
+            "{{ $value | humanizePercentage }} of the lines of log source {{ $labels.source }} "
+            "failed to parse over the last [[window]]: the log format changed, so request counts, "
+            "error rates and latencies from it are incomplete. Compare a line with the source's "
+            "parsers in config/hotrod.yml.",
+            spec.dashboard,
+            (ctx.rule(spec, "ticket", expr, {"service": "redline"}),),
+            (
+                case(
+                    {lines: ramp(10000, 100, 60), perr: ramp(1000, 20, 60)},
+                    target(source="nginx"),
+                    fires("ticket", 1, 0.2),
+                ),
+            ),
+            quiet({lines: ramp(10000, 100, 60), perr: ramp(1000, 5, 60)}),
+        )
+    )
+    return out
