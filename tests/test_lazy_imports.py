@@ -91,9 +91,10 @@ async def test_a_database_added_by_a_reload_is_monitored(tmp_path: Path) -> None
         assert (await client.post("/-/reload")).status == 200
         text = await (await client.get("/metrics")).text()
         assert 'pg_up{database="main"} 0.0' in text
-        # and removed again: no series of it left
+        # and removed again (forced: a reload that removes every database is refused unless
+        # meant): no series of it left
         path.write_text("services: []\n")
-        assert (await client.post("/-/reload")).status == 200
+        assert (await client.post("/-/reload?force=1")).status == 200
         text = await (await client.get("/metrics")).text()
         assert "pg_up" not in text
     finally:
