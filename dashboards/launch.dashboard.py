@@ -2,6 +2,7 @@
 tighter) on one screen: the shop's pulse, its traffic, and the known weak spots of the launch
 (Chatwoot's worker running out of memory, the agent queue, Shopify's rate limits)."""
 
+from dashboards import platform_health
 from dashboards import style as s
 from dashboards.style import Q, m, sel
 
@@ -154,13 +155,15 @@ weak_spots = s.row(
     s.timeseries(
         "Out-of-memory lines",
         "Log lines matching the oom pattern (Chatwoot's Sidekiq worker was OOM-killed at "
-        "launch); any one opens a ticket (LogOutOfMemory).",
+        "launch), one bar per interval counting that interval's lines only; any one opens a "
+        "ticket (LogOutOfMemory).",
         Q(
-            f"sum by (source) (increase({sel(m.LOG_PATTERN_MATCHES, pattern='oom')}[{RATE}]))",
+            f"sum by (source) "
+            f"(increase({sel(m.LOG_PATTERN_MATCHES, pattern='oom')}[{s.INTERVAL}]))",
             "{{source}}",
         ),
         unit=s.COUNT,
-        bars=True,
+        per_interval=True,
         alerts=("LogOutOfMemory",),
         w=6,
     ),
@@ -270,7 +273,7 @@ dashboard = s.dashboard(
     "launch",
     "The launch window on one screen: the shop's pulse, traffic and latency, and the known "
     "weak spots.",
-    [window, pulse, traffic, weak_spots],
+    [window, pulse, platform_health.row(), traffic, weak_spots],
     all_alerts=True,
     time_from="now-3h",
 )

@@ -1,6 +1,7 @@
 """Operator overview: is the shop OK? A handful of big tiles, each coloured where the alerts draw
 their lines and each a click away from its detail dashboard."""
 
+from dashboards import platform_health
 from dashboards import style as s
 from dashboards.style import Q, m, sel
 
@@ -209,7 +210,7 @@ dashboard = s.dashboard(
     "overview",
     "Is the shop OK? Each tile is coloured where the alerts draw their lines; click one for "
     "its detail dashboard.",
-    [verdict, tiles, details],
+    [verdict, tiles, platform_health.row(), details],
     all_alerts=True,
     time_from="now-3h",
 )

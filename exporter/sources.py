@@ -127,6 +127,7 @@ def source_factories() -> dict[str, SourceFactory]:
     from exporter.host.source import HostSource
     from exporter.launch.source import LaunchSource
     from exporter.logs.source import LogsSource
+    from exporter.platform.fly_machines import FlyMachinesSource
     from exporter.vendors.source import VendorSource
 
     return {
@@ -140,4 +141,5 @@ def source_factories() -> dict[str, SourceFactory]:
         "backups": BackupSource,
         "heartbeats": HeartbeatSource,
         "launch": LaunchSource,
+        "fly": FlyMachinesSource,
     }

@@ -62,7 +62,7 @@ from exporter.rules.demo import DemoProfile
 p = DemoProfile()
 print(json.dumps({
     "ports": [layout.EXPORTER_PORT, layout.PROMETHEUS_PORT, layout.RECEIVER_PORT,
-              layout.POSTGRES_PORT, *[q for a in layout.ALERTMANAGERS
+              layout.PLATFORM_PORT, layout.POSTGRES_PORT, *[q for a in layout.ALERTMANAGERS
                                       for q in (a.port, a.cluster_port)],
               *standins.DEFAULT_PORTS.values()],
     "profile": [*p.exporters, *p.prometheus, *p.alertmanagers, p.receiver_url],
@@ -72,7 +72,18 @@ print(json.dumps({
     done = _layout_in("100", code)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
-    base = [9877, 9090, 9097, 15432, 9093, 9094, 9095, 9096, *layout.BASE_STANDIN_PORTS.values()]
+    base = [
+        9877,
+        9090,
+        9097,
+        13004,
+        15432,
+        9093,
+        9094,
+        9095,
+        9096,
+        *layout.BASE_STANDIN_PORTS.values(),
+    ]
     assert seen["ports"] == [p + 100 for p in base]
     # the generated Prometheus and Alertmanager configs of the demo (exporter/rules/demo.py)
     assert seen["profile"] == [

@@ -59,6 +59,7 @@ PORTS = [
     layout.POSTGRES_PORT,
     *(p.port for p in layout.ALERTMANAGERS),
     *DEFAULT_PORTS.values(),
+    layout.PLATFORM_PORT,
 ]
 
 
@@ -148,6 +149,8 @@ def test_demo_starts_the_stack_and_probes_everything(stack: None) -> None:
         "redline_backup_status": {(("backup", "shop"), ("status", "ok")): 1.0},
         "redline_heartbeat_status": {(("heartbeat", "shop-backup"), ("status", "up")): 1.0},
         "redline_vendor_feed_up": {(("feed", "shopify"),): 1.0},
+        # the machines of the platform stand-in, polled through Fly's Machines API shape
+        "redline_fly_api_up": {(("app", "hotdash-chatwoot"),): 1.0},
     }
     deadline = time.monotonic() + 40
     while True:
@@ -171,6 +174,13 @@ def test_demo_starts_the_stack_and_probes_everything(stack: None) -> None:
     ]:
         assert time.monotonic() < deadline, "Prometheus does not scrape the exporter"
         time.sleep(0.25)
+    # and the platforms, through the generated jobs (the Fly apps and Supabase dashboards)
+    for job in ("fly-federate", "supabase"):
+        deadline = time.monotonic() + 30
+        query = f'{layout.PROMETHEUS_URL}/api/v1/query?query=up{{job="{job}"}}==1'
+        while not _json(query)["data"]["result"]:
+            assert time.monotonic() < deadline, f"Prometheus does not scrape {job}"
+            time.sleep(0.25)
     active = _json(f"{layout.PROMETHEUS_URL}/api/v1/alertmanagers")["data"]
     urls = {a["url"] for a in active["activeAlertmanagers"]}
     assert urls == {f"{p.url}/api/v2/alerts" for p in layout.ALERTMANAGERS}
@@ -225,6 +235,22 @@ def test_database_down_pages_once_and_silences_the_services_on_it(
     assert resolved.seconds is not None and resolved.seconds <= drills.RESOLVE_TARGET
     (once,) = _checks(drill, "exactly once")
     assert once.ok, once.observed
+
+
+def test_worker_oom_pages_once_with_its_runbook(
+    stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Chatwoot's worker OOM-killed (Fly's Machines API, from the platform stand-in): exactly one
+    page to on-call with FlyMachineOOMKilled's runbook, nothing for the other groups."""
+    drill = _run("worker-oom", capsys)
+    assert drill.passed, drill.report()
+    (page,) = _checks(drill, "notified")
+    assert page.ok and page.seconds is not None and page.seconds <= drills.PAGE_TARGET
+    assert "to oncall" in page.observed and "/FlyMachineOOMKilled.md" in page.observed
+    (once,) = _checks(drill, "exactly once")
+    assert once.ok, once.observed
+    silent = _checks(drill, "silent")  # the web group, the restarts, Chatwoot's probes
+    assert all(c.ok and c.observed == "none" for c in silent), [c.observed for c in silent]
 
 
 def _drill(name: str, capsys: pytest.CaptureFixture[str]) -> drills.Drill:

@@ -30,6 +30,7 @@ BASE_EXPORTER_PORT = 9877
 BASE_PROMETHEUS_PORT = 9090
 BASE_ALERTMANAGER_PORTS = ((9093, 9094), (9095, 9096))  # (web, gossip) of each peer
 BASE_RECEIVER_PORT = 9097
+BASE_PLATFORM_PORT = 13004  # Fly's and Supabase's stand-in (exporter/demo/platform.py)
 BASE_POSTGRES_PORT = 15432  # exporter/default.yml's databases connect here
 # The stand-ins of the services (exporter/demo/standins.py), as exporter/default.yml's URLs name
 # them.
@@ -46,6 +47,7 @@ _BASE_PORTS = (
     BASE_PROMETHEUS_PORT,
     *(p for pair in BASE_ALERTMANAGER_PORTS for p in pair),
     BASE_RECEIVER_PORT,
+    BASE_PLATFORM_PORT,
     BASE_POSTGRES_PORT,
     *BASE_STANDIN_PORTS.values(),
 )
@@ -81,6 +83,7 @@ except ValueError as _e:
 EXPORTER_PORT = BASE_EXPORTER_PORT + OFFSET
 PROMETHEUS_PORT = BASE_PROMETHEUS_PORT + OFFSET
 RECEIVER_PORT = BASE_RECEIVER_PORT + OFFSET
+PLATFORM_PORT = BASE_PLATFORM_PORT + OFFSET
 POSTGRES_PORT = BASE_POSTGRES_PORT + OFFSET
 STANDIN_PORTS: dict[str, int] = {name: p + OFFSET for name, p in BASE_STANDIN_PORTS.items()}
 POSTGRES_DB = "shop"
@@ -128,7 +131,15 @@ STATE_DIR = repo() / ".demo"
 LOG_DIR = STATE_DIR / "logs"  # the stand-ins' Fly-style NDJSON logs (default.yml: logs)
 BACKUP_DIR = STATE_DIR / "backups"  # the backup job's dumps (default.yml: backups)
 SECRETS_DIR = STATE_DIR / "secrets"  # the demo database's monitoring password
-NOTIFICATIONS = STATE_DIR / "notifications.jsonl"  # every notification the receiver got
+NOTIFICATIONS = STATE_DIR / "notifications.jsonl"
+# exporter/default.yml's platform token and key files; the demo's fixed values (loopback only),
+# not secrets. Prometheus's generated jobs and the exporter read them as production reads Fly's
+# token and Supabase's key.
+FLY_TOKEN_FILE = SECRETS_DIR / "fly-token"
+SUPABASE_KEY_FILE = SECRETS_DIR / "supabase-key"
+FLY_TOKEN = "demo-fly-token"
+SUPABASE_KEY = "demo-supabase-service-role-key"
+PLATFORM_URL = f"http://{HOST}:{PLATFORM_PORT}"  # every notification the receiver got
 REPORTS_DIR = STATE_DIR / "drills"  # drill reports (Markdown)
 BACKUP_FAULT_FILE = STATE_DIR / "backup-job.fault"  # "failing": the job's pg_dump fails
 

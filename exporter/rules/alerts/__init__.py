@@ -20,6 +20,7 @@ from exporter.rules.alerts import (
     host,
     logs,
     pipeline,
+    platform,
     restore,
     services,
     vendors,
@@ -40,6 +41,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "backups": backups.alerts,
     "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
+    "platform": platform.alerts,
 }
 
 
