@@ -122,7 +122,8 @@ MCP_TOOL_LISTED = Metric(
 SOURCE_UP = Metric(
     "redline_source_up",
     "gauge",
-    "1 if the source (postgres, host, logs, ...) answered this scrape in time without error.",
+    "1 if the source (postgres, host, logs, ...) answered this scrape in time without error; "
+    "absent for a source the config turns off (host: {enabled: false}).",
     ("source",),
 )
 SOURCE_DURATION = Metric(

@@ -33,6 +33,12 @@ class Source(abc.ABC):
         self.config = config
         self.redactor = redactor
 
+    @property
+    def enabled(self) -> bool:
+        """False when the config turns this source off: it then reports nothing, not even
+        ``redline_source_up`` (a 1 would claim an area is measured that is not)."""
+        return True
+
     def routes(self) -> list[web.RouteDef]:
         """HTTP endpoints this source serves on the exporter (e.g. log ingest)."""
         return []
