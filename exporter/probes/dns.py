@@ -34,6 +34,11 @@ async def probe(cfg: DnsProbe, ctx: ProbeContext, report: Report) -> None:
             answers = await _system_lookup(cfg, report)
         else:
             answers = await _server_lookup(cfg, report)
+    except ProbeFailure:
+        # no answer section (NXDOMAIN, SERVFAIL, no reply): 0 records, as blackbox_exporter
+        # reports, so "probe_dns_answer_rrs == 0" holds there too
+        report.set(m.DNS_ANSWER_RRS, 0)
+        raise
     finally:
         # also on failure: how long a NXDOMAIN or a dead server took is worth seeing
         report.set(m.DNS_LOOKUP_TIME, time.perf_counter() - start)
