@@ -10,6 +10,7 @@ import copy
 import re
 from typing import Any, get_args
 
+import pytest
 import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -22,6 +23,9 @@ from exporter.webconfig import parse_web_config
 from tests.fuzz_support import fuzz, json_values, scalars
 
 FILE = "fuzz.yml"
+
+# hypothesis runs hundreds of generated configs: make check leaves it out, make test runs it
+pytestmark = pytest.mark.slow
 
 
 def model_keys(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:

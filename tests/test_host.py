@@ -428,7 +428,7 @@ async def test_a_hung_collector_is_cut_at_the_deadline_and_not_started_twice(
 
     def hung(config: HostConfig) -> list[Family]:
         calls.append(1)
-        release.wait(5)
+        release.wait(60)  # released below; the bound only ends a thread a failed test left
         return []
 
     monkeypatch.setitem(registry.COLLECTORS, "system", lambda: hung)
@@ -476,7 +476,7 @@ async def test_a_hung_mount_is_reported_and_skipped_until_it_answers(
     def statvfs(path: Any) -> os.statvfs_result:
         if path == hung:  # a stale NFS mount would block like this
             hung_calls.append(1)
-            release.wait(5)
+            release.wait(60)  # released below; the bound only ends a thread a failed test left
         return real(path)
 
     def errors(s: Samples) -> dict[str, float]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 import time
 from typing import Any
@@ -25,7 +24,7 @@ import dns.resolver
 
 from exporter import metrics as m
 from exporter.config import DnsProbe
-from exporter.probes.base import ProbeContext, ProbeFailure, Report
+from exporter.probes.base import ProbeContext, ProbeFailure, Report, socket_error_text
 
 
 async def probe(cfg: DnsProbe, ctx: ProbeContext, report: Report) -> None:
@@ -212,19 +211,6 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def socket_error_text(err: OSError) -> str:
-    """'Connection refused' rather than asyncio's 'Connect call failed (...)'."""
-    if err.errno and err.errno > 0:  # negative ones are resolver (EAI_*) codes with own text
-        return os.strerror(err.errno)
-    if err.strerror:
-        return err.strerror
-    if str(err):
-        return str(err)
-    if isinstance(err, ConnectionError):  # asyncio raises these without a text
-        return "the peer closed the connection"
-    return type(err).__name__
 
 
 def _ms(start: float) -> str:
