@@ -272,7 +272,7 @@ def _check_stack(args: argparse.Namespace, config: Any, name: str) -> bool:
 
 async def _probe(args: argparse.Namespace) -> int:
     from exporter.collector import probe_families
-    from exporter.probes import PROBES
+    from exporter.probes import probe_function
     from exporter.probes.base import ProbeContext, new_session, run_probe
     from exporter.scheduler import Served
 
@@ -298,7 +298,11 @@ async def _probe(args: argparse.Namespace) -> int:
             timeout = args.timeout if args.timeout is not None else probe.timeout
             deadline = asyncio.get_running_loop().time() + timeout
             result = await run_probe(
-                PROBES[probe.kind], probe, ctx, deadline, degraded_after=probe.degraded_after
+                probe_function(probe.kind),
+                probe,
+                ctx,
+                deadline,
+                degraded_after=probe.degraded_after,
             )
             failed += 0 if result.success else 1
             print(f"{name} ({probe.kind}), {result.duration * 1000:.1f} ms")

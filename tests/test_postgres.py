@@ -359,7 +359,9 @@ async def test_app_serves_postgres_and_reloads(pg: Cluster, tmp_path: Path) -> N
         s = Scrape(await (await client.get("/metrics")).text())
         assert s.value("pg_up", database="main") == 1
         assert s.value("redline_source_up", source="postgres") == 1
-        src = next(x for x in runtime.sources if isinstance(x, PostgresSource))
+        (deferred,) = (x for x in runtime.sources if x.name == "postgres")
+        src = deferred.source  # loaded: the config has a database
+        assert isinstance(src, PostgresSource)
         pool = src.monitors["main"].connector.pool
 
         # a new custom query: the pool stays open

@@ -74,15 +74,11 @@ from typing import Any, TextIO
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from exporter.demo import layout
+
 HOST = "127.0.0.1"  # loopback only: the stand-ins are never reachable from another machine
-DEFAULT_PORTS: dict[str, int] = {
-    "hotdash-app": 13000,
-    "agent-service": 18787,
-    "llamaindex-mcp": 18080,
-    "chatwoot": 13001,
-    "shopify": 13002,
-    "vendor-status": 13003,
-}
+# the demo's ports (the table above plus REDLINE_DEMO_PORT_OFFSET, exporter/demo/layout.py)
+DEFAULT_PORTS: dict[str, int] = layout.STANDIN_PORTS
 FAULT_MODES = ("ok", "slow", "failing", "down", "wrong_version", "degraded")
 DEFAULT_SLOW_DELAY = 1.5  # above the /health p95 target (500 ms), below the probe timeouts
 MAX_DELAY = 30.0  # longer than any scrape timeout, so timeouts can be shown, but still bounded
