@@ -3,7 +3,10 @@ demo map, refusing every way the demo could drift from production or reach past 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -254,3 +257,25 @@ def test_a_default_url_of_the_model_counts_as_an_address() -> None:
     )
     found = demo_config.leftovers(config.model_dump(mode="json"))
     assert any("contacts 'analyticsdata.googleapis.com'" in x for x in found), found
+
+
+def test_the_port_offset_of_a_demo_run_does_not_change_the_file() -> None:
+    """make generate writes the base ports whatever REDLINE_DEMO_PORT_OFFSET says (the demo
+    moves them when it runs): the file is the same in every environment."""
+    code = (
+        "import sys; from pathlib import Path; from exporter.rules import demo_config;"
+        "sys.stdout.write(demo_config.build(Path('.')))"
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "REDLINE_DEMO_PORT_OFFSET": offset},
+            timeout=120,
+            check=True,
+        ).stdout
+        for offset in ("0", "1000")
+    ]
+    assert outputs[0] == outputs[1] == (ROOT / demo_config.OUTPUT).read_text(encoding="utf-8")

@@ -61,7 +61,9 @@ class DemoConfigError(SpecError):
 
 def layout_values() -> dict[str, str]:
     """The demo layout's values config/demo.yml may name as {{name}} or {{port:NAME}}, read
-    from the demo's own modules (where the stand-ins and the runner take them from)."""
+    from the demo's own modules (where the stand-ins and the runner take them from). Ports are
+    the base ones, without REDLINE_DEMO_PORT_OFFSET: the demo moves them when it runs, and the
+    generated file is the same whatever the environment says."""
     from exporter.demo import database, layout, standins
 
     values = {
@@ -73,11 +75,11 @@ def layout_values() -> dict[str, str]:
         "backup_glob": f"{layout.BACKUP_GLOB_PREFIX}*.dump",
         "shopify_token": standins.Shopify.API_TOKEN,
         "chatwoot_token": standins.Chatwoot.API_TOKEN,
-        "port:postgres": str(layout.POSTGRES_PORT),
-        "port:platform": str(layout.PLATFORM_PORT),
         "restore_user": database.RESTORE_USER,
+        "port:postgres": str(layout.BASE_POSTGRES_PORT),
+        "port:platform": str(layout.BASE_PLATFORM_PORT),
     }
-    values.update({f"port:{name}": str(port) for name, port in standins.DEFAULT_PORTS.items()})
+    values.update({f"port:{name}": str(port) for name, port in layout.BASE_STANDIN_PORTS.items()})
     return values
 
 
