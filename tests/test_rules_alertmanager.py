@@ -123,6 +123,8 @@ VENDOR_ALERTS = {
 def _expected(labels: dict[str, str]) -> list[str]:
     if labels["alertname"] == "Watchdog":
         return ["deadmansswitch"]
+    if labels["alertname"] == "OutageWindow":
+        return ["explanations"]
     if labels["severity"] == "page":
         return ["oncall"]
     if labels["severity"] == "info":
@@ -235,6 +237,8 @@ def test_a_database_outage_silences_its_dependents(am: Alertmanager) -> None:
         [
             {"alertname": "PostgresDown", "service": "database", "database": "supabase-pooler",
              "severity": "page", **EXPORTER, "case": "d1"},
+            {"alertname": "PostgresDown", "service": "database", "database": "supabase",
+             "severity": "ticket", **EXPORTER, "case": "d6"},
             {"alertname": "ServiceDown", "service": "hotdash-app", "probe": "health",
              "severity": "page", **EXPORTER, "case": "d2"},
             {"alertname": "SLOErrorBudgetBurn", "service": "agent-service",
@@ -248,6 +252,86 @@ def test_a_database_outage_silences_its_dependents(am: Alertmanager) -> None:
     assert states["d1"] == []
     assert states["d2"] and states["d3"] and states["d4"]
     assert states["d5"] == []  # Shopify does not run on our database
+    assert states["d6"]  # the direct connection: the same server, explained by the outage
+
+
+def test_the_direct_connection_down_mutes_only_its_own_alerts(am: Alertmanager) -> None:
+    """redline's direct connection failing (auth, say) is a ticket about that entry: it must not
+    hide the services' pages nor the pooler's alerts (it once muted everything, as a SEV-1)."""
+    states = _states(
+        am,
+        [
+            {"alertname": "PostgresDown", "service": "database", "database": "supabase",
+             "severity": "ticket", **EXPORTER, "case": "a1"},
+            {"alertname": "ServiceDown", "service": "hotdash-app", "probe": "health",
+             "severity": "page", **EXPORTER, "case": "a2"},
+            {"alertname": "PostgresConnectionsHigh", "service": "database",
+             "database": "supabase-pooler", "severity": "ticket", **EXPORTER, "case": "a3"},
+            {"alertname": "PostgresLongTransaction", "service": "database",
+             "database": "supabase", "severity": "ticket", **EXPORTER, "case": "a4"},
+        ],
+    )  # fmt: skip
+    assert states["a1"] == [] and states["a2"] == [] and states["a3"] == []
+    assert states["a4"]  # its own alerts: what redline cannot read through it
+
+
+def test_a_recovered_database_keeps_its_dependents_silent(am: Alertmanager) -> None:
+    """PostgresDown has resolved, the services' windows still hold its outage: OutageWindow
+    keeps their alerts inhibited, so the recovery pages nobody."""
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "PostgresDown", "service": "database",
+             "database": "supabase-pooler", "severity": "info", "case": "r1"},
+            {"alertname": "LogErrorRateHigh", "service": "hotdash-app", "severity": "page",
+             **EXPORTER, "case": "r2"},
+            {"alertname": "SLOErrorBudgetBurn", "service": "chatwoot",
+             "slo": "chatwoot-availability", "severity": "page", "case": "r3"},
+            {"alertname": "PostgresDown", "service": "database", "database": "supabase-pooler",
+             "severity": "page", **EXPORTER, "case": "r4"},
+        ],
+    )  # fmt: skip
+    assert states["r2"] and states["r3"]
+    assert states["r4"] == []  # the database down again: a new incident, it pages
+
+
+def test_a_down_service_is_the_one_page_of_its_outage(am: Alertmanager) -> None:
+    """agent-service down: ServiceDown pages; the SLO burn and log error-rate pages of the same
+    service are held back, during the outage and (OutageWindow) after it; another service's page
+    and the service's tickets still get through."""
+    down = {"service": "agent-service", "severity": "page"}
+    states = _states(
+        am,
+        [
+            {"alertname": "ServiceDown", "probe": "health", **down, **EXPORTER, "case": "o1"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "agent-service-availability", **down,
+             "case": "o2"},
+            {"alertname": "LogErrorRateHigh", **down, **EXPORTER, "case": "o3"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "chatwoot-availability",
+             "service": "chatwoot", "severity": "page", "case": "o4"},
+            {"alertname": "ServiceWrongVersion", "service": "agent-service", "probe": "health",
+             "severity": "ticket", **EXPORTER, "case": "o5"},
+            {"alertname": "ServiceDown", "probe": "queue", **down, **EXPORTER, "case": "o6"},
+        ],
+    )  # fmt: skip
+    assert states["o1"] == [] and states["o6"] == []
+    assert states["o2"] and states["o3"]
+    assert states["o4"] == [] and states["o5"] == []
+
+
+def test_after_a_service_outage_its_burn_stays_silent(am: Alertmanager) -> None:
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "ServiceDown", "service": "agent-service",
+             "severity": "info", "case": "w1"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "agent-service-availability",
+             "service": "agent-service", "severity": "page", "case": "w2"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "hotdash-app-availability",
+             "service": "hotdash-app", "severity": "page", "case": "w3"},
+        ],
+    )  # fmt: skip
+    assert states["w2"] and states["w3"] == []
 
 
 def test_a_vendor_outage_silences_our_alerts_about_its_api(am: Alertmanager) -> None:

@@ -91,7 +91,7 @@ def test_every_rule_is_tested_at_its_boundary_and_every_alert_when_quiet(
 
 
 def _known_names() -> set[str]:
-    names = {metric.name for metric in m.ALL} | {"up"}
+    names = {metric.name for metric in m.ALL} | {"up", "ALERTS"}
     for metric in m.ALL:
         if metric.type == "histogram":
             names |= {metric.name + s for s in ("_bucket", "_count", "_sum")}
@@ -106,7 +106,8 @@ def _known_names() -> set[str]:
 PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "by", "without", "bool", "offset",
     "sum", "avg", "max", "min", "count", "rate", "increase", "resets", "vector", "time",
-    "avg_over_time", "max_over_time", "quantile_over_time", "histogram_quantile", "predict_linear",
+    "avg_over_time", "max_over_time", "changes", "quantile_over_time", "histogram_quantile",
+    "predict_linear",
     "label_replace", "label_join", "inf", "nan",
 }  # fmt: skip
 

@@ -26,6 +26,7 @@ from exporter.rules.render import Ordered, render
 from exporter.rules.spec import (
     ROOT,
     AlertsSpec,
+    RoutingSpec,
     SLOSpec,
     SpecError,
     StackSpec,
@@ -55,6 +56,33 @@ def alert_list(root: Path = ROOT) -> tuple[list[Alert], list[Alert]]:
 
 def _slo_alerts(slos: SLOSpec, spec: AlertsSpec, stack: StackSpec) -> list[Alert]:
     return slo.alerts(slos, spec.alerts[slo.ALERT], seconds(stack.evaluation_interval))
+
+
+def check_one_page(spec: AlertsSpec, routing: RoutingSpec) -> None:
+    """What keeps a healed outage from paging again (docs/alerting.md), checked at generation:
+    OutageWindow holds the inhibitions at least as long as the longest short window of a paging
+    burn-rate pair (the window that keeps a healed burn firing), and every route that pages
+    repeats less often than that window plus the burn's `for` (a repeat is a new page to an
+    on-call who closed the incident)."""
+    burn = spec.alerts[slo.ALERT].page
+    if burn is None or not burn.windows:
+        return
+    short = max(seconds(w.short) for w in burn.windows)
+    outage = spec.alerts[alerts.outages.NAME].level("info").window
+    if outage is None or seconds(outage) < short:
+        raise SpecError(
+            f"alert_rules/alerts.yml: alerts.{alerts.outages.NAME}.info.window: {outage} is "
+            f"shorter than the longest short window of {slo.ALERT}'s page ({short} s)"
+        )
+    for r in alertmanager.walk(routing.routes):
+        if 'severity="page"' not in r.matchers:
+            continue
+        repeat = r.repeat_interval or routing.defaults.repeat_interval
+        if seconds(repeat) <= short + seconds(burn.for_):
+            raise SpecError(
+                f"alert_rules/routing.yml: route {list(r.matchers)}: repeat_interval {repeat} "
+                f"would repeat a healed burn-rate page (its short window holds {short} s)"
+            )
 
 
 def label_values(config: Config, alerts_: list[Alert], slos: SLOSpec) -> dict[str, set[str]]:
@@ -166,6 +194,7 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
             raise SpecError(f"alert_rules/slos.yml: {s.name}: vendor_outages: no feed {unknown}")
     catalogue = alerts.catalog(alerts_spec, config, extra_names=(slo.ALERT,))
     burn = alerts_spec.alerts[slo.ALERT]
+    check_one_page(alerts_spec, routing)
     slo_alerts = _slo_alerts(slos, alerts_spec, stack)
     step = seconds(stack.evaluation_interval)
 

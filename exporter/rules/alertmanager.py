@@ -108,11 +108,11 @@ def route(r: Route) -> Ordered:
     return out
 
 
-def _walk(routes: tuple[Route, ...]) -> list[Route]:
+def walk(routes: tuple[Route, ...]) -> list[Route]:
     out: list[Route] = []
     for r in routes:
         out.append(r)
-        out.extend(_walk(r.routes))
+        out.extend(walk(r.routes))
     return out
 
 
@@ -129,7 +129,7 @@ def check(spec: RoutingSpec, known: dict[str, set[str]]) -> None:
     if spec.receiver not in receivers:
         problems.append(f"receiver: {spec.receiver} is not a receiver")
     matchers: list[str] = []
-    for r in _walk(spec.routes):
+    for r in walk(spec.routes):
         if r.receiver not in receivers:
             problems.append(f"route {list(r.matchers)}: unknown receiver {r.receiver}")
         for name in (*r.active_time_intervals, *r.mute_time_intervals):

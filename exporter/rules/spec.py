@@ -211,6 +211,7 @@ class AlertSpec(Model):
     info: Level | None = None
     budgets: tuple[LatencyBudget, ...] = ()
     probes: tuple[str, ...] = ()  # "service/probe" targets the alert is about
+    databases: tuple[str, ...] = ()  # config/hotrod.yml databases the alert treats apart
 
     def levels(self) -> dict[Severity, Level]:
         return {s: lvl for s in SEVERITIES if (lvl := getattr(self, s)) is not None}

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exporter.config import Config
-from exporter.rules.alerts import backups, database, host, logs, pipeline, services, vendors
+from exporter.rules.alerts import (
+    backups,
+    database,
+    host,
+    logs,
+    outages,
+    pipeline,
+    services,
+    vendors,
+)
 from exporter.rules.alerts.common import JOB, UP, Context, ramp, seq, series
 from exporter.rules.model import Alert
 from exporter.rules.spec import AlertsSpec, SpecError
@@ -29,6 +38,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "database": database.alerts,
     "backups": backups.alerts,
     "vendors": vendors.alerts,
+    "outages": outages.alerts,
 }
 
 

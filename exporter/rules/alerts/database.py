@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from decimal import Decimal
+
 from exporter import metrics as m
 from exporter.metrics import Metric
 from exporter.rules.alerts.common import (
@@ -17,10 +21,12 @@ from exporter.rules.alerts.common import (
 )
 from exporter.rules.model import (
     Alert,
+    alternatives,
     labels_of,
     n,
     sel,
 )
+from exporter.rules.spec import SpecError, seconds
 
 # --- database -------------------------------------------------------------------------------------
 
@@ -80,20 +86,7 @@ def alerts(ctx: Context) -> list[Alert]:
             quiet({s: seq((quiet_v, 40))}),
         )
 
-    out.append(
-        simple(
-            "PostgresDown",
-            m.PG_UP,
-            "==",
-            "Database {{ $labels.database }} is down",
-            "redline's canary query to {{ $labels.database }} has failed for 2 minutes (pg_up = "
-            "{{ $value | humanize }}); every Hot Rod AN service depends on it. "
-            "redline_pg_failure_reason says why (connect, auth, timeout, ...); check Supabase's "
-            "status page and dashboard.",
-            (1, 0, 0),
-            fixed="0",  # pg_up is 0 or 1: no threshold to choose
-        )
-    )
+    out.append(_postgres_down(ctx))
     out.append(
         simple(
             "PostgresConnectionsHigh",
@@ -283,3 +276,89 @@ def alerts(ctx: Context) -> list[Alert]:
         )
     )
     return out
+
+
+def _postgres_down(ctx: Context) -> Alert:
+    """PostgresDown: a page for the databases the services use (``databases`` in alerts.yml),
+    down now or flapping (its canary failing often enough over ``window``, in at least ``guard``
+    state changes, so ``for`` is not restarted by every success); a ticket for any other
+    database entry that is down."""
+    name = "PostgresDown"
+    spec = ctx.alert(name)
+    known = {d.name for d in ctx.config.databases}
+    if not spec.databases or set(spec.databases) - known:
+        raise SpecError(
+            f"alert_rules/alerts.yml: alerts.{name}.databases: names the config/hotrod.yml "
+            f"databases the services use; not databases: {sorted(set(spec.databases) - known)}"
+        )
+    used = ("=~", alternatives(spec.databases))
+    other = ("!~", alternatives(spec.databases))
+    window, threshold, guard = ctx.values(spec, name, "page", "window", "threshold", "guard")
+    up = sel(m.PG_UP, database=used)
+    page = (
+        f"{up} == 0\nor\n"
+        f"avg_over_time({up}[{window}]) < {n(threshold)}\n"
+        f"  and changes({up}[{window}]) >= {n(guard)}"
+    )
+    ticket = f"{sel(m.PG_UP, database=other)} == 0"
+    dl = {"service": "database"}
+    pooler = series(m.PG_UP, database=spec.databases[0])
+    direct = series(m.PG_UP, database="supabase")
+    # the flapping case: healthy for 40 steps, then every third canary fails
+    flapping = [1] * 40 + [0 if k % 3 == 0 else 1 for k in range(60)]
+    onset, value = _flapping_onset(flapping, window, threshold, guard)
+    return Alert(
+        name,
+        "database",
+        "Database {{ $labels.database }} is down",
+        "redline's canary query to {{ $labels.database }} is failing: it answered "
+        "{{ $value | humanizePercentage }} of the time (0% = down at this scrape; above that, "
+        "flapping over the last 10 minutes); every Hot Rod AN service depends on the database "
+        "it reaches. redline_pg_failure_reason says why (connect, auth, timeout, ...); check "
+        "Supabase's status page and dashboard.",
+        spec.dashboard,
+        (ctx.rule(spec, "page", page, dl), ctx.rule(spec, "ticket", ticket, dl)),
+        (
+            case(
+                {pooler: seq((1, 4), (0, 20))},
+                target(database=spec.databases[0]),
+                fires("page", 4, 0),
+            ),
+            case(
+                {pooler: " ".join(str(v) for v in flapping)},
+                target(database=spec.databases[0]),
+                fires("page", onset, value),
+            ),
+            # redline's own direct connection failing (auth, say): a ticket, never the page
+            case(
+                {direct: seq((1, 4), (0, 20)), pooler: seq((1, 24))},
+                target(database="supabase"),
+                fires("ticket", 4, 0),
+            ),
+        ),
+        # one failed canary in ten: a blip, not an outage
+        quiet({pooler: " ".join("0" if k % 10 == 9 else "1" for k in range(60))}),
+    )
+
+
+def _flapping_onset(
+    values: list[int], window: str, threshold: Decimal, guard: Decimal
+) -> tuple[int, Callable[[int], float]]:
+    """The first step from which the page condition holds at every later step, and the alert's
+    value there (0 at a failed canary, else the window's average), as Prometheus evaluates it:
+    a range of ``window`` holds the samples of both ends (30 s steps)."""
+    width = int(seconds(window) / 30)
+
+    def holds(t: int) -> bool:
+        w = values[max(0, t - width) : t + 1]
+        changes = sum(1 for a, b in itertools.pairwise(w) if a != b)
+        avg = Decimal(sum(w)) / len(w)
+        return values[t] == 0 or (avg < threshold and changes >= guard)
+
+    onset = next(t for t in range(len(values)) if all(holds(u) for u in range(t, len(values))))
+
+    def value(t: int) -> float:
+        w = values[max(0, t - width) : t + 1]
+        return 0.0 if values[t] == 0 else sum(w) / len(w)
+
+    return onset, value
