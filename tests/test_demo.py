@@ -1,9 +1,11 @@
 """`make demo` as a newcomer runs it: the whole stack comes up on loopback (stand-ins, the demo
-PostgreSQL with its workload, the backup job, the exporter on its embedded config, two
-Alertmanager peers, Prometheus with the demo profile of the generated configs, the webhook
-receiver), every probe of the default config succeeds against the healthy stand-ins, the
-database, backup, heartbeat, log and vendor sources read real data, promtool accepts the scrape,
-Prometheus scrapes the exporter and knows both Alertmanagers, and `make demo-stop` ends it all."""
+PostgreSQL with its workload, the operator's traffic to the HotDash app, the backup job, the
+exporter on its embedded config, two Alertmanager peers, Prometheus with the demo profile of the
+generated configs, the webhook receiver), every probe of the default config succeeds against the
+healthy stand-ins, the database, backup, heartbeat, log and vendor sources read real data (the
+HotDash app's logs with the api and tiles routes of the latency SLOs), promtool accepts the
+scrape, Prometheus scrapes the exporter and knows both Alertmanagers, and `make demo-stop` ends
+it all."""
 
 from __future__ import annotations
 
@@ -116,9 +118,17 @@ def test_demo_starts_the_stack_probes_everything_and_stops() -> None:
                 if _samples(text, name).get(key) != value
             ]
             lines = _samples(text, "redline_log_lines_total")
-            if not missing and sum(lines.values()) > 0:
+            # the operator's traffic (exporter/demo/traffic.py) under the latency SLOs' routes
+            routes = {
+                dict(k)["route"]
+                for k in _samples(text, "redline_http_requests_total")
+                if dict(k)["service"] == "hotdash-app"
+            }
+            if not missing and sum(lines.values()) > 0 and {"api", "tiles"} <= routes:
                 break
-            assert time.monotonic() < deadline, f"not read: {missing}, log lines {lines}"
+            assert time.monotonic() < deadline, (
+                f"not read: {missing}, log lines {lines}, hotdash-app routes {routes}"
+            )
             time.sleep(1)
 
         # Prometheus scrapes the exporter and alerts both Alertmanagers
