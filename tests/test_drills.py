@@ -77,6 +77,7 @@ def _one_page_per_incident(drill: drills.Drill, pages: int = 1) -> None:
     assert len(log.resolved) == pages and not log.still_open, drill.report()
     assert log.after_heal == [], drill.report()
     (after,) = _checks(drill, "pages after heal")
+    assert after.ok, after.observed
     # watched for a repeat or a recovering dependent well past the last resolved notice
     assert drill.t_end is not None and drill.t_end - max(t for t, _ in log.resolved) >= 40
 
