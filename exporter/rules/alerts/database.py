@@ -324,10 +324,16 @@ def _postgres_down(ctx: Context) -> Alert:
                 target(database=spec.databases[0]),
                 fires("page", 4, 0),
             ),
-            case(
-                {pooler: " ".join(str(v) for v in flapping)},
-                target(database=spec.databases[0]),
-                fires("page", onset, value),
+            *(
+                ()
+                if onset is None
+                else (
+                    case(
+                        {pooler: " ".join(str(v) for v in flapping)},
+                        target(database=spec.databases[0]),
+                        fires("page", onset, value),
+                    ),
+                )
             ),
             # redline's own direct connection failing (auth, say): a ticket, never the page
             case(
@@ -343,10 +349,12 @@ def _postgres_down(ctx: Context) -> Alert:
 
 def _flapping_onset(
     values: list[int], window: str, threshold: Decimal, guard: Decimal
-) -> tuple[int, Callable[[int], float]]:
+) -> tuple[int | None, Callable[[int], float]]:
     """The first step from which the page condition holds at every later step, and the alert's
     value there (0 at a failed canary, else the window's average), as Prometheus evaluates it:
-    a range of ``window`` holds the samples of both ends (30 s steps)."""
+    a range of ``window`` holds the samples of both ends (30 s steps). None when it never holds
+    for good: a window too short for 30 s steps to show a flap (the demo profile's 1 min, which
+    renders rules and no tests)."""
     width = int(seconds(window) / 30)
 
     def holds(t: int) -> bool:
@@ -355,7 +363,9 @@ def _flapping_onset(
         avg = Decimal(sum(w)) / len(w)
         return values[t] == 0 or (avg < threshold and changes >= guard)
 
-    onset = next(t for t in range(len(values)) if all(holds(u) for u in range(t, len(values))))
+    onset = next(
+        (t for t in range(len(values)) if all(holds(u) for u in range(t, len(values)))), None
+    )
 
     def value(t: int) -> float:
         w = values[max(0, t - width) : t + 1]
