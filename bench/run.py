@@ -35,6 +35,8 @@ from pathlib import Path
 
 import psutil
 
+from exporter.durations import argparse_positive_seconds
+
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
@@ -72,8 +74,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, blackbox.Opt
     probes.add_argument("--ports", type=int, default=10, help="ports they are spread over (10)")
     probes.add_argument("--rounds", type=int, help="measured saturated scrapes (5; quick 2)")
     probes.add_argument("--concurrency", type=int, default=100, help="blackbox /probe at once")
-    probes.add_argument("--interval", type=float, default=5.0, help="Prometheus interval (5)")
-    probes.add_argument("--window", type=float, help="paced window, seconds (60; quick 20)")
+    probes.add_argument(
+        "--interval", type=argparse_positive_seconds, default=5.0, help="Prometheus interval (5s)"
+    )
+    probes.add_argument(
+        "--window", type=argparse_positive_seconds, help="paced window (60s; quick 20s)"
+    )
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(args.only) - set(SECTIONS)

@@ -21,6 +21,7 @@ from typing import Any
 from grafanalib._gen import DashboardEncoder
 
 from dashboards import style
+from exporter.rules import stackmodel
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE_DIR = ROOT / "dashboards"
@@ -111,14 +112,19 @@ def provisioning() -> dict[str, str]:
 def build(root: Path = ROOT) -> dict[str, str]:
     """Every generated file's text, by path relative to the repository."""
     files: dict[str, str] = {}
-    for path in sources(root):
-        data = dashboard_data(path)
-        rel = f"{JSON_DIR}/{data['uid']}.json"
-        if rel in files:
-            raise ValueError(f"two dashboards have the uid {data['uid']!r}")
-        files[rel] = render_json(data)
+    with style.using(stackmodel.load(root)):
+        for path in sources(root):
+            files.update(_one(path, files))
     files.update(provisioning())
     return files
+
+
+def _one(path: Path, files: dict[str, str]) -> dict[str, str]:
+    data = dashboard_data(path)
+    rel = f"{JSON_DIR}/{data['uid']}.json"
+    if rel in files:
+        raise ValueError(f"two dashboards have the uid {data['uid']!r}")
+    return {rel: render_json(data)}
 
 
 def stale(root: Path = ROOT) -> list[str]:

@@ -30,10 +30,12 @@ health = s.row(
     s.stat(
         "Config reload",
         "Whether the last load or reload of the config succeeded (the old config stays in force "
-        "when it did not).",
+        "when it did not: an invalid or empty file, or one removing more than half of an "
+        "area's targets without ?force=1). RedlineTargetsVanished watches the targets counted "
+        "by redline_config_targets.",
         Q(sel(m.CONFIG_RELOAD_SUCCESS, **EX), "{{instance}}"),
         mappings=s.state_mappings({"FAILED": s.CRITICAL, "ok": s.OK}),
-        alerts=("RedlineConfigReloadFailed",),
+        alerts=("RedlineConfigReloadFailed", "RedlineTargetsVanished"),
         w=6,
     ),
     s.stat(

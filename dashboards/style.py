@@ -26,65 +26,72 @@ from __future__ import annotations
 
 import urllib.parse
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import attr
 from grafanalib import core as g
 
-from exporter import metrics as m
+from exporter import metrics as m  # noqa: F401  (re-exported: the dashboards build on it)
 from exporter.backups import source as backup_states
-from exporter.config import Config, JsonProbe, load_config
+from exporter.config import Config
 from exporter.heartbeats import schedule as heartbeat_states
 from exporter.heartbeats import state as heartbeat_file_states
 from exporter.metrics import Metric
 from exporter.postgres import custom as pg_query_states
 from exporter.probes import base as probe_states
+from exporter.probes import json_metrics
 from exporter.rules import slo as slo_rules
 from exporter.rules.alerts import JOB, UP
 from exporter.rules.model import WATCHDOG
-from exporter.rules.spec import (
-    AlertsSpec,
-    SLOSpec,
-    StackSpec,
-    load_alerts,
-    load_slos,
-    load_stack,
-    seconds,
-)
+from exporter.rules.spec import AlertsSpec, SLOSpec, StackSpec, seconds
+from exporter.rules.stackmodel import Stack, shipped
 from exporter.vendors import chatwoot as chatwoot_states
 from exporter.vendors import common as vendor_states
 
 ROOT = Path(__file__).resolve().parent.parent
-# The config whose names the dashboards use (JSON metrics, vendor components): the real stack's,
-# as for the alert rules. exporter/default.yml mirrors it (tests/test_shipped_configs.py).
-CONFIG = ROOT / "config" / "hotrod.yml"
 
-# --- the specs --------------------------------------------------------------------------------
+# --- the model ----------------------------------------------------------------------------------
+# One model of the stack (exporter/rules/stackmodel.py), as for the alert rules: the operator's
+# file (names of JSON metrics, vendor components, SLOs, budgets) and alert_rules/.
 
 
-@cache
+_MODEL: list[Stack] = []  # the model :func:`using` set, else the repository's own
+
+
+@contextmanager
+def using(model: Stack) -> Iterator[None]:
+    """Build dashboards from ``model`` (dashboards/build.py passes the model of the tree it
+    builds, so a copy of the operator's file with a new service gets its own dashboards)."""
+    _MODEL.append(model)
+    try:
+        yield
+    finally:
+        _MODEL.pop()
+
+
+def model() -> Stack:
+    return _MODEL[-1] if _MODEL else shipped()
+
+
 def alerts_spec() -> AlertsSpec:
-    return load_alerts()
+    return model().alerts
 
 
-@cache
 def slos_spec() -> SLOSpec:
-    return load_slos()
+    return model().slos
 
 
-@cache
 def stack() -> StackSpec:
-    return load_stack()
+    return model().stack
 
 
-@cache
 def config() -> Config:
-    return load_config(CONFIG)[0]
+    return model().config
 
 
 # --- dashboards: keys, titles, uids -------------------------------------------------------------
@@ -197,32 +204,17 @@ def recorded_slo_metrics() -> list[Metric]:
 
 
 def json_metric(name: str) -> Metric:
-    """The JSON-derived gauge ``name`` as config/hotrod.yml defines it (exposed with
-    ``metrics.JSON_METRIC_PREFIX``); a name the config lacks fails the build."""
-    for service in config().services:
-        for probe in service.probes:
-            if not isinstance(probe, JsonProbe):
-                continue
-            for spec in probe.metrics:
-                if spec.name == name:
-                    labels = ("service", "probe", *sorted(spec.labels))
-                    if spec.parse == "states":
-                        return Metric(
-                            m.JSON_METRIC_PREFIX + name, "stateset", spec.help, (*labels, "state")
-                        )
-                    return Metric(m.JSON_METRIC_PREFIX + name, "gauge", spec.help, labels)
-    raise KeyError(f"config/hotrod.yml defines no JSON metric {name!r}")
+    """The JSON-derived series ``name`` as the operator's file defines it (the probe's own
+    mapping, exporter/probes/json_metrics.py); a name the config lacks fails the build."""
+    return json_metrics.configured(config(), name)[1]
 
 
 def json_states(name: str) -> tuple[str, ...]:
     """The configured states of a ``parse: states`` JSON metric."""
-    for service in config().services:
-        for probe in service.probes:
-            if isinstance(probe, JsonProbe):
-                for spec in probe.metrics:
-                    if spec.name == name and spec.parse == "states":
-                        return tuple(spec.states)
-    raise KeyError(f"config/hotrod.yml defines no states JSON metric {name!r}")
+    spec, _ = json_metrics.configured(config(), name)
+    if spec.parse != "states":
+        raise KeyError(f"the JSON metric {name!r} is not parse: states")
+    return tuple(spec.states)
 
 
 def vendor_components(feed: str) -> tuple[str, ...]:

@@ -23,7 +23,14 @@ from typing import Any
 from aiohttp import web
 
 from exporter import __version__, collector, selfmetrics, status
-from exporter.config import Config, ConfigError, Service, load_config
+from exporter.config import (
+    Config,
+    ConfigError,
+    Service,
+    load_config,
+    shrinkage,
+    target_counts,
+)
 from exporter.probes.base import ProbeContext, new_session
 from exporter.scheduler import Scheduler, Served
 from exporter.secrets import Redactor, SecretSource
@@ -47,24 +54,46 @@ class Runtime:
     sources: list[Source] = field(default_factory=list)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def reload(self) -> tuple[bool, str]:
-        """Load the config again; keep the old one when the new one is invalid."""
+    async def reload(self, force: bool = False) -> tuple[int, str]:
+        """Load the config again; keep the old one when the new one is invalid, empty, or
+        would remove more than half of an area's targets (unless ``force``). Returns an HTTP
+        status (200 applied, 500 invalid, 409 refused as a shrink) and the message."""
         try:
             config, name = load_config(self.config_path)
         except ConfigError as e:
             selfmetrics.CONFIG_RELOAD_SUCCESS.set(0)
             text = self.redactor.redact(str(e))
-            log.error("config reload failed, keeping the previous config:\n%s", text)
-            return False, text
+            log.error("config reload refused, keeping the previous config:\n%s", text)
+            return 500, text
+        shrunk = shrinkage(self.config, config)
+        if shrunk and not force:
+            selfmetrics.CONFIG_RELOAD_SUCCESS.set(0)
+            text = (
+                f"{name} would remove more than half of the targets of "
+                f"{'; '.join(shrunk)}. If that is meant, reload with POST /-/reload?force=1 "
+                "(or restart)"
+            )
+            log.error("config reload refused, keeping the previous config: %s", text)
+            return 409, text
         self.config, self.config_name = config, name
         if self.scheduler is not None:
             self.scheduler.forget_missing(set(config.targets()))
         for source in self.sources:
             await source.reload(config)
-        selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
-        selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
-        log.info("config reloaded from %s", name)
-        return True, f"reloaded {name}"
+        record_config(config)
+        if shrunk:
+            log.warning("config reloaded from %s by force, removing %s", name, "; ".join(shrunk))
+        else:
+            log.info("config reloaded from %s", name)
+        return 200, f"reloaded {name}"
+
+
+def record_config(config: Config) -> None:
+    """The self-metrics of a config just put in force."""
+    selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
+    selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
+    for area, count in target_counts(config).items():
+        selfmetrics.CONFIG_TARGETS.labels(area).set(count)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -159,11 +188,13 @@ async def handle_ready(request: web.Request) -> web.Response:
 
 async def handle_reload(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
+    force = request.query.get("force", "") in ("1", "true")
     async with runtime.reload_lock:
-        ok, message = await runtime.reload()
-    if not ok:
-        raise web.HTTPInternalServerError(
-            text=f"reload failed, the previous config stays in force:\n{message}\n"
+        status, message = await runtime.reload(force=force)
+    if status != 200:
+        return web.Response(
+            status=status,
+            text=f"reload refused, the previous config stays in force:\n{message}\n",
         )
     return web.Response(text=message + "\n")
 
@@ -183,7 +214,8 @@ async def handle_index(request: web.Request) -> web.Response:
 <li><a href="/metrics">/metrics</a>: every configured probe, run now</li>
 <li>/probe?target=SERVICE or SERVICE/PROBE: one target</li>
 <li><a href="/-/healthy">/-/healthy</a>, <a href="/-/ready">/-/ready</a></li>
-<li>POST /-/reload: reload the config (SIGHUP does the same)</li>
+<li>POST /-/reload: reload the config (SIGHUP does the same); ?force=1 applies a config
+that removes more than half of an area's targets</li>
 <li><a href="/status">/status</a>: the operator's status page (also as
 <a href="/status.json">/status.json</a>)</li>
 </ul>
@@ -250,6 +282,5 @@ def initial_runtime(config_path: str | Path | None) -> Runtime:
     """Load the config for start-up; a bad config raises ConfigError (the process exits)."""
     path = str(config_path) if config_path is not None else None
     config, name = load_config(path)
-    selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
-    selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
+    record_config(config)
     return Runtime(config_path=path, config=config, config_name=name)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config, secret_fields
-from exporter.configtypes import _duration
+from exporter.durations import argparse_positive_seconds
 from exporter.secrets import Redactor, SecretSource
 from exporter.webconfig import load_web_config
 from exporter.websecurity import DEFAULT_READ_TIMEOUT, WebSecurity
@@ -141,16 +141,6 @@ def _web_security(args: argparse.Namespace) -> WebSecurity | None:
     return WebSecurity(loaded, read_timeout=args.web_read_timeout)
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = _duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return seconds
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from exporter.memory import fix_mmap_threshold
 
@@ -256,6 +246,12 @@ def _add_launch_check(sub: Any) -> None:
     add_parser(sub, LAZY_HELP["launch-check"])
 
 
+def _add_restore_test(sub: Any) -> None:
+    from exporter.backups.restore_cli import add_parser  # docs/backups.md
+
+    add_parser(sub, LAZY_HELP["restore-test"])
+
+
 def _add_demo(sub: Any) -> None:
     from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
 
@@ -270,6 +266,7 @@ LAZY: dict[str, Callable[[Any], None]] = {
     "capacity": _add_ops,
     "postmortem": _add_ops,
     "launch-check": _add_launch_check,
+    "restore-test": _add_restore_test,
     "demo": _add_demo,
     "drill": _add_demo,
 }
@@ -279,6 +276,8 @@ LAZY_HELP = {
     "postmortem": "draft a post-mortem of a range",
     "launch-check": "pre-flight before a launch: a go/no-go table (exit 0 go, 1 no-go, 2 can't "
     "tell)",
+    "restore-test": "restore the newest backup into a scratch database and check it now "
+    "(exit 0 pass, 1 fail)",
     "demo": "break and heal parts of the running `make demo` stack (docs/demo.md)",
     "drill": "run a scripted failure against the running demo and check the alerts (reports in "
     ".demo/drills/)",
@@ -338,7 +337,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--web.read-timeout",
         dest="web_read_timeout",
-        type=_seconds,
+        type=argparse_positive_seconds,
         default=DEFAULT_READ_TIMEOUT,
         help="longest wait for a request's head or body, and for the next request on an idle "
         f"connection (default {DEFAULT_READ_TIMEOUT:g}s)",
@@ -352,7 +351,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     probe = sub.add_parser("probe", help="run one target's probes now and print a trace")
     probe.add_argument("name", help="SERVICE or SERVICE/PROBE")
     common(probe)
-    probe.add_argument("--timeout", type=float, default=None, help="seconds (default: probe's)")
+    probe.add_argument(
+        "--timeout",
+        type=argparse_positive_seconds,
+        default=None,
+        metavar="DURATION",
+        help="e.g. 10s or 1.5s (default: the probe's)",
+    )
     probe.set_defaults(func=cmd_probe)
 
     _add_lazy(sub, command)

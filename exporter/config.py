@@ -48,6 +48,7 @@ from exporter.launch.config import LaunchConfig
 from exporter.logs.config import LogsConfig
 from exporter.postgres.config import Databases
 from exporter.secrets import FileSecret
+from exporter.sloconfig import SLOBase, SLOs
 from exporter.vendors.config import VendorsConfig
 
 DEFAULT_CONFIG_NAME = "default.yml"  # embedded in the package: stand-ins on loopback
@@ -82,8 +83,29 @@ class ProbeBase(Model):
     # Never probe more often than this: concurrent or frequent scrapes reuse the last result
     # (its age is redline_probe_result_age_seconds). Protects rate-limited targets.
     min_interval: Duration = 0.0
-    # A success slower than this is reported as status "degraded" (reason degraded).
+    # A success slower than this is reported as status "degraded" (reason degraded). For the
+    # request probes (http, json, mcp) it is also the latency budget: ServiceLatencyHigh opens a
+    # ticket while the probe's p95 stays above it.
     degraded_after: Duration | None = None
+    # The hard latency limit of a request probe: ServiceLatencyHigh pages above it. None: a slow
+    # probe only ever opens a ticket.
+    page_after: Duration | None = None
+
+    @model_validator(mode="after")
+    def _budgets(self) -> ProbeBase:
+        # a budget at or above the timeout can never be crossed: the probe fails first
+        for key in ("degraded_after", "page_after"):
+            value = getattr(self, key)
+            if value is not None and value >= self.timeout:
+                raise ValueError(
+                    f"{key} ({value:g} s) must be below the probe's timeout ({self.timeout:g} s)"
+                )
+        if self.page_after is not None:
+            if self.degraded_after is None:
+                raise ValueError("page_after needs degraded_after (the ticket budget) too")
+            if self.page_after <= self.degraded_after:
+                raise ValueError("page_after must be above degraded_after")
+        return self
 
 
 class HttpProbe(ProbeBase):
@@ -235,12 +257,31 @@ class Service(Model):
     name: Name
     description: str = ""
     probes: tuple[Probe, ...] = Field(min_length=1)
+    # The monitoring side (exporter/sloconfig.py): who gets this service's tickets (a receiver
+    # of alert_rules/routing.yml), the databases (names under databases) whose outage explains
+    # its errors, and its SLOs.
+    team: Name = "services"
+    depends_on: tuple[Name, ...] = ()
+    slos: SLOs
 
     @field_validator("probes")
     @classmethod
     def _unique(cls, probes: tuple[ProbeBase, ...]) -> tuple[ProbeBase, ...]:
         unique_names([p.name for p in probes], "probe")
         return probes
+
+    @model_validator(mode="after")
+    def _slos(self) -> Service:
+        unique_names([s.name for s in self.slos], "SLO")
+        probes = {p.name for p in self.probes}
+        for i, slo in enumerate(self.slos):
+            unknown = [p for p in slo.sli.probes or () if p not in probes]
+            if unknown:
+                raise ValueError(
+                    f"slos[{i}].sli.probes: {', '.join(unknown)} is not a probe of {self.name} "
+                    f"(its probes: {', '.join(sorted(probes))})"
+                )
+        return self
 
 
 class ExporterSettings(Model):
@@ -272,6 +313,8 @@ class Config(Model):
     backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
     heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
     launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
+    # The window every SLO's objective and error budget is measured over (docs/slos.md).
+    slo_window: Duration = 30 * 86400.0
 
     @field_validator("services")
     @classmethod
@@ -279,9 +322,57 @@ class Config(Model):
         unique_names([s.name for s in services], "service")
         return services
 
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        """What a service's monitoring side names must exist in this file."""
+        databases = {d.name for d in self.databases}
+        slos = {f"{s.name}-{slo.name}" for s in self.services for slo in s.slos}
+        database_slos = {f"database-{slo.name}" for d in self.databases for slo in d.slos}
+        if slos & database_slos:
+            raise ValueError(f"SLO name used twice: {', '.join(sorted(slos & database_slos))}")
+        unique_names([f"database-{slo.name}" for d in self.databases for slo in d.slos], "SLO")
+        slos |= database_slos
+        feeds = {f.name for f in self.vendors.feeds}
+        for i, service in enumerate(self.services):
+            unknown = [d for d in service.depends_on if d not in databases]
+            if unknown:
+                raise ValueError(
+                    f"services[{i}].depends_on: no database named {', '.join(unknown)}"
+                )
+            for j, slo in enumerate(service.slos):
+                where = f"services[{i}].slos[{j}]"
+                _check_slo_refs(where, slo, slos, feeds, f"{service.name}-{slo.name}")
+        for i, database in enumerate(self.databases):
+            for j, dslo in enumerate(database.slos):
+                where = f"databases[{i}].slos[{j}]"
+                _check_slo_refs(where, dslo, slos, feeds, f"database-{dslo.name}")
+        # a restore test's `source` names the database the dump is taken from (docs/backups.md)
+        for test in self.backups.restore.tests:
+            if test.source is not None and test.source not in databases:
+                known = ", ".join(sorted(databases)) or "none"
+                raise ValueError(
+                    f"backups.restore: test of {test.backup!r}: source {test.source!r} is not "
+                    f"a configured database (databases: {known})"
+                )
+        return self
+
     def targets(self) -> dict[str, tuple[Service, Any]]:
         """Every probe by its target name, ``service/probe``."""
         return {f"{s.name}/{p.name}": (s, p) for s in self.services for p in s.probes}
+
+
+def _check_slo_refs(where: str, slo: SLOBase, slos: set[str], feeds: set[str], own: str) -> None:
+    unknown = [n for n in slo.explained_by if n not in slos]
+    if unknown:
+        raise ValueError(
+            f"{where}.explained_by: no SLO named {', '.join(unknown)} (SLOs are named "
+            "<service>-<name>, e.g. hotdash-app-availability, or database-<name>)"
+        )
+    if own in slo.explained_by:
+        raise ValueError(f"{where}.explained_by: an SLO cannot be explained by itself")
+    unknown = [f for f in slo.vendor_outages if f not in feeds]
+    if unknown:
+        raise ValueError(f"{where}.vendor_outages: no status feed named {', '.join(unknown)}")
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -498,7 +589,46 @@ def load_config(path: str | Path | None) -> tuple[Config, str]:
         name = f"<embedded {DEFAULT_CONFIG_NAME}>"
         return parse_config(text, name), name
     name = str(path)
-    return parse_config(read_config_file(path), name), name
+    text = read_config_file(path)
+    if read_yaml(text, name)[0] is None:
+        # A truncated deploy or an emptied file must not end monitoring quietly: an empty file
+        # is never a config (write `services: []` to mean "nothing", which reloads then judge).
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    name, "", None, "the file is empty or holds only comments: nothing to monitor"
+                )
+            ]
+        )
+    return parse_config(text, name), name
+
+
+def target_counts(config: Config) -> dict[str, int]:
+    """How many targets each area of ``config`` has (``redline_config_targets``; reloads
+    compare them)."""
+    return {
+        "probes": len(config.targets()),
+        "databases": len(config.databases),
+        "heartbeats": len(config.heartbeats.jobs),
+        "log_sources": len(config.logs.sources),
+        "backups": len(config.backups.files) + len(config.backups.supabase),
+        "vendors": len(config.vendors.feeds)
+        + len(config.vendors.checks.shopify)
+        + len(config.vendors.checks.chatwoot)
+        + len(config.vendors.checks.google_analytics),
+    }
+
+
+def shrinkage(old: Config, new: Config) -> list[str]:
+    """The areas where ``new`` keeps fewer than half of the targets of ``old`` (``"probes: 4 ->
+    1"``): a reload that would do this is refused unless forced. Half may go (a service retired,
+    a config trimmed by hand); more than half gone at once is far likelier a wrong or cut file."""
+    before, after = target_counts(old), target_counts(new)
+    return [
+        f"{area}: {before[area]} -> {after[area]}"
+        for area in before
+        if after[area] * 2 < before[area]
+    ]
 
 
 def read_config_file(path: str | Path) -> str:

@@ -7,20 +7,17 @@ everywhere.
 
 from __future__ import annotations
 
-import math
 import re
 import zoneinfo
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from exporter import assertions
+from exporter import assertions, durations
 from exporter.secrets import FileSecret, check_template
 
 # --- scalar types -----------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?$")
 _SIZE_UNITS = {
     None: 1,
@@ -37,20 +34,9 @@ METRIC_NAME_RE = r"^[a-z][a-z0-9_]{0,62}$"
 
 
 def _duration(value: Any) -> float:
-    """'500ms', '10s', '5m', '1h', '30d', or a number of seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration such as 500ms, 10s, 5m or 1h")
-    if isinstance(value, int | float):
-        seconds = float(value) if abs(value) < 1e300 else math.inf
-    elif isinstance(value, str) and (match := _DURATION.match(value.strip())):
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration such as 500ms, 10s, 5m or 1h")
-    if not math.isfinite(seconds):  # .nan, .inf or 1e999: a timeout that never comes, or NaN
-        raise ValueError("a duration must be a finite number of seconds")
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
+    """A duration (exporter/durations.py: ``500ms``, ``0.5s``, ``1h30m``) or a YAML number of
+    seconds."""
+    return float(durations.parse(value))
 
 
 def _size(value: Any) -> int:

@@ -1246,6 +1246,13 @@ CONFIG_RELOAD_TIMESTAMP = Metric(
     "gauge",
     "Unix time of the last successful configuration load or reload.",
 )
+CONFIG_TARGETS = Metric(
+    "redline_config_targets",
+    "gauge",
+    "Targets in the config in force, per area (probes, databases, heartbeats, log_sources, "
+    "backups, vendors); a sudden fall is what a cut or wrong config file looks like.",
+    ("area",),
+)
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
 )
@@ -1291,6 +1298,7 @@ ALL: tuple[Metric, ...] = (
     PROBE_RUNS,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIMESTAMP,
+    CONFIG_TARGETS,
     BUILD_INFO,
     ASYNCIO_TASKS,
 )

@@ -44,6 +44,9 @@ CONFIG_RELOAD_SUCCESS = Gauge(
 CONFIG_RELOAD_TIMESTAMP = Gauge(
     m.CONFIG_RELOAD_TIMESTAMP.name, m.CONFIG_RELOAD_TIMESTAMP.help, registry=REGISTRY
 )
+CONFIG_TARGETS = Gauge(
+    m.CONFIG_TARGETS.name, m.CONFIG_TARGETS.help, m.CONFIG_TARGETS.labels, registry=REGISTRY
+)
 BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 ASYNCIO_TASKS = Gauge(m.ASYNCIO_TASKS.name, m.ASYNCIO_TASKS.help, registry=REGISTRY)

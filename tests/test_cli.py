@@ -113,6 +113,14 @@ def test_probe_prints_a_trace_and_the_series(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "db/pooler" in unknown.stderr
 
 
+def test_check_refuses_an_empty_config(tmp_path: Path) -> None:
+    path = tmp_path / "cut.yml"
+    path.write_text("# services: a deploy cut this file short\n")
+    result = run("check", str(path))
+    assert result.returncode == 1
+    assert f"error: {path}: the file is empty or holds only comments" in result.stderr
+
+
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     port = free_port()
@@ -178,6 +186,25 @@ def test_sighup_reloads_and_sigterm_stops_cleanly(
     assert 'probe="web2"' in text  # the previous config stays in force
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
+
+
+def test_sighup_refuses_an_empty_config_and_says_so(
+    running: tuple[subprocess.Popen[str], int, Path], tmp_path: Path
+) -> None:
+    proc, port, path = running
+    path.write_text("# truncated by a failed deploy\n")
+    proc.send_signal(signal.SIGHUP)
+    log = tmp_path / "redline.log"
+    deadline = time.monotonic() + 10
+    while "config reload refused" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+    text = get(port, "/metrics")
+    assert "redline_config_last_reload_successful 0.0" in text
+    assert 'probe="web"' in text  # the previous config stays in force
+    assert 'redline_config_targets{area="probes"} 1.0' in text
+    line = next(x for x in log.read_text().splitlines() if "config reload refused" in x)
+    assert "level=error" in line and "empty" in line and str(path) in line
 
 
 def test_promtool_accepts_a_real_scrape(

@@ -352,3 +352,54 @@ async def test_probe_errors_are_counted_by_reason(
         value(text, "redline_probe_errors_total", service="db", probe="h", reason="connect")
         == before + 1
     )
+
+
+def _probes(url: str, names: list[str]) -> str:
+    probes = ", ".join(f'{{name: {n}, kind: http, url: "{url}/health"}}' for n in names)
+    return f"services: [{{name: app, probes: [{probes}]}}]\n"
+
+
+@pytest.mark.parametrize("text", ["", "# the deploy was cut here\n", "---\n# only comments\n\n"])
+async def test_reload_refuses_an_empty_or_comment_only_config(
+    serve: Callable[..., Any], exporter: Callable[..., Any], text: str
+) -> None:
+    url = await serve(Target().app())
+    client, path = await exporter(_probes(url, ["h"]))
+    path.write_text(text)
+    for query in ("", "?force=1"):  # force does not make an empty file a config
+        resp = await client.post("/-/reload" + query)
+        assert resp.status == 500
+        assert "empty" in await resp.text()
+        metrics = await (await client.get("/metrics")).text()
+        assert value(metrics, "redline_config_last_reload_successful") == 0
+        assert value(metrics, "probe_success", service="app", probe="h") == 1  # old config serves
+        assert value(metrics, "redline_config_targets", area="probes") == 1
+
+
+async def test_reload_that_removes_most_targets_is_refused_unless_forced(
+    serve: Callable[..., Any], exporter: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = await serve(Target().app())
+    client, path = await exporter(_probes(url, ["a", "b", "c", "d"]))
+    # half of them may go (a config is trimmed by hand, a service retired)
+    path.write_text(_probes(url, ["a", "b"]))
+    assert (await client.post("/-/reload")).status == 200
+    # from 2 to 0 is more than half: refused, the old config stays, the gauge says 0
+    path.write_text("services: []\n")
+    with caplog.at_level("ERROR", logger="redline.app"):
+        resp = await client.post("/-/reload")
+    assert resp.status == 409
+    body = await resp.text()
+    assert "probes: 2 -> 0" in body and "force=1" in body
+    assert any("probes: 2 -> 0" in r.getMessage() for r in caplog.records)
+    metrics = await (await client.get("/metrics")).text()
+    assert value(metrics, "redline_config_last_reload_successful") == 0
+    assert value(metrics, "probe_success", service="app", probe="b") == 1
+    assert value(metrics, "redline_config_targets", area="probes") == 2
+    # forced, it is applied
+    resp = await client.post("/-/reload?force=1")
+    assert resp.status == 200, await resp.text()
+    metrics = await (await client.get("/metrics")).text()
+    assert value(metrics, "redline_config_last_reload_successful") == 1
+    assert value(metrics, "redline_config_targets", area="probes") == 0
+    assert "probe_success{" not in metrics

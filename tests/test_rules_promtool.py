@@ -23,7 +23,7 @@ def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("promtool")
     assert binary, "promtool is missing: run scripts/install-system.sh"
     return subprocess.run(
-        [binary, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
+        [binary, *args], capture_output=True, text=True, timeout=600, cwd=cwd, check=False
     )
 
 

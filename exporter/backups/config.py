@@ -9,9 +9,9 @@ both lists, since every series carries the set's name as the ``backup`` label.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from exporter.configtypes import Duration, Model, Name, SecretFile, Size, Template, unique_names
 
@@ -124,12 +124,161 @@ class SupabaseBackup(Model):
         return self
 
 
+# --- restore tests (exporter/backups/restore.py) ------------------------------------------------
+
+# schema.table or table: plain identifiers only, so a check never needs quoting rules of its own
+TABLE_RE = r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$"
+Table = Annotated[str, Field(pattern=TABLE_RE)]
+# Every scratch database is named with this prefix (and the set and the time): redline creates
+# and drops only databases with such a name, and only the one it created in the run.
+SCRATCH_PREFIX = "redline_restore_"
+
+
+def _fraction(value: Any) -> float:
+    """'10%' or 0.1."""
+    if isinstance(value, bool):
+        raise ValueError("a fraction such as 0.1 or 10%")
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            value = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage such as 10%") from None
+    if not isinstance(value, int | float) or not 0 <= value <= 10:
+        raise ValueError(f"{value!r} is not a fraction between 0 and 10 (or 0% to 1000%)")
+    return float(value)
+
+
+Fraction = Annotated[float, BeforeValidator(_fraction)]
+
+
+class ScratchServer(Model):
+    """Where the scratch database is created: a server (or at least a database) that is not
+    the source, reached as a role that may CREATE DATABASE and nothing more (docs/backups.md)."""
+
+    # postgresql://restore_tester@restore-host:5432/postgres: the database in the URL is the
+    # one connected to for CREATE/DROP DATABASE; the restore goes into a new database.
+    dsn: Template | None = None
+    dsn_file: SecretFile | None = None
+    password: Template | None = None
+    password_file: SecretFile | None = None
+    connect_timeout: Duration = Field(default=10.0, gt=0)
+    # CREATE DATABASE ... TABLESPACE: put scratch databases on a volume of their own, so a
+    # restore that fills it cannot fill the server's main disk.
+    tablespace: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(postgres(ql)?://|\$\{)", value):
+            raise ValueError("expected a postgresql:// URL or a ${VARIABLE} holding one")
+        return value
+
+    @model_validator(mode="after")
+    def _one_dsn(self) -> ScratchServer:
+        if (self.dsn is None) == (self.dsn_file is None):
+            raise ValueError("set exactly one of dsn and dsn_file")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set password or password_file, not both")
+        return self
+
+
+class RowCounts(Model):
+    tables: tuple[Table, ...] = Field(min_length=1)
+    # How far a restored count may be from its reference: the counts the backup job recorded
+    # next to the dump (FILE.counts.json), else those of the previous successful restore.
+    tolerance: Fraction = 0.1
+
+
+class QueryCheck(Model):
+    name: Name
+    sql: str = Field(min_length=1)  # must return at least one row
+
+    @field_validator("sql")
+    @classmethod
+    def _sql(cls, value: str) -> str:
+        text = value.strip().rstrip(";").strip()
+        if not text:
+            raise ValueError("the query is empty")
+        return text
+
+
+class NewestRow(Model):
+    """The newest timestamp in a table: its age at the test is the measured RPO."""
+
+    table: Table
+    column: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$")]
+
+
+class RestoreChecks(Model):
+    tables: tuple[Table, ...] = ()  # must exist after the restore
+    row_counts: RowCounts | None = None
+    queries: tuple[QueryCheck, ...] = ()
+    newest_row: NewestRow | None = None
+    # The database the dump must come from (a custom-format dump names it in its header): a
+    # dump of another database fails here, before anything is restored.
+    database: str | None = None
+    timeout: Duration = Field(default=60.0, gt=0)  # of each check query
+
+    @field_validator("queries")
+    @classmethod
+    def _unique(cls, queries: tuple[QueryCheck, ...]) -> tuple[QueryCheck, ...]:
+        unique_names([q.name for q in queries], "query")
+        return queries
+
+
+class RestoreTest(Model):
+    # The backup set whose newest file is restored (a `files` set): the `backup` label.
+    backup: Name
+    # How often the exporter runs the test in the background (never in a scrape). The first
+    # run comes one `delay` after start-up, then every `interval` from the previous start.
+    interval: Duration = Field(default=86400.0, ge=10)
+    delay: Duration = 60.0
+    # The whole run's limit (restore and checks): past it pg_restore/psql is killed, the
+    # scratch database dropped, and the test failed with reason timeout.
+    timeout: Duration = Field(default=3600.0, gt=0)
+    server: ScratchServer
+    # The databases entry the dump is taken from (its `name` in `databases:`): the scratch
+    # target is refused when it is that database. Never connected to.
+    source: Name | None = None
+    # Bounds: the address space of pg_restore/psql, and the server memory of the restore
+    # session (index builds use maintenance_work_mem).
+    max_memory: Size = 1024**3
+    maintenance_work_mem: Size = 64 * 1024**2
+    checks: RestoreChecks = RestoreChecks()
+
+
+class RestoreConfig(Model):
+    # Where each test's last outcome is kept, so it survives restarts (and `redline
+    # restore-test` runs show on /metrics and the status page).
+    state_file: str | None = None
+    # A Markdown report per run; the newest `keep_reports` per set are kept.
+    report_dir: str | None = None
+    keep_reports: Annotated[int, Field(ge=1, le=10000)] = 30
+    tests: tuple[RestoreTest, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> RestoreConfig:
+        unique_names([t.backup for t in self.tests], "restore test")
+        if self.tests and self.state_file is None:
+            raise ValueError("restore tests need a state_file (their outcome survives restarts)")
+        return self
+
+
 class BackupsConfig(Model):
     files: tuple[FileBackup, ...] = ()
     supabase: tuple[SupabaseBackup, ...] = ()
+    restore: RestoreConfig = RestoreConfig()
 
     @model_validator(mode="after")
     def _unique(self) -> BackupsConfig:
         names = [b.name for b in self.files] + [b.name for b in self.supabase]
         unique_names(names, "backup")
+        files = {b.name for b in self.files}
+        for test in self.restore.tests:
+            if test.backup not in files:
+                known = ", ".join(sorted(files)) or "none"
+                raise ValueError(
+                    f"restore test of {test.backup!r}: no files backup set of that name "
+                    f"(files sets: {known})"
+                )
         return self

@@ -255,15 +255,21 @@ def check_sha256(path: str, budget: Budget) -> Outcome:
 
 
 def find_pg_restore(configured: str | None) -> str | None:
-    """The pg_restore to run: the configured one, else PATH's, else the newest of Debian's
-    versioned installs (which need not be on PATH)."""
+    """The pg_restore to run (see :func:`find_tool`)."""
+    return find_tool("pg_restore", configured)
+
+
+def find_tool(name: str, configured: str | None = None) -> str | None:
+    """A PostgreSQL client program: the configured one, else PATH's, else the newest of
+    Debian's versioned installs (which need not be on PATH): a newer pg_restore reads every
+    older archive version."""
     if configured:
         return configured if os.access(configured, os.X_OK) else None
-    found = shutil.which("pg_restore")
+    found = shutil.which(name)
     if found:
         return found
     versions: list[tuple[int, str]] = []
-    for candidate in glob.glob("/usr/lib/postgresql/*/bin/pg_restore"):
+    for candidate in glob.glob(f"/usr/lib/postgresql/*/bin/{name}"):
         version = candidate.split("/")[4]
         if version.isdigit() and os.access(candidate, os.X_OK):
             versions.append((int(version), candidate))

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from exporter.demo import layout
+from exporter.durations import argparse_positive_seconds
 
 DEFAULT_EVERY = 10.0
 DEFAULT_KEEP = 6
@@ -136,11 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat", default=layout.BACKUP_HEARTBEAT)
     parser.add_argument("--token", default=layout.HEARTBEAT_TOKEN)
     parser.add_argument("--fault-file", type=Path, default=layout.BACKUP_FAULT_FILE)
-    parser.add_argument("--every", type=float, default=DEFAULT_EVERY)
+    parser.add_argument("--every", type=argparse_positive_seconds, default=DEFAULT_EVERY)
     parser.add_argument("--keep", type=int, default=DEFAULT_KEEP)
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    parser.add_argument("--timeout", type=argparse_positive_seconds, default=DEFAULT_TIMEOUT)
     parser.add_argument("--max-runs", type=int, default=DEFAULT_MAX_RUNS)
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS)
+    parser.add_argument(
+        "--max-seconds", type=argparse_positive_seconds, default=DEFAULT_MAX_SECONDS
+    )
     args = parser.parse_args(argv)
     args.dir.mkdir(parents=True, exist_ok=True)
     pg_dump = pg_dump_path()

@@ -8,6 +8,8 @@ import argparse
 import sys
 from typing import Any
 
+from exporter.durations import argparse_seconds
+
 
 def add_parsers(sub: Any, helps: dict[str, str]) -> None:
     """``helps``: each command's line in ``redline --help`` (kept in exporter/cli.py)."""
@@ -23,15 +25,22 @@ def add_parsers(sub: Any, helps: dict[str, str]) -> None:
     )
     brk.add_argument("target", choices=list(TARGETS), metavar="TARGET")
     brk.add_argument("mode", metavar="MODE")
-    brk.add_argument("--delay", type=float, default=None, help="seconds, for mode slow")
+    brk.add_argument(
+        "--delay",
+        type=argparse_seconds,
+        default=None,
+        metavar="DURATION",
+        help="how late each answer comes in mode slow, e.g. 3s or 1.5s",
+    )
     brk.set_defaults(func=cmd_break)
     heal = actions.add_parser("heal", help="undo a target's fault (every fault without one)")
     heal.add_argument("target", nargs="?", choices=list(TARGETS), metavar="TARGET")
     heal.add_argument(
         "--lag",
-        type=float,
+        type=argparse_seconds,
+        metavar="DURATION",
         default=None,
-        help="seconds a vendor's status page takes to report the recovery (default 120 for "
+        help="how long a vendor's status page takes to report the recovery (default 2m for "
         "shopify, 0 for google-analytics)",
     )
     heal.set_defaults(func=cmd_heal)

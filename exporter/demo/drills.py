@@ -817,9 +817,9 @@ def _in_ranges(value: int, ranges: tuple[str, ...], names: Sequence[str] | None 
 def interval_active(name: str, when: float) -> bool:
     """Whether routing.yml's time interval ``name`` holds at ``when`` (weekdays, times,
     days of month, months, years and location: what routing.yml uses)."""
-    from exporter.rules.spec import load_routing
+    from exporter.rules import stackmodel
 
-    spec = load_routing(layout.repo() / "alert_rules")
+    spec = stackmodel.load(layout.repo()).routing
     for ti in spec.time_intervals.get(name, ()):
         zone = zoneinfo.ZoneInfo(ti.location or "UTC")
         local = datetime.fromtimestamp(when, zone)
@@ -852,14 +852,14 @@ def _route_active(e: Expect, when: float) -> bool:
 
 def settings_text(s: Scenario) -> str:
     """The demo profile's intervals and the ``for`` of the alerts the scenario is about."""
+    from exporter.rules import stackmodel
     from exporter.rules.demo import profile
-    from exporter.rules.spec import load_alerts, load_routing, load_stack
 
     demo = profile("demo")
     assert demo is not None
-    spec_dir = layout.repo() / "alert_rules"
-    alerts = demo.alerts(load_alerts(spec_dir), load_stack(spec_dir).evaluation_interval)
-    routing = demo.routing(load_routing(spec_dir))
+    model = stackmodel.load(layout.repo())
+    alerts = demo.alerts(model.alerts, model.stack.evaluation_interval)
+    routing = demo.routing(model.routing)
     fors = []
     for e in (*s.notified, *s.inhibited, *s.fired):
         spec = alerts.alerts.get(e.alertname)

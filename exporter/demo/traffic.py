@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from exporter.demo.loops import pause, stop_on_signals
+from exporter.durations import argparse_positive_seconds
 
 DEFAULT_RATE = 2.0  # requests a second
 DEFAULT_MAX_REQUESTS = 200_000
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="the hotdash-app stand-in's URL")
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE)
     parser.add_argument("--max-requests", type=int, default=DEFAULT_MAX_REQUESTS)
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS)
+    parser.add_argument(
+        "--max-seconds", type=argparse_positive_seconds, default=DEFAULT_MAX_SECONDS
+    )
     args = parser.parse_args(argv)
     try:
         loopback(args.base)

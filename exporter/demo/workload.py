@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from exporter.demo.loops import pause, stop_on_signals
+from exporter.durations import argparse_positive_seconds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS customers (
@@ -190,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--rate", type=float, default=DEFAULT_RATE)
     parser.add_argument("--max-operations", type=int, default=DEFAULT_MAX_OPERATIONS)
-    parser.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS)
+    parser.add_argument(
+        "--max-seconds", type=argparse_positive_seconds, default=DEFAULT_MAX_SECONDS
+    )
     return asyncio.run(_main(parser.parse_args(argv)))
 
 

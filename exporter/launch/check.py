@@ -39,7 +39,7 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.configtypes import _duration
+from exporter.durations import argparse_positive_seconds
 from exporter.status import span
 
 PASS, WARN, FAIL, UNKNOWN, SKIP = "ok", "WARN", "FAIL", "UNKNOWN", "skip"
@@ -670,16 +670,6 @@ async def run(opts: Options, out: TextIO = sys.stdout) -> int:
 # --- command line --------------------------------------------------------------------------------
 
 
-def _seconds(value: str) -> float:
-    try:
-        seconds = _duration(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return seconds
-
-
 def add_parser(sub: Any, help_: str) -> None:
     """``redline launch-check``, added to the CLI's subcommands (``help_``: its line in
     ``redline --help``, kept in exporter/cli.py)."""
@@ -706,7 +696,7 @@ def add_parser(sub: Any, help_: str) -> None:
     p.add_argument(
         "--timeout",
         metavar="DURATION",
-        type=_seconds,
+        type=argparse_positive_seconds,
         default=DEFAULT_TIMEOUT,
         help=f"the scrape timeout announced to the exporter (default {DEFAULT_TIMEOUT:g}s)",
     )
@@ -725,7 +715,7 @@ def add_parser(sub: Any, help_: str) -> None:
         "--certificate-margin",
         dest="cert_margin",
         metavar="DURATION",
-        type=_seconds,
+        type=argparse_positive_seconds,
         default=DEFAULT_CERT_MARGIN,
         help="how long after the launch window certificates must stay valid (default 7d)",
     )

@@ -47,6 +47,7 @@ from exporter.ops.common import (
     fmt_time,
     fmt_value,
     iso,
+    load_model,
     md_table,
     nice_up,
     parse_duration,
@@ -54,6 +55,7 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import ApiError, PromClient, Sample
+from exporter.probes import json_metrics
 from exporter.rules.model import alternatives, sel
 
 BLIND_FACTOR = 5.0  # a latency threshold this many times the highest value seen is blind
@@ -498,16 +500,25 @@ def _secs(duration: str | None, default: float = 0.0) -> float:
     return parse_duration(duration)
 
 
-def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
-    """The alert thresholds redline can judge, from alert_rules/alerts.yml."""
-    from exporter.rules.spec import SpecError, load_alerts
-
+def _json_metric(config: Any, name: str, gaps: Gaps) -> Metric:
+    """The JSON-derived series ``name`` as the shipped config maps it (the probe's own mapping);
+    a config without it leaves a gap, and a selector that finds nothing."""
     try:
-        spec = load_alerts(spec_dir)
-    except SpecError as e:
-        gaps.add(f"alert thresholds not compared: {e}")
+        return json_metrics.configured(config, name)[1]
+    except KeyError as e:
+        gaps.add(f"{e.args[0]}: its threshold not compared")
+        return Metric(
+            m.JSON_METRIC_PREFIX + name, "gauge", "", ("service", "probe", "state", "tool")
+        )
+
+
+def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
+    """The alert thresholds redline can judge, from the stack model (alert_rules/alerts.yml and
+    the probes' budgets in config/hotrod.yml)."""
+    model = load_model(spec_dir, gaps, "alert thresholds not compared")
+    if model is None:
         return []
-    alerts = spec.alerts
+    alerts = model.alerts.alerts
     out: list[AlertCheck] = []
 
     def levels(name: str) -> list[tuple[str, Any]]:
@@ -539,15 +550,14 @@ def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
                         "seconds",
                         "latency",
                         target=True,
-                        where=f"alert_rules/alerts.yml: alerts.ServiceLatencyHigh.budgets"
-                        f"[probe {budget.probe}].{severity}",
+                        where=f"config/hotrod.yml: services[{budget.services[0]}]."
+                        f"probes[{budget.probe}]."
+                        f"{'degraded_after' if severity == 'ticket' else 'page_after'}",
                         lookback=_secs(lvl.window, 300.0),
                         scope=f"{', '.join(budget.services)} / {budget.probe}",
                     )
                 )
-    mcp = Metric(
-        m.JSON_METRIC_PREFIX + "mcp_tool_p95_latency_seconds", "gauge", "", ("service", "tool")
-    )
+    mcp = _json_metric(model.config, "mcp_tool_p95_latency_seconds", gaps)
     for severity, lvl in levels("MCPQueryLatencyHigh"):
         out.append(
             AlertCheck(
@@ -645,7 +655,7 @@ def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
                 "usage",
             )
         )
-    queue = Metric(m.JSON_METRIC_PREFIX + "queue_jobs", "gauge", "", ("service", "state"))
+    queue = _json_metric(model.config, "queue_jobs", gaps)
     for severity, lvl in levels("AgentQueueBacklog"):
         out.append(
             AlertCheck(

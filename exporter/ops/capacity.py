@@ -41,6 +41,7 @@ from exporter.ops.common import (
     fmt_ratio,
     fmt_time,
     fmt_value,
+    load_model,
     md_table,
     write_text,
 )
@@ -359,13 +360,10 @@ def _warn_shares(spec_dir: Path | None, gaps: Gaps) -> dict[str, float]:
     """The ticket threshold (a share of the limit) of each alert that watches a resource."""
     if spec_dir is None:
         return {}
-    from exporter.rules.spec import SpecError, load_alerts
-
-    try:
-        alerts = load_alerts(spec_dir).alerts
-    except SpecError as e:
-        gaps.add(f"warning lines not drawn: {e}")
+    model = load_model(spec_dir, gaps, "warning lines not drawn")
+    if model is None:
         return {}
+    alerts = model.alerts.alerts
     out: dict[str, float] = {}
     for kind in KINDS:
         if kind.warn_alert is None:
@@ -660,7 +658,14 @@ def summary(c: Capacity) -> list[str]:
 
 
 def write(c: Capacity, out_dir: Path) -> Path:
-    from exporter.ops import charts
+    # matplotlib is an extra (redline[charts]): the exporter itself never needs it, and a
+    # report without charts still has every figure
+    try:
+        from exporter.ops import charts
+    except ImportError:
+        c.gaps.add("charts not drawn: matplotlib is not installed (pip install 'redline[charts]')")
+        write_text(out_dir / "capacity.md", to_markdown(c))
+        return out_dir / "capacity.md"
 
     chart_dir = out_dir / "charts"
     for res in c.resources:

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from exporter.durations import argparse_positive_seconds
 from exporter.ops.common import (
     UsageError,
-    parse_duration,
     parse_factor,
     parse_time,
 )
@@ -54,7 +54,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="the alert_rules/ specs (default: the repository's alert_rules/)",
     )
     p.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds to wait for each answer (default 60)"
+        "--timeout",
+        type=argparse_positive_seconds,
+        default=60.0,
+        metavar="DURATION",
+        help="how long to wait for each answer (default 60s)",
     )
 
 
@@ -103,7 +107,13 @@ def _finish(lines: list[str], paths: list[Path], gaps: object, unreachable: str 
 
 def configure_baseline(p: argparse.ArgumentParser) -> None:
     _common(p)
-    p.add_argument("--window", default="7d", help="how far back normal is read (default 7d)")
+    p.add_argument(
+        "--window",
+        type=argparse_positive_seconds,
+        default="7d",
+        metavar="DURATION",
+        help="how far back normal is read (default 7d)",
+    )
     p.add_argument("--at", default="now", metavar="TIME", help="end of the window (default now)")
     p.add_argument(
         "--config.file",
@@ -127,7 +137,7 @@ def _baseline(args: argparse.Namespace, prom: PromClient) -> int:
     from exporter.config import ConfigError, load_config
     from exporter.ops import baseline
 
-    window = parse_duration(args.window)
+    window = args.window
     end = _not_after_now(parse_time(args.at), "--at")
     try:
         ZoneInfo(args.timezone)
@@ -157,9 +167,21 @@ def _baseline(args: argparse.Namespace, prom: PromClient) -> int:
 
 def configure_capacity(p: argparse.ArgumentParser) -> None:
     _common(p)
-    p.add_argument("--window", default="30d", help="history the trends are fitted on (default 30d)")
+    p.add_argument(
+        "--window",
+        type=argparse_positive_seconds,
+        default="30d",
+        metavar="DURATION",
+        help="history the trends are fitted on (default 30d)",
+    )
     p.add_argument("--at", default="now", metavar="TIME", help="end of the window (default now)")
-    p.add_argument("--horizon", default="90d", help="how far ahead to look (default 90d)")
+    p.add_argument(
+        "--horizon",
+        type=argparse_positive_seconds,
+        default="90d",
+        metavar="DURATION",
+        help="how far ahead to look (default 90d)",
+    )
     p.add_argument(
         "--growth",
         default="10x",
@@ -183,8 +205,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 def _capacity(args: argparse.Namespace, prom: PromClient) -> int:
     from exporter.ops import capacity
 
-    window = parse_duration(args.window)
-    horizon = parse_duration(args.horizon)
+    window, horizon = args.window, args.horizon
     growth = parse_factor(args.growth)
     end = _not_after_now(parse_time(args.at), "--at")
     limits = dict(capacity.parse_limit(text) for text in args.limit)

@@ -4,18 +4,15 @@ reports, "nice" suggested values, and the list of what a report could not comput
 from __future__ import annotations
 
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from exporter import durations
 from exporter.ops.promapi import ApiError
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 class UsageError(ValueError):
@@ -23,13 +20,14 @@ class UsageError(ValueError):
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus-style duration: ``7d``, ``90d``, ``1h30m``, ``500ms``."""
-    value = text.strip()
-    if not value or _DURATION_PART.sub("", value) != "":
-        raise UsageError(f"{text!r} is not a duration such as 30m, 6h, 7d or 90d")
-    seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION_PART.findall(value))
+    """Seconds in a duration (exporter/durations.py): ``7d``, ``90d``, ``1h30m``, ``0.5s``; more
+    than 0."""
+    try:
+        seconds = float(durations.parse(text, bare=False))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     if seconds <= 0:
-        raise UsageError(f"{text!r}: a duration must be more than 0")
+        raise UsageError(f"{text!r}: must be more than 0")
     return seconds
 
 
@@ -201,3 +199,18 @@ def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return out
+
+
+def load_model(spec_dir: Path, gaps: Gaps, what: str) -> Any:
+    """The stack model (exporter/rules/stackmodel.py) of the repository that holds ``spec_dir``
+    (its alert_rules/) and its config/hotrod.yml; None, with ``what`` noted as a gap, when it
+    cannot be read."""
+    from exporter.config import ConfigError
+    from exporter.rules import stackmodel
+    from exporter.rules.spec import SpecError
+
+    try:
+        return stackmodel.load(spec_dir.resolve().parent)
+    except (SpecError, ConfigError) as e:
+        gaps.add(f"{what}: {e}")
+        return None

@@ -39,6 +39,7 @@ from exporter.ops.common import (
     fmt_ratio,
     fmt_time,
     iso,
+    load_model,
     md_table,
     parse_duration,
     write_text,
@@ -319,13 +320,11 @@ def _read_slos(pm: Postmortem, prom: PromClient, spec_dir: Path | None) -> None:
     if spec_dir is None:
         return
     from exporter.rules.slo import budget, error_ratio
-    from exporter.rules.spec import SpecError, load_slos
 
-    try:
-        spec = load_slos(spec_dir)
-    except SpecError as e:
-        pm.gaps.add(f"SLOs: {e}")
+    model = load_model(spec_dir, pm.gaps, "SLOs")
+    if model is None:
         return
+    spec = model.slos
     range_s = round(pm.end - pm.start)
     slo_window = parse_duration(spec.window)
     for slo in spec.slos:

@@ -21,6 +21,7 @@ from exporter.configtypes import (
     Template,
     unique_names,
 )
+from exporter.sloconfig import DatabaseSLO
 
 # The sub-collectors a database can turn on or off ("availability" always runs: it is pg_up).
 # The registry in exporter/postgres/source.py must have exactly these keys (a test checks).
@@ -128,6 +129,8 @@ class Database(Model):
     tables: TablesSettings = TablesSettings()
     statements: StatementsSettings = StatementsSettings()
     queries: tuple[CustomQuery, ...] = ()
+    # The availability SLOs of this database (exporter/sloconfig.py): database-<name>.
+    slos: tuple[DatabaseSLO, ...] = ()
 
     @field_validator("dsn")
     @classmethod

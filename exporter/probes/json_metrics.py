@@ -21,7 +21,7 @@ from typing import Any
 
 from exporter import assertions
 from exporter import metrics as m
-from exporter.config import JsonMetric, JsonProbe
+from exporter.config import Config, JsonMetric, JsonProbe
 from exporter.probes import http
 from exporter.probes.base import ProbeContext, Report
 
@@ -73,6 +73,32 @@ def _metric(name: str, kind: str, help_text: str, labels: tuple[str, ...]) -> m.
 
 def _help(spec: JsonMetric) -> str:
     return spec.help or f"Value of {spec.path} in the JSON response ({spec.parse})."
+
+
+def metric_of(spec: JsonMetric) -> m.Metric:
+    """The series a configured JSON metric is exposed as: a gauge, or a state set with the
+    label ``state``; labels ``service``, ``probe`` and the configured ones. The one mapping from
+    config to series, read by the probe, the alert rules, the dashboards and ``baseline``."""
+    is_states = spec.parse == "states"
+    labels = tuple(spec.labels)
+    return _metric(
+        spec.name,
+        "stateset" if is_states else "gauge",
+        _help(spec),
+        (*labels, "state") if is_states else labels,
+    )
+
+
+def configured(config: Config, name: str) -> tuple[JsonMetric, m.Metric]:
+    """The JSON metric ``name`` as ``config`` defines it; KeyError naming it when no JSON probe
+    reads it (a rule or a panel may only use a field that is really read)."""
+    for service in config.services:
+        for probe in service.probes:
+            if isinstance(probe, JsonProbe):
+                for spec in probe.metrics:
+                    if spec.name == name:
+                        return spec, metric_of(spec)
+    raise KeyError(f"no JSON probe of the config defines the metric {name!r}")
 
 
 def _number(value: Any) -> float:
@@ -141,13 +167,7 @@ def read_values(metrics: tuple[JsonMetric, ...], doc: Any, report: Report) -> No
     field_states: dict[str, str] = {}
     for spec in metrics:
         is_states = spec.parse == "states"
-        label_names = tuple(spec.labels)
-        metric = _metric(
-            spec.name,
-            "stateset" if is_states else "gauge",
-            _help(spec),
-            (*label_names, "state") if is_states else label_names,
-        )
+        metric = metric_of(spec)
         parser = None if is_states else _PARSERS[spec.parse]
         for field, path, labels in _expand(spec.path, tuple(spec.labels.items())):
             found = assertions.lookup(doc, path)

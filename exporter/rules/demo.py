@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from exporter import durations
 from exporter.demo import layout
 from exporter.rules.render import Ordered
 from exporter.rules.spec import (
@@ -55,16 +56,9 @@ KEPT = ("prometheus/rules/", "prometheus/prometheus.yml", "alertmanager/alertman
 
 
 def duration(value: Decimal) -> str:
-    """A Prometheus duration for ``value`` seconds, to the millisecond: 90 -> ``1m30s``."""
-    millis = int(value.quantize(Decimal("0.001")) * 1000)
-    if millis <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)):
-        amount, millis = divmod(millis, size)
-        if amount:
-            parts.append(f"{amount}{unit}")
-    return "".join(parts)
+    """A Prometheus duration for ``value`` seconds, rounded to the millisecond (a scaled-down
+    ``for`` may fall between two): 90 -> ``1m30s`` (exporter/durations.py)."""
+    return durations.prom(max(value, Decimal(0)).quantize(Decimal("0.001")))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The specs under alert_rules/, as typed, frozen models validated once, at load.
 
-- ``alert_rules/slos.yml``: the SLOs (objective, window, SLI) -> recording rules and burn-rate
-  alerts (exporter/rules/slo.py);
+- the SLOs: written per service in config/hotrod.yml (exporter/sloconfig.py) and turned into
+  :class:`SLOSpec` by exporter/rules/stackmodel.py -> recording rules and burn-rate alerts
+  (exporter/rules/slo.py);
 - ``alert_rules/alerts.yml``: every alert's severities, ``for`` durations and thresholds, each
   with the reason for its value (exporter/rules/alerts/ holds the expressions);
 - ``alert_rules/routing.yml``: Alertmanager's receivers, routes, time intervals and inhibitions
@@ -22,19 +23,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from exporter import durations
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT / "alert_rules"
-
-_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_DURATION_SECONDS = {
-    "ms": Decimal("0.001"),
-    "s": Decimal(1),
-    "m": Decimal(60),
-    "h": Decimal(3600),
-    "d": Decimal(86400),
-    "w": Decimal(604800),
-    "y": Decimal(31536000),
-}
 
 
 class SpecError(Exception):
@@ -42,35 +34,40 @@ class SpecError(Exception):
 
 
 def seconds(duration: str) -> Decimal:
-    """Seconds in a Prometheus duration such as ``1h30m`` (exact)."""
-    total = Decimal(0)
-    for amount, unit in _DURATION_PART.findall(duration):
-        total += Decimal(amount) * _DURATION_SECONDS[unit]
-    return total
+    """Exact seconds in a duration such as ``1h30m`` (exporter/durations.py)."""
+    return durations.parse(duration, bare=False)
 
 
 def _prom_duration(value: Any) -> str:
-    text = str(value).strip()
-    if not text or _DURATION_PART.sub("", text) != "":
-        raise ValueError(f"{value!r} is not a Prometheus duration such as 30s, 5m, 1h or 30d")
-    return text
+    """A duration Prometheus and Alertmanager read: kept as written when they read it as it
+    stands (``1h30m``, ``7d``), else written their way (``0.5s`` -> ``500ms``, ``1.5h`` ->
+    ``1h30m``). A bare number is refused: Prometheus wants a unit."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and durations.is_prom(text):
+        return text
+    return durations.prom(durations.parse(text, bare=False))
 
 
 def _quantity(value: Any) -> Decimal:
     """A threshold: a number, a percentage (``80%`` -> 0.8) or a duration (``500ms`` -> 0.5,
     seconds), kept exact."""
+    refused = (
+        f"{value!r} is not a number, a percentage such as 80%, or a duration such as "
+        f"{durations.EXAMPLES}"
+    )
     if isinstance(value, bool):
-        raise ValueError("expected a number, a percentage or a duration")
-    if isinstance(value, int | float):
-        return Decimal(repr(value))
-    text = str(value).strip()
+        raise ValueError(refused)
+    text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
-        if text.endswith("%"):
-            return Decimal(text[:-1]) / 100
-        return Decimal(text)
+        number = Decimal(text[:-1]) / 100 if text.endswith("%") else Decimal(text)
     except InvalidOperation:
-        pass
-    return seconds(_prom_duration(text))
+        try:
+            return durations.parse(text, bare=False)
+        except ValueError:
+            raise ValueError(refused) from None
+    if not number.is_finite():
+        raise ValueError(refused)
+    return number
 
 
 def _matcher(value: Any) -> str:
@@ -211,7 +208,6 @@ class AlertSpec(Model):
     info: Level | None = None
     budgets: tuple[LatencyBudget, ...] = ()
     probes: tuple[str, ...] = ()  # "service/probe" targets the alert is about
-    databases: tuple[str, ...] = ()  # config/hotrod.yml databases the alert treats apart
 
     def levels(self) -> dict[Severity, Level]:
         return {s: lvl for s in SEVERITIES if (lvl := getattr(self, s)) is not None}
@@ -338,6 +334,9 @@ class Route(Model):
     repeat_interval: PromDuration | None = None
     active_time_intervals: tuple[Name, ...] = ()
     mute_time_intervals: tuple[Name, ...] = ()
+    # The ticket routes of the services' teams (config/hotrod.yml: services[].team) go first
+    # among this route's children (exporter/rules/stackmodel.py).
+    team_routes: bool = False
     routes: tuple[Route, ...] = ()
 
 
@@ -410,12 +409,11 @@ def load(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as e:
-        lines = [f"{rel}: {_path(tuple(err['loc']))}: {err['msg']}" for err in e.errors()]
+        lines = [
+            f"{rel}: {_path(tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in e.errors()
+        ]
         raise SpecError("\n".join(lines)) from None
-
-
-def load_slos(spec_dir: Path = SPEC_DIR) -> SLOSpec:
-    return load(SLOSpec, spec_dir / "slos.yml")
 
 
 def load_alerts(spec_dir: Path = SPEC_DIR) -> AlertsSpec:

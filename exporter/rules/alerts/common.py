@@ -13,9 +13,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from exporter import metrics as m
-from exporter.config import Config, JsonProbe
+from exporter.config import Config
 from exporter.metrics import Metric
+from exporter.probes import json_metrics
 from exporter.rules.model import (
     Case,
     Expect,
@@ -117,19 +117,14 @@ class Context:
         return found
 
     def json_metric(self, name: str) -> Metric:
-        """The JSON-derived gauge ``name`` as config/hotrod.yml defines it."""
-        for service in self.config.services:
-            for probe in service.probes:
-                if not isinstance(probe, JsonProbe):
-                    continue
-                for spec in probe.metrics:
-                    if spec.name == name:
-                        labels = ("service", "probe", *sorted(spec.labels))
-                        if spec.parse == "states":
-                            labels = (*labels, "state")
-                        kind = "stateset" if spec.parse == "states" else "gauge"
-                        return Metric(m.JSON_METRIC_PREFIX + name, kind, spec.help, labels)
-        raise SpecError(f"config/hotrod.yml defines no JSON metric {name!r} that a rule uses")
+        """The JSON-derived series ``name`` as the shipped config defines it (the probe's own
+        mapping, exporter/probes/json_metrics.py)."""
+        try:
+            return json_metrics.configured(self.config, name)[1]
+        except KeyError:
+            raise SpecError(
+                f"config/hotrod.yml defines no JSON metric {name!r} that a rule uses"
+            ) from None
 
     def check_probe(self, target_: str) -> tuple[str, str]:
         service, _, probe = target_.partition("/")

@@ -279,20 +279,17 @@ def alerts(ctx: Context) -> list[Alert]:
 
 
 def _postgres_down(ctx: Context) -> Alert:
-    """PostgresDown: a page for the databases the services use (``databases`` in alerts.yml),
-    down now or flapping (its canary failing often enough over ``window``, in at least ``guard``
-    state changes, so ``for`` is not restarted by every success); a ticket for any other
-    database entry that is down."""
+    """PostgresDown: a page for the databases the services depend on (``depends_on`` in
+    config/hotrod.yml), down now or flapping (its canary failing often enough over ``window``,
+    in at least ``guard`` state changes, so ``for`` is not restarted by every success); a ticket
+    for any other database entry that is down."""
     name = "PostgresDown"
     spec = ctx.alert(name)
-    known = {d.name for d in ctx.config.databases}
-    if not spec.databases or set(spec.databases) - known:
-        raise SpecError(
-            f"alert_rules/alerts.yml: alerts.{name}.databases: names the config/hotrod.yml "
-            f"databases the services use; not databases: {sorted(set(spec.databases) - known)}"
-        )
-    used = ("=~", alternatives(spec.databases))
-    other = ("!~", alternatives(spec.databases))
+    services_use = sorted({d for s in ctx.config.services for d in s.depends_on})
+    if not services_use:
+        raise SpecError(f"config/hotrod.yml: no service depends_on a database: {name} pages none")
+    used = ("=~", alternatives(services_use))
+    other = ("!~", alternatives(services_use))
     window, threshold, guard = ctx.values(spec, name, "page", "window", "threshold", "guard")
     up = sel(m.PG_UP, database=used)
     page = (
@@ -302,7 +299,7 @@ def _postgres_down(ctx: Context) -> Alert:
     )
     ticket = f"{sel(m.PG_UP, database=other)} == 0"
     dl = {"service": "database"}
-    pooler = series(m.PG_UP, database=spec.databases[0])
+    pooler = series(m.PG_UP, database=services_use[0])
     direct = series(m.PG_UP, database="supabase")
     # the flapping case: healthy for 40 steps, then every third canary fails
     flapping = [1] * 40 + [0 if k % 3 == 0 else 1 for k in range(60)]
@@ -321,7 +318,7 @@ def _postgres_down(ctx: Context) -> Alert:
         (
             case(
                 {pooler: seq((1, 4), (0, 20))},
-                target(database=spec.databases[0]),
+                target(database=services_use[0]),
                 fires("page", 4, 0),
             ),
             *(
@@ -330,7 +327,7 @@ def _postgres_down(ctx: Context) -> Alert:
                 else (
                     case(
                         {pooler: " ".join(str(v) for v in flapping)},
-                        target(database=spec.databases[0]),
+                        target(database=services_use[0]),
                         fires("page", onset, value),
                     ),
                 )

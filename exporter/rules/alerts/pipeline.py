@@ -92,6 +92,52 @@ def alerts(ctx: Context) -> list[Alert]:
         )
     )
 
+    # A config cut short or replaced by a wrong file removes targets, and a removed target
+    # raises no alert of its own: nothing is measured, so nothing is down. Two guards: the
+    # count of configured targets falling below half of its recent maximum (a reload refuses
+    # that unless forced, a restart does not), and no probe_success at all from an exporter
+    # that is scraped fine (whatever the config says).
+    spec = ctx.alert("RedlineTargetsVanished")
+    window, ratio = ctx.values(spec, "RedlineTargetsVanished", "ticket", "window", "threshold")
+    count = sel(m.CONFIG_TARGETS, job=JOB)
+    drop = f"{count} < {n(ratio)} * max_over_time({count}[{window}])"
+    gone = f"absent({sel(m.PROBE_SUCCESS, job=JOB)}) and on () {sel(UP, job=JOB)} == 1"
+    probes = series(m.CONFIG_TARGETS, area="probes")
+    ok = series(m.PROBE_SUCCESS, service="agent-service", probe="health")
+    out.append(
+        Alert(
+            "RedlineTargetsVanished",
+            "redline",
+            "redline ({{ $labels.job }}) lost most of its targets",
+            "Monitoring has shrunk (value {{ $value | humanize }}): either an area of "
+            "redline_config_targets fell below half of its maximum over the last day, or the "
+            "exporter is scraped but serves no probe_success at all. A removed target raises no "
+            "alert of its own. Compare the config in force with the repository's.",
+            spec.dashboard,
+            (
+                ctx.rule(spec, "ticket", drop, {"service": "redline"}, family="drop"),
+                ctx.rule(spec, "page", gone, {"service": "redline"}, family="absent"),
+            ),
+            (
+                case(
+                    {probes: seq((6, 20), (2, 40))},
+                    target(area="probes"),
+                    fires("ticket", 20, 2, "drop"),
+                ),
+                # up is 1 and not one probe_success: absent() answers at once
+                case({series(UP): seq((1, 20))}, {"job": JOB}, fires("page", 0, 1, "absent")),
+            ),
+            quiet(
+                {
+                    # half may go (a service retired); the exporter down is RedlineExporterDown's
+                    probes: seq((6, 20), (3, 40)),
+                    ok: seq((1, 20)) + " _x39",  # then stale while the exporter is down
+                    series(UP): seq((1, 20), (0, 40)),
+                }
+            ),
+        )
+    )
+
     spec = ctx.alert("RedlineProbeErrors")
     reason = sel(m.PROBE_REASON, reason=("=~", "internal|secret"))
     bad = series(m.PROBE_REASON, service="agent-service", probe="health", reason="secret")

@@ -71,16 +71,21 @@ def alerts(ctx: Context) -> list[Alert]:
             "why: timeout, connect, tls, status, body, json, ...",
             spec.dashboard,
             (ctx.rule(spec, "page", expr),),
-            (
+            # one case per configured service (its first probe), so a service added to the
+            # operator's file is proven to page too
+            tuple(
                 case(
                     {
-                        success: seq((1, 4), (0, 20)),
-                        series(m.PROBE_REASON, **svc, reason="timeout"): seq((0, 4), (1, 20)),
-                        series(m.PROBE_REASON, **svc, reason="dns"): seq((0, 24)),
+                        series(m.PROBE_SUCCESS, **down): seq((1, 4), (0, 20)),
+                        series(m.PROBE_REASON, **down, reason="timeout"): seq((0, 4), (1, 20)),
+                        series(m.PROBE_REASON, **down, reason="dns"): seq((0, 24)),
                     },
-                    target(**svc),
+                    target(**down),
                     fires("page", 4, 0),
-                ),
+                )
+                for down in (
+                    {"service": s.name, "probe": s.probes[0].name} for s in ctx.config.services
+                )
             ),
             # failing because the name does not resolve (DNSLookupFailing's job), and a pinned
             # probe failing its JSON checks (ServiceWrongVersion's)
@@ -395,31 +400,33 @@ def _latency(ctx: Context) -> Alert:
             expr = f"quantile_over_time(0.95, {selector}[{window}])\n  > {n(limit)}"
             # the probe as a static label too: rules of one name must differ in their labels
             rules.append(ctx.rule(spec, severity, expr, {"probe": budget.probe}, budget.probe))
-        labels = target(service=budget.services[0], probe=budget.probe)
-        name = series(m.PROBE_DURATION, service=budget.services[0], probe=budget.probe)
         # constant from step 0: the p95 of the window is that value at every step
         slow = (budget.ticket + budget.page) / 2 if budget.page else budget.ticket * Decimal("1.5")
-        cases.append(
-            case({name: seq((slow, 60))}, labels, fires("ticket", 0, float(slow), budget.probe))
-        )
-        if budget.page is not None:
-            worse = budget.page * Decimal("1.5")
+        for service in budget.services:  # each service of the budget is proven on its own
+            labels = target(service=service, probe=budget.probe)
+            name = series(m.PROBE_DURATION, service=service, probe=budget.probe)
             cases.append(
-                case(
-                    {name: seq((worse, 60))},
-                    labels,
-                    fires("page", 0, float(worse), budget.probe),
-                    fires("ticket", 0, float(worse), budget.probe),
-                )
+                case({name: seq((slow, 60))}, labels, fires("ticket", 0, float(slow), budget.probe))
             )
-        quiet_series[name] = seq((budget.ticket / 2, 60))
+            if budget.page is not None:
+                worse = budget.page * Decimal("1.5")
+                cases.append(
+                    case(
+                        {name: seq((worse, 60))},
+                        labels,
+                        fires("page", 0, float(worse), budget.probe),
+                        fires("ticket", 0, float(worse), budget.probe),
+                    )
+                )
+            quiet_series[name] = seq((budget.ticket / 2, 60))
     return Alert(
         "ServiceLatencyHigh",
         "probes",
         "{{ $labels.service }} is slow: {{ $labels.probe }} p95 {{ $value | humanizeDuration }}",
         "The {{ $labels.probe }} probe of {{ $labels.service }} has taken "
         "{{ $value | humanizeDuration }} at the 95th percentile over 5 minutes, above its budget "
-        "(alert_rules/alerts.yml, from the business's latency targets). "
+        "(the probe's degraded_after or page_after in the operator's file, from the business's "
+        "latency targets). "
         "probe_http_duration_seconds{phase} shows where the time goes.",
         spec.dashboard,
         tuple(rules),

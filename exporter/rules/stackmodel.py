@@ -1,0 +1,281 @@
+"""The one model of the monitoring stack, read once: the operator's file (config/hotrod.yml: the
+services, their probes and latency budgets, their SLOs, teams and dependencies, the databases)
+and the stack-wide settings under alert_rules/ (alerts.yml: every alert's ``for`` and generic
+thresholds; routing.yml: receivers and routes; stack.yml: where the stack runs).
+
+What belongs to one service is written once, beside the service, and derived here into the
+shapes the generators consume:
+
+- the SLOs (``services[].slos``, ``databases[].slos``) -> :class:`~exporter.rules.spec.SLOSpec`;
+- the latency budgets (a request probe's ``degraded_after`` and ``page_after``) -> the budgets of
+  ServiceLatencyHigh;
+- the teams (``services[].team``) -> ticket routes, where a route of routing.yml says
+  ``team_routes: true``;
+- the dependencies (``services[].depends_on``) -> one inhibition per database: its PostgresDown
+  silences the services that depend on it.
+
+Every generator (rules, Prometheus and Alertmanager configs, dashboards, docs tables, the runbook
+index, ``redline baseline``) reads a :class:`Stack` and nothing else. Cross-file mistakes (a team
+that is no receiver, a ``for`` longer than the SLO window) fail here with the file and the path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from exporter.config import Config, Service, load_config
+from exporter.rules.model import alternatives
+from exporter.rules.spec import (
+    ROOT,
+    SLI,
+    SLO,
+    AlertsSpec,
+    InhibitRule,
+    LatencyBudget,
+    LatencySLI,
+    ProbesSLI,
+    RequestsSLI,
+    Route,
+    RoutingSpec,
+    SLOSpec,
+    SpecError,
+    StackSpec,
+    load_alerts,
+    load_routing,
+    load_stack,
+    seconds,
+)
+
+CONFIG = "config/hotrod.yml"  # the operator's file, relative to the repository
+LATENCY_ALERT = "ServiceLatencyHigh"
+# Probe kinds whose duration is a request's latency, so their degraded_after is a budget; a TCP
+# handshake or a DNS lookup only marks its own probe degraded.
+REQUEST_KINDS = ("http", "json", "mcp")
+DATABASE_SERVICE = "database"  # the service label of every database alert and SLO
+
+
+@dataclass(frozen=True)
+class Stack:
+    config: Config  # the operator's file as the exporter reads it
+    config_name: str  # its path as shown in errors and headers
+    alerts: AlertsSpec  # alerts.yml with the budgets derived from the probes
+    slos: SLOSpec  # derived from the services' and databases' SLOs
+    routing: RoutingSpec  # routing.yml with the team routes and dependency inhibitions
+    stack: StackSpec
+
+
+def _num(value: float) -> Decimal:
+    """A duration read as a float (0.5, 1.0, 30.0) as the exact Decimal it was written as."""
+    d = Decimal(repr(value))
+    return d.to_integral_value() if d == d.to_integral_value() else d.normalize()
+
+
+def prom_duration(value: float) -> str:
+    """Whole seconds as the largest exact Prometheus unit: 2592000 -> 30d, 90 -> 90s."""
+    whole = _num(value)
+    for size, unit in ((604800 * 52, "y"), (604800, "w"), (86400, "d"), (3600, "h"), (60, "m")):
+        if whole >= size and whole % size == 0:
+            return f"{whole // size}{unit}"
+    if whole == whole.to_integral_value():
+        return f"{whole}s"
+    return f"{int(whole * 1000)}ms"
+
+
+# --- SLOs ---------------------------------------------------------------------------------------
+
+
+def _service_sli(service: Service, index: int) -> SLI:
+    sli = service.slos[index].sli
+    if sli.probes is not None:
+        return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))
+    if sli.requests is not None:
+        return SLI(requests=RequestsSLI(service=service.name, routes=sli.requests.routes))
+    assert sli.latency is not None
+    return SLI(
+        latency=LatencySLI(
+            service=service.name,
+            routes=sli.latency.routes,
+            threshold=_num(sli.latency.threshold),
+        )
+    )
+
+
+def slos_of(config: Config) -> SLOSpec:
+    slos: list[SLO] = []
+    for service in config.services:
+        for i, s in enumerate(service.slos):
+            slos.append(
+                SLO(
+                    name=f"{service.name}-{s.name}",
+                    service=service.name,
+                    objective=s.objective,
+                    description=s.description,
+                    sli=_service_sli(service, i),
+                    page=s.page,
+                    ticket=s.ticket,
+                    explained_by=s.explained_by,
+                    vendor_outages=s.vendor_outages,
+                )
+            )
+    for database in config.databases:
+        for d in database.slos:
+            slos.append(
+                SLO(
+                    name=f"{DATABASE_SERVICE}-{d.name}",
+                    service=DATABASE_SERVICE,
+                    objective=d.objective,
+                    description=d.description,
+                    sli=SLI(database=database.name),
+                    page=d.page,
+                    ticket=d.ticket,
+                    explained_by=d.explained_by,
+                    vendor_outages=d.vendor_outages,
+                )
+            )
+    if not slos:
+        raise SpecError(f"{CONFIG}: no SLO defined (services[].slos, databases[].slos)")
+    return SLOSpec(
+        version="redline.slo/v1", window=prom_duration(config.slo_window), slos=tuple(slos)
+    )
+
+
+# --- latency budgets ----------------------------------------------------------------------------
+
+
+def latency_budgets(config: Config) -> tuple[LatencyBudget, ...]:
+    """One budget per request probe with a ``degraded_after``; probes of the same name and the
+    same budgets share one rule (``services`` lists them), in the order of the file."""
+    groups: dict[tuple[str, float, float | None], list[str]] = {}
+    for service in config.services:
+        for probe in service.probes:
+            if probe.kind not in REQUEST_KINDS or probe.degraded_after is None:
+                continue
+            key = (probe.name, probe.degraded_after, probe.page_after)
+            groups.setdefault(key, []).append(service.name)
+    return tuple(
+        LatencyBudget(
+            probe=probe,
+            services=tuple(services),
+            ticket=_num(ticket),
+            page=None if page is None else _num(page),
+        )
+        for (probe, ticket, page), services in groups.items()
+    )
+
+
+def _with_budgets(alerts: AlertsSpec, config: Config) -> AlertsSpec:
+    spec = alerts.alerts.get(LATENCY_ALERT)
+    if spec is None:
+        return alerts
+    if spec.budgets:
+        raise SpecError(
+            f"alert_rules/alerts.yml: alerts.{LATENCY_ALERT}.budgets: latency budgets live on "
+            f"the probes in {CONFIG} (degraded_after: the ticket budget, page_after: the page)"
+        )
+    derived = spec.model_copy(update={"budgets": latency_budgets(config)})
+    return alerts.model_copy(update={"alerts": {**alerts.alerts, LATENCY_ALERT: derived}})
+
+
+# --- routing ------------------------------------------------------------------------------------
+
+
+def _team_routes(parent: Route, config: Config) -> tuple[Route, ...]:
+    teams: dict[str, list[str]] = {}
+    for service in config.services:
+        if service.team != parent.receiver:
+            teams.setdefault(service.team, []).append(service.name)
+    return tuple(
+        Route(matchers=(f'service=~"{alternatives(names)}"',), receiver=team)
+        for team, names in teams.items()
+    )
+
+
+def _expand(route: Route, config: Config) -> Route:
+    children = tuple(_expand(r, config) for r in route.routes)
+    if route.team_routes:
+        children = _team_routes(route, config) + children
+    return route.model_copy(update={"routes": children, "team_routes": False})
+
+
+def dependency_inhibitions(config: Config) -> tuple[InhibitRule, ...]:
+    """A database's outage explains the alerts of the services that depend on it: while its
+    PostgresDown fires, and its OutageWindow after it, their alerts are silenced (they still
+    show in Alertmanager)."""
+    out = []
+    for database in config.databases:
+        dependents = [s.name for s in config.services if database.name in s.depends_on]
+        if dependents:
+            out.append(
+                InhibitRule(
+                    name=f"{database.name}-down-silences-dependents",
+                    # OutageWindow: through their recovery too (exporter/rules/alerts/outages.py)
+                    source_matchers=(
+                        'alertname=~"PostgresDown|OutageWindow"',
+                        f'database="{database.name}"',
+                    ),
+                    target_matchers=(f'service=~"{alternatives(dependents)}"',),
+                )
+            )
+    return tuple(out)
+
+
+def _with_teams(routing: RoutingSpec, config: Config) -> RoutingSpec:
+    receivers = {r.name for r in routing.receivers}
+    for i, service in enumerate(config.services):
+        if service.team not in receivers:
+            raise SpecError(
+                f"{CONFIG}: services[{i}].team: {service.team!r} is not a receiver of "
+                f"alert_rules/routing.yml ({', '.join(sorted(receivers))})"
+            )
+    return routing.model_copy(
+        update={
+            "routes": tuple(_expand(r, config) for r in routing.routes),
+            "inhibit_rules": dependency_inhibitions(config) + routing.inhibit_rules,
+        }
+    )
+
+
+# --- the whole ----------------------------------------------------------------------------------
+
+
+def _check_durations(alerts: AlertsSpec, slos: SLOSpec) -> None:
+    window = seconds(slos.window)
+    for name, spec in alerts.alerts.items():
+        for severity, level in spec.levels().items():
+            if seconds(level.for_) > window:
+                raise SpecError(
+                    f"alert_rules/alerts.yml: alerts.{name}.{severity}.for: {level.for_} is "
+                    f"longer than the SLO window ({slos.window}, {CONFIG}: slo_window)"
+                )
+
+
+def build(
+    config: Config,
+    alerts: AlertsSpec,
+    routing: RoutingSpec,
+    stack: StackSpec,
+    config_name: str = CONFIG,
+) -> Stack:
+    """The model from already-parsed parts (pure: tests pass edited copies)."""
+    slos = slos_of(config)
+    alerts = _with_budgets(alerts, config)
+    _check_durations(alerts, slos)
+    return Stack(config, config_name, alerts, slos, _with_teams(routing, config), stack)
+
+
+def load(root: Path = ROOT, config_path: Path | None = None) -> Stack:
+    """Read the operator's file and alert_rules/ under ``root`` into one model."""
+    spec_dir = root / "alert_rules"
+    path = config_path or root / CONFIG
+    config, _ = load_config(path)
+    name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    return build(config, load_alerts(spec_dir), load_routing(spec_dir), load_stack(spec_dir), name)
+
+
+@cache
+def shipped() -> Stack:
+    """The repository's own model, read once per process (dashboards, baseline)."""
+    return load()
