@@ -971,16 +971,25 @@ def _scenarios() -> dict[str, Scenario]:
         Scenario(
             "database-down",
             "the database down",
-            "PostgreSQL stops: on-call gets one page (PostgresDown) while the services that "
-            "depend on it (hotdash-app's health check fails) stay silent",
+            "PostgreSQL stops: on-call gets one page (PostgresDown of the pooler the services "
+            "use) while the services that depend on it (hotdash-app's health check fails, its "
+            "error rate climbs with the operator's traffic) stay silent, also as it recovers",
             (Fault("database", "down"),),
             ("database",),
             notified=(
                 Expect(
-                    "PostgresDown", {"database": "supabase"}, "page", "oncall", within=PAGE_TARGET
+                    "PostgresDown",
+                    {"database": layout.SERVICES_DATABASE},
+                    "page",
+                    "oncall",
+                    within=PAGE_TARGET,
                 ),
             ),
-            inhibited=(Expect("ServiceDown", {"service": "hotdash-app"}, "page"),),
+            inhibited=(
+                Expect("ServiceDown", {"service": "hotdash-app"}, "page"),
+                # the direct entry (the same server) is down too: its ticket is explained
+                Expect("PostgresDown", {"database": "supabase"}, "ticket"),
+            ),
             silent=(Expect(".*", {"service": DEPENDENTS}),),
         ),
         Scenario(

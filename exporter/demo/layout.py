@@ -45,6 +45,9 @@ ALERTMANAGERS = (Peer("alertmanager-a", 9093, 9094), Peer("alertmanager-b", 9095
 HEARTBEAT_TOKEN = "demo-heartbeat-token"  # the demo's fixed token (loopback only); not a secret
 BACKUP_HEARTBEAT = "shop-backup"
 BACKUP_SET = "shop"
+# exporter/default.yml's database entry the services depend_on (the pooler view): its outage
+# pages; the direct entry's is a ticket
+SERVICES_DATABASE = "supabase-pooler"
 BACKUP_GLOB_PREFIX = "shop-"  # files shop-<UTC time>.dump, as the set's glob says
 
 
