@@ -20,6 +20,7 @@ from exporter import metrics as m
 from exporter import rules
 from exporter.config import JsonProbe, load_config
 from exporter.rules import templates
+from exporter.rules.alerts import monitoring
 from exporter.rules.model import Alert
 from exporter.rules.spec import ROOT, SpecError, load_alerts, load_stack
 
@@ -92,6 +93,7 @@ def test_every_rule_is_tested_at_its_boundary_and_every_alert_when_quiet(
 
 def _known_names() -> set[str]:
     names = {metric.name for metric in m.ALL} | {"up", "ALERTS"}
+    names |= {metric.name for metric in monitoring.METRICS}  # Prometheus's, Alertmanager's own
     for metric in m.ALL:
         if metric.type == "histogram":
             names |= {metric.name + s for s in ("_bucket", "_count", "_sum")}

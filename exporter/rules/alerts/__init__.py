@@ -18,6 +18,7 @@ from exporter.rules.alerts import (
     database,
     host,
     logs,
+    monitoring,
     outages,
     pipeline,
     services,
@@ -38,6 +39,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "database": database.alerts,
     "backups": backups.alerts,
     "vendors": vendors.alerts,
+    "monitoring": monitoring.alerts,
     "outages": outages.alerts,
 }
 
