@@ -295,6 +295,23 @@ def test_a_recovered_database_keeps_its_dependents_silent(am: Alertmanager) -> N
     assert states["r4"] == []  # the database down again: a new incident, it pages
 
 
+def test_a_service_down_after_the_database_is_back_pages(am: Alertmanager) -> None:
+    """A service down once the database is back is an incident of its own: the two-faults drill
+    found it muted for the whole of the database's OutageWindow."""
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "PostgresDown", "service": "database",
+             "database": "supabase-pooler", "severity": "info", "case": "b1"},
+            {"alertname": "ServiceDown", "service": "agent-service", "probe": "health",
+             "severity": "page", **EXPORTER, "case": "b2"},
+            {"alertname": "LogErrorRateHigh", "service": "agent-service", "severity": "page",
+             **EXPORTER, "case": "b3"},
+        ],
+    )  # fmt: skip
+    assert states["b2"] == [] and states["b3"]
+
+
 def test_a_down_service_is_the_one_page_of_its_outage(am: Alertmanager) -> None:
     """agent-service down: ServiceDown pages; the SLO burn and log error-rate pages of the same
     service are held back, during the outage and (OutageWindow) after it; another service's page
@@ -382,3 +399,31 @@ def test_a_service_down_silences_its_own_symptoms(am: Alertmanager) -> None:
         ],
     )  # fmt: skip
     assert states["s2"] and states["s3"] == []
+
+
+# Labels that only say what kind of alert a source is, not which thing it is about.
+KIND_LABELS = {"alertname", "severity", "cause"}
+
+
+def _broad(source: list[str]) -> bool:
+    """A source that matches an alert kind everywhere (no equality on an identity label such as
+    database, feed or service): it would mute the targets of every instance of that kind."""
+    for matcher in source:
+        name, op, _ = re.match(r'^(\w+)(=~|!~|!=|=)"(.*)"$', matcher).groups()  # type: ignore[union-attr]
+        if op == "=" and name not in KIND_LABELS:
+            return False
+    return True
+
+
+def test_every_inhibition_with_a_broad_source_says_what_must_be_equal() -> None:
+    """PostgresDown of any database once muted all four services (and as SEV-1): a source that
+    is not pinned to one thing must say, with `equal:`, which targets are its own."""
+    config = yaml.safe_load(CONFIG.read_text())
+    rules = config["inhibit_rules"]
+    assert len(rules) >= 8
+    assert any(not _broad(r["source_matchers"]) for r in rules)  # the check tells them apart
+    for rule in rules:
+        if _broad(rule["source_matchers"]):
+            assert rule.get("equal"), f"broad source without equal: {rule}"
+    # and the test would have caught the old rule
+    assert _broad(['alertname="PostgresDown"'])

@@ -202,21 +202,28 @@ def _expand(route: Route, config: Config) -> Route:
 
 def dependency_inhibitions(config: Config) -> tuple[InhibitRule, ...]:
     """A database's outage explains the alerts of the services that depend on it: while its
-    PostgresDown fires, and its OutageWindow after it, their alerts are silenced (they still
-    show in Alertmanager)."""
+    PostgresDown fires, their alerts are silenced (they still show in Alertmanager); after it,
+    while its OutageWindow fires, all but their ServiceDown (exporter/rules/alerts/outages.py):
+    the services' error ratios and burn windows still hold the outage, but a service down once
+    the database is back is an incident of its own (PostgresDown's keep_firing_for covers the
+    scrape or two they take to reconnect)."""
     out = []
     for database in config.databases:
         dependents = [s.name for s in config.services if database.name in s.depends_on]
         if dependents:
+            services = f'service=~"{alternatives(dependents)}"'
             out.append(
                 InhibitRule(
                     name=f"{database.name}-down-silences-dependents",
-                    # OutageWindow: through their recovery too (exporter/rules/alerts/outages.py)
-                    source_matchers=(
-                        'alertname=~"PostgresDown|OutageWindow"',
-                        f'database="{database.name}"',
-                    ),
-                    target_matchers=(f'service=~"{alternatives(dependents)}"',),
+                    source_matchers=('alertname="PostgresDown"', f'database="{database.name}"'),
+                    target_matchers=(services,),
+                )
+            )
+            out.append(
+                InhibitRule(
+                    name=f"{database.name}-recovery-silences-dependents",
+                    source_matchers=('alertname="OutageWindow"', f'database="{database.name}"'),
+                    target_matchers=(services, 'alertname!="ServiceDown"'),
                 )
             )
     return tuple(out)
