@@ -114,7 +114,8 @@ def slos_of(config: Config) -> SLOSpec:
                     objective=s.objective,
                     description=s.description,
                     sli=_service_sli(service, i),
-                    page=s.page,
+                    # a vendor's platform never pages: its burns are tickets (docs/alerting.md)
+                    page=s.page and not service.vendor,
                     ticket=s.ticket,
                     explained_by=s.explained_by,
                     vendor_outages=s.vendor_outages,

@@ -24,6 +24,7 @@ from exporter.rules.alerts.common import (
 from exporter.rules.model import (
     Alert,
     Case,
+    Match,
     Rule,
     alternatives,
     labels_of,
@@ -54,10 +55,24 @@ def alerts(ctx: Context) -> list[Alert]:
     not_down = sel(m.PROBE_REASON, reason=("=~", alternatives(NOT_DOWN_REASONS)))
     same_probe = f"unless on ({labels_of(m.PROBE_REASON, 'job', 'instance', 'service', 'probe')})"
     indented = wrong_version.replace("\n", "\n    ")
-    expr = (
-        f"{sel(m.PROBE_SUCCESS)} == 0\n"
-        f"{same_probe}\n  {not_down} == 1\n"
-        f"{same_probe}\n  (\n    {indented}\n  )"
+    # a vendor's platform (vendor: true in the operator's file, Shopify) failing our probes is a
+    # ticket, never a page: we cannot fix it, and VendorComponentDown says when they admit it
+    vendors = [s.name for s in ctx.config.services if s.vendor]
+
+    def down_expr(**where: Match) -> str:
+        return (
+            f"{sel(m.PROBE_SUCCESS, '', **where)} == 0\n"
+            f"{same_probe}\n  {not_down} == 1\n"
+            f"{same_probe}\n  (\n    {indented}\n  )"
+        )
+
+    down_rules = (
+        (
+            ctx.rule(spec, "page", down_expr(service=("!~", alternatives(vendors)))),
+            ctx.rule(spec, "ticket", down_expr(service=("=~", alternatives(vendors)))),
+        )
+        if vendors
+        else (ctx.rule(spec, "page", down_expr()),)
     )
     success = series(m.PROBE_SUCCESS, **svc)
     version_service, version_probe = pinned[0]
@@ -70,9 +85,9 @@ def alerts(ctx: Context) -> list[Alert]:
             "minutes (probe_success = {{ $value | humanize }}). redline_probe_failure_reason says "
             "why: timeout, connect, tls, status, body, json, ...",
             spec.dashboard,
-            (ctx.rule(spec, "page", expr),),
+            down_rules,
             # one case per configured service (its first probe), so a service added to the
-            # operator's file is proven to page too
+            # operator's file is proven to page too (a vendor's: to open a ticket, never page)
             tuple(
                 case(
                     {
@@ -81,7 +96,7 @@ def alerts(ctx: Context) -> list[Alert]:
                         series(m.PROBE_REASON, **down, reason="dns"): seq((0, 24)),
                     },
                     target(**down),
-                    fires("page", 4, 0),
+                    fires("ticket" if down["service"] in vendors else "page", 4, 0),
                 )
                 for down in (
                     {"service": s.name, "probe": s.probes[0].name} for s in ctx.config.services
