@@ -3,6 +3,7 @@ a vendor the cause? (One dashboard: alert_rules/stack.yml links these alerts to 
 
 from dashboards import style as s
 from dashboards.style import Q, m, sel
+from exporter.rules.alerts.restore import RTO_PHASES
 
 STALE_FEED = s.threshold("VendorStatusFeedStale", "ticket")
 
@@ -79,6 +80,77 @@ backups = s.row(
         ],
         alerts=("BackupFailed",),
         w=8,
+        h=8,
+    ),
+)
+
+# inspect + create + restore: the measured RTO (exporter/rules/alerts/restore.py sums the same)
+RTO = f"sum without (phase) (\n  {sel(m.BACKUP_RESTORE_DURATION, phase=('=~', RTO_PHASES))}\n)"
+
+restores = s.row(
+    "Restore tests",
+    s.stat(
+        "Last restore test",
+        "Whether the newest backup of each set restored into a scratch database and passed its "
+        "checks at the last restore test (the status page has the run's report).",
+        Q(sel(m.BACKUP_RESTORE_SUCCESS), "{{backup}}"),
+        mappings=s.state_mappings({"failed": s.CRITICAL, "restored": s.OK}),
+        alerts=("BackupRestoreFailed",),
+        w=6,
+        h=6,
+    ),
+    s.stat(
+        "Why the last restore test failed",
+        "The reason of each set's last restore test when it failed (no value after a success): "
+        "corrupt, wrong_database, check_failed, disk_full, timeout, ...",
+        Q(f"{sel(m.BACKUP_RESTORE_REASON)} == 1", "{{backup}}: {{reason}}"),
+        thresholds=s.steps(s.CRITICAL),
+        text_mode="name",
+        alerts=("BackupRestoreFailed",),
+        w=6,
+        h=6,
+    ),
+    s.timeseries(
+        "Measured RTO against its budget",
+        "Seconds from nothing to a database holding the restored data (inspect + create + "
+        "restore) at each restore test, and the test's rto_budget (30 min: the business RTO).",
+        Q(RTO, "{{backup}} measured"),
+        Q(sel(m.BACKUP_RESTORE_RTO_BUDGET), "{{backup}} budget"),
+        unit=s.SECONDS,
+        alerts=("BackupRestoreRTOExceeded",),
+        w=6,
+        h=6,
+    ),
+    s.stat(
+        "Measured RPO",
+        "Age of the newest restored row when the last restore test ran: what a restore then "
+        "would have lost, whatever the file's date says; orange past the test's rpo_budget.",
+        Q(
+            f"{sel(m.BACKUP_RESTORE_NEWEST_ROW_AGE)}\n  / {sel(m.BACKUP_RESTORE_RPO_BUDGET)}",
+            "{{backup}}",
+        ),
+        unit=s.RATIO,
+        thresholds=s.above("BackupRestoreRPOExceeded"),
+        alerts=("BackupRestoreRPOExceeded",),
+        w=6,
+        h=6,
+    ),
+    s.timeseries(
+        "Restore test phases",
+        "Seconds each phase of the last restore test took: inspect (the dump's header), create "
+        "(the scratch database), restore (pg_restore or psql), checks, drop.",
+        Q(sel(m.BACKUP_RESTORE_DURATION), "{{backup}} {{phase}}"),
+        unit=s.SECONDS,
+        stack=True,
+        w=12,
+    ),
+    s.stat(
+        "Last successful restore test",
+        "When each set's newest backup last restored and passed its checks.",
+        Q(f"{sel(m.BACKUP_RESTORE_LAST_SUCCESS)} * 1000", "{{backup}}"),
+        unit=s.FROM_NOW,
+        alerts=("BackupRestoreOverdue",),
+        w=12,
         h=8,
     ),
 )
@@ -247,6 +319,6 @@ vendors = s.row(
 dashboard = s.dashboard(
     "backups-vendors",
     "Could the data be restored, did the nightly jobs run, and is a vendor having an outage?",
-    [backups, jobs, vendors],
+    [backups, restores, jobs, vendors],
     time_from="now-24h",
 )

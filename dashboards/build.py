@@ -64,8 +64,9 @@ def _yaml_header(source: str) -> str:
 
 
 def provisioning() -> dict[str, str]:
-    """Grafana's provisioning files: the Prometheus datasource the dashboards default to, and a
-    file provider for dashboards/json (both as docker-compose.yml mounts them)."""
+    """Grafana's provisioning files: the Prometheus datasource the dashboards default to, one
+    per long-term store with a query API (stack.yml remote_write query_url), and a file provider
+    for dashboards/json (both as docker-compose.yml mounts them)."""
     stack = style.stack()
     prometheus = stack.prometheus[0]
     datasource = (
@@ -85,6 +86,23 @@ def provisioning() -> dict[str, str]:
         f"      timeInterval: {stack.scrape_interval}\n"
         "      httpMethod: POST\n"
     )
+    for store in stack.remote_write:
+        if store.query_url is None:
+            continue
+        # long-term storage (stack.yml remote_write with a query_url): the same dashboards
+        # over months, chosen in the dashboards' datasource variable
+        datasource += (
+            f"  - name: {store.name}\n"
+            f"    uid: {store.name}\n"
+            "    type: prometheus\n"
+            "    access: proxy\n"
+            f"    url: {store.query_url}\n"
+            "    isDefault: false\n"
+            "    editable: false\n"
+            "    jsonData:\n"
+            f"      timeInterval: {stack.scrape_interval}\n"
+            "      httpMethod: POST\n"
+        )
     provider = (
         _yaml_header("dashboards/build.py")
         + "# Loads every dashboard of dashboards/json into the folder redline. They are code:\n"

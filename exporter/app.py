@@ -34,6 +34,7 @@ from exporter.config import (
 from exporter.probes.base import ProbeContext, new_session
 from exporter.scheduler import Scheduler, Served
 from exporter.secrets import Redactor, SecretSource
+from exporter.shard import UNSHARDED, Shard
 from exporter.sources import Source, source_factories
 from exporter.websecurity import WebSecurity
 
@@ -53,6 +54,7 @@ class Runtime:
     scheduler: Scheduler | None = None
     sources: list[Source] = field(default_factory=list)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shard: Shard = UNSHARDED  # --shard: the share of the config's services this one serves
 
     async def reload(self, force: bool = False) -> tuple[int, str]:
         """Load the config again; keep the old one when the new one is invalid, empty, or
@@ -60,6 +62,7 @@ class Runtime:
         status (200 applied, 500 invalid, 409 refused as a shrink) and the message."""
         try:
             config, name = load_config(self.config_path)
+            config = self.shard.apply(config)
         except ConfigError as e:
             selfmetrics.CONFIG_RELOAD_SUCCESS.set(0)
             text = self.redactor.redact(str(e))
@@ -80,7 +83,7 @@ class Runtime:
             self.scheduler.forget_missing(set(config.targets()))
         for source in self.sources:
             await source.reload(config)
-        record_config(config)
+        record_config(config, self.shard)
         if shrunk:
             log.warning("config reloaded from %s by force, removing %s", name, "; ".join(shrunk))
         else:
@@ -88,8 +91,10 @@ class Runtime:
         return 200, f"reloaded {name}"
 
 
-def record_config(config: Config) -> None:
-    """The self-metrics of a config just put in force."""
+def record_config(config: Config, shard: Shard = UNSHARDED) -> None:
+    """The self-metrics of a config just put in force (``config``: the shard's share)."""
+    selfmetrics.SHARD_INFO.clear()
+    selfmetrics.SHARD_INFO.labels(str(shard)).set(1)
     selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
     selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
     for area, count in target_counts(config).items():
@@ -251,7 +256,9 @@ def make_app(runtime: Runtime, security: WebSecurity | None = None) -> web.Appli
 
     # Sources are made now (their routes must exist before the app starts) and started with it.
     runtime.sources = [
-        factory(runtime.config, runtime.redactor) for factory in source_factories().values()
+        factory(runtime.config, runtime.redactor)
+        for name, factory in source_factories().items()
+        if runtime.shard.runs_source(name)
     ]
     for source in runtime.sources:
         app.router.add_routes(source.routes())
@@ -278,9 +285,11 @@ def make_app(runtime: Runtime, security: WebSecurity | None = None) -> web.Appli
     return app
 
 
-def initial_runtime(config_path: str | Path | None) -> Runtime:
-    """Load the config for start-up; a bad config raises ConfigError (the process exits)."""
+def initial_runtime(config_path: str | Path | None, shard: Shard = UNSHARDED) -> Runtime:
+    """Load the config for start-up; a bad config raises ConfigError (the process exits).
+    ``shard``: keep only that share of the services (exporter/shard.py)."""
     path = str(config_path) if config_path is not None else None
     config, name = load_config(path)
-    record_config(config)
-    return Runtime(config_path=path, config=config, config_name=name)
+    config = shard.apply(config)
+    record_config(config, shard)
+    return Runtime(config_path=path, config=config, config_name=name, shard=shard)

@@ -17,6 +17,7 @@ from exporter import __version__
 from exporter.config import ConfigError, load_config, secret_fields
 from exporter.durations import argparse_positive_seconds
 from exporter.secrets import Redactor, SecretSource
+from exporter.shard import UNSHARDED, Shard
 from exporter.webconfig import load_web_config
 from exporter.websecurity import DEFAULT_READ_TIMEOUT, WebSecurity
 
@@ -70,7 +71,7 @@ async def _serve(args: argparse.Namespace) -> int:
     from exporter.app import initial_runtime, make_app
 
     try:
-        runtime = initial_runtime(args.config_file)
+        runtime = initial_runtime(args.config_file, args.shard)
     except ConfigError as e:
         _print_config_error(e)
         return 1
@@ -167,9 +168,44 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "need it will fail with reason 'secret' until it is",
                 file=sys.stderr,
             )
+    if not _check_stack(args, config, name):
+        return 1
     probes = sum(len(s.probes) for s in config.services)
     print(f"{name}: OK ({len(config.services)} services, {probes} probes)")
     return 0
+
+
+def _check_stack(args: argparse.Namespace, config: Any, name: str) -> bool:
+    """The checks that span the operator's file and the stack settings (alert_rules/: a team
+    that is no receiver, a ``for`` longer than the SLO window): run when an alert_rules/
+    directory is given, or sits beside the config's directory as in the repository."""
+    from pathlib import Path
+
+    spec_dir = Path(args.alert_rules) if args.alert_rules else None
+    if spec_dir is None:
+        beside = Path(args.file).resolve().parent.parent / "alert_rules"
+        spec_dir = beside if (beside / "alerts.yml").is_file() else None
+    if spec_dir is None:
+        return True
+    from exporter.rules import stackmodel
+    from exporter.rules.spec import SpecError, load_alerts, load_routing, load_stack
+
+    try:
+        stackmodel.build(
+            config,
+            load_alerts(spec_dir),
+            load_routing(spec_dir),
+            load_stack(spec_dir),
+            name,
+            Path(args.file),
+            spec_dir,
+        )
+    except SpecError as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{name}: the monitoring stack ({spec_dir}) refuses it", file=sys.stderr)
+        return False
+    return True
 
 
 # --- redline probe ----------------------------------------------------------------------------
@@ -297,6 +333,13 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """``command``: the subcommand to configure in full among the LAZY ones (None: none)."""
     parser = argparse.ArgumentParser(
@@ -342,10 +385,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="longest wait for a request's head or body, and for the next request on an idle "
         f"connection (default {DEFAULT_READ_TIMEOUT:g}s)",
     )
+    run.add_argument(
+        "--shard",
+        type=_shard,
+        default=UNSHARDED,
+        metavar="I/N",
+        help="serve the I-th of N shares of the config's services (a stable hash of each "
+        "service's name); the other areas run on shard 1 only, host on every shard "
+        "(docs/scaling.md). Default 1/1: everything",
+    )
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate a configuration file")
     check.add_argument("file")
+    check.add_argument(
+        "--alert-rules",
+        dest="alert_rules",
+        default=None,
+        metavar="DIR",
+        help="also check the file against these stack settings (default: ../alert_rules/ "
+        "beside the file's directory, when there is one)",
+    )
     check.set_defaults(func=cmd_check)
 
     probe = sub.add_parser("probe", help="run one target's probes now and print a trace")

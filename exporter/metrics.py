@@ -905,6 +905,106 @@ BACKUP_SUPABASE_LATEST_STATUS = Metric(
     "archived, cancelled or unknown. All 0 when none is listed.",
     (*BK, "status"),
 )
+# restore tests (exporter/backups/restore.py): the outcome recorded by the last run of each set
+BACKUP_RESTORE_SUCCESS = Metric(
+    "redline_backup_restore_success",
+    "gauge",
+    "1 if the last restore test of the set restored its newest backup into a scratch database "
+    "and every check passed, else 0. Absent before the first run.",
+    BK,
+)
+BACKUP_RESTORE_REASON = Metric(
+    "redline_backup_restore_failure_reason",
+    "stateset",
+    "Why the last restore test failed: exactly one reason is 1 then; all are 0 after a success.",
+    (*BK, "reason"),
+)
+BACKUP_RESTORE_DURATION = Metric(
+    "redline_backup_restore_duration_seconds",
+    "gauge",
+    "Duration of each phase of the last restore test: inspect (read the dump's header), create "
+    "(the scratch database), restore (pg_restore or psql), checks, drop. inspect + create + "
+    "restore is the measured RTO.",
+    (*BK, "phase"),
+)
+BACKUP_RESTORE_NEWEST_ROW_AGE = Metric(
+    "redline_backup_restore_newest_row_age_seconds",
+    "gauge",
+    "Age of the newest restored row (checks.newest_row) when the last restore test ran: the "
+    "data a restore of that backup would have lost then, the measured RPO. Absent without the "
+    "check or a value.",
+    BK,
+)
+BACKUP_RESTORE_BACKUP_SIZE = Metric(
+    "redline_backup_restore_backup_size_bytes",
+    "gauge",
+    "Size of the backup file the last restore test restored.",
+    BK,
+)
+BACKUP_RESTORE_LAST_RUN = Metric(
+    "redline_backup_restore_last_run_timestamp_seconds",
+    "gauge",
+    "Unix time the last restore test of the set finished.",
+    BK,
+)
+BACKUP_RESTORE_LAST_SUCCESS = Metric(
+    "redline_backup_restore_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time the last successful restore test of the set finished. Absent before the first.",
+    BK,
+)
+BACKUP_RESTORE_SCHEDULED_SINCE = Metric(
+    "redline_backup_restore_scheduled_since_timestamp_seconds",
+    "gauge",
+    "Unix time the restore test of the set was first scheduled: before any success, the time "
+    "a success is measured from.",
+    BK,
+)
+BACKUP_RESTORE_INTERVAL = Metric(
+    "redline_backup_restore_interval_seconds",
+    "gauge",
+    "The restore test's configured interval (its schedule).",
+    BK,
+)
+BACKUP_RESTORE_RTO_BUDGET = Metric(
+    "redline_backup_restore_rto_budget_seconds",
+    "gauge",
+    "The restore test's configured rto_budget: the longest acceptable restore.",
+    BK,
+)
+BACKUP_RESTORE_RPO_BUDGET = Metric(
+    "redline_backup_restore_rpo_budget_seconds",
+    "gauge",
+    "The restore test's configured rpo_budget: the oldest acceptable newest restored row.",
+    BK,
+)
+BACKUP_RESTORE_CHECK_STATUS = Metric(
+    "redline_backup_restore_check_status",
+    "stateset",
+    "Result of each check of the last restore test (tables, row_count:<table>, query:<name>, "
+    "newest_row:<table>.<column>, database): ok; failed (wrong or missing data); error (the "
+    "check could not run); skipped (no reference yet, or a remark).",
+    (*BK, "check", "status"),
+)
+BACKUP_RESTORE_RUNNING = Metric(
+    "redline_backup_restore_running",
+    "gauge",
+    "1 while this exporter runs a restore test of the set, else 0.",
+    BK,
+)
+BACKUP_RESTORE_SCRATCH_LEFT = Metric(
+    "redline_backup_restore_scratch_databases_left",
+    "gauge",
+    "Scratch databases a restore test created and could not drop yet (the server was gone); "
+    "the next run drops them.",
+    BK,
+)
+BACKUP_RESTORE_STATE_OK = Metric(
+    "redline_backup_restore_state_file_ok",
+    "gauge",
+    "1 if the restore tests' state file could be read at the last scrape (or does not exist "
+    "yet), else 0.",
+)
 BACKUP_METRICS: tuple[Metric, ...] = (
     BACKUP_STATUS,
     BACKUP_NEWEST_TIMESTAMP,
@@ -924,6 +1024,21 @@ BACKUP_METRICS: tuple[Metric, ...] = (
     BACKUP_SUPABASE_PITR,
     BACKUP_SUPABASE_BACKUPS,
     BACKUP_SUPABASE_LATEST_STATUS,
+    BACKUP_RESTORE_SUCCESS,
+    BACKUP_RESTORE_REASON,
+    BACKUP_RESTORE_DURATION,
+    BACKUP_RESTORE_NEWEST_ROW_AGE,
+    BACKUP_RESTORE_BACKUP_SIZE,
+    BACKUP_RESTORE_LAST_RUN,
+    BACKUP_RESTORE_LAST_SUCCESS,
+    BACKUP_RESTORE_SCHEDULED_SINCE,
+    BACKUP_RESTORE_INTERVAL,
+    BACKUP_RESTORE_RTO_BUDGET,
+    BACKUP_RESTORE_RPO_BUDGET,
+    BACKUP_RESTORE_CHECK_STATUS,
+    BACKUP_RESTORE_RUNNING,
+    BACKUP_RESTORE_SCRATCH_LEFT,
+    BACKUP_RESTORE_STATE_OK,
 )
 
 # --- heartbeats (exporter/heartbeats/): jobs that ping POST /heartbeat/NAME ---------------------
@@ -1253,6 +1368,14 @@ CONFIG_TARGETS = Metric(
     "backups, vendors); a sudden fall is what a cut or wrong config file looks like.",
     ("area",),
 )
+SHARD_INFO = Metric(
+    "redline_shard_info",
+    "gauge",
+    "The share of the services this exporter serves (redline run --shard=I/N), as "
+    'running="I/N" ("1/1" unsharded); value 1. Compare it with the shard label Prometheus '
+    "scrapes it with (alert_rules/stack.yml exporters).",
+    ("running",),
+)
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
 )
@@ -1299,6 +1422,7 @@ ALL: tuple[Metric, ...] = (
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIMESTAMP,
     CONFIG_TARGETS,
+    SHARD_INFO,
     BUILD_INFO,
     ASYNCIO_TASKS,
 )

@@ -47,6 +47,7 @@ CONFIG_RELOAD_TIMESTAMP = Gauge(
 CONFIG_TARGETS = Gauge(
     m.CONFIG_TARGETS.name, m.CONFIG_TARGETS.help, m.CONFIG_TARGETS.labels, registry=REGISTRY
 )
+SHARD_INFO = Gauge(m.SHARD_INFO.name, m.SHARD_INFO.help, m.SHARD_INFO.labels, registry=REGISTRY)
 BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 ASYNCIO_TASKS = Gauge(m.ASYNCIO_TASKS.name, m.ASYNCIO_TASKS.help, registry=REGISTRY)

@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
@@ -37,7 +37,22 @@ from exporter.vendors.config import check_kind
 from exporter.vendors.source import FeedJob, VendorSource
 
 if TYPE_CHECKING:
-    from exporter.app import Runtime
+    from exporter.config import Config
+    from exporter.scheduler import Scheduler
+    from exporter.secrets import Redactor
+    from exporter.sources import Source
+
+
+class Runtime(Protocol):
+    """What the pages read of the exporter's state (exporter/app.py's Runtime has it): the
+    status module depends on this shape, not on the app that builds it."""
+
+    config: Config
+    config_name: str
+    redactor: Redactor
+    scheduler: Scheduler | None
+    sources: list[Source]
+
 
 REFRESH_SECONDS = 30
 # A result older than this is flagged stale: Prometheus has stopped scraping (or this exporter
@@ -93,6 +108,7 @@ def snapshot(runtime: Runtime, now: float | None = None) -> dict[str, Any]:
     services = _services(runtime, now, redact)
     vendors = _vendors(runtime, redact)
     backups = _backups(runtime, now, redact)
+    restore_tests = _restore_tests(runtime, now, redact)
     heartbeats = _heartbeats(runtime, now)
     checked = [p["checked_at"] for s in services for p in s["probes"] if p["checked_at"]]
     checked += [b["checked_at"] for b in backups if b["checked_at"]]
@@ -113,6 +129,7 @@ def snapshot(runtime: Runtime, now: float | None = None) -> dict[str, Any]:
         "services": services,
         "vendors": vendors,
         "backups": backups,
+        "restore_tests": restore_tests,
         "heartbeats": heartbeats,
     }
 
@@ -272,6 +289,56 @@ def _backups(runtime: Runtime, now: float, redact: Callable[[str], str]) -> list
                     "checked_at": _r(view.checked_at),
                 }
             )
+    return out
+
+
+def _restore_tests(
+    runtime: Runtime, now: float, redact: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """The latest recorded outcome of each restore test (state file, as of the last scrape)."""
+    src: BackupSource | None = _source(runtime, BackupSource)
+    if src is None:
+        return []
+    out = []
+    for view in src.restore_views():
+        state = view.state
+        run = state.last if state is not None else None
+        row: dict[str, Any] = {
+            "backup": view.backup,
+            "state": "unknown" if run is None else ("up" if run.success else "down"),
+            "running": view.running,
+            "interval_seconds": view.interval,
+            "rto_budget_seconds": view.rto_budget,
+            "rpo_budget_seconds": view.rpo_budget,
+            "last_success_at": _r(state.last_success_at) if state is not None else None,
+            "finished_at": None,
+            "reason": None,
+            "message": "not run yet",
+            "file": None,
+            "size_bytes": None,
+            "rto_seconds": None,
+            "phases": {},
+            "newest_row_age_seconds": None,
+            "checks": [],
+            "report": None,
+        }
+        if run is not None:
+            row.update(
+                finished_at=_r(run.finished_at),
+                reason=run.reason,
+                message=redact(run.message) if not run.success else "all checks passed",
+                file=run.file,
+                size_bytes=run.size,
+                rto_seconds=_r(run.rto),
+                phases={k: _r(v) for k, v in run.phases.items()},
+                newest_row_age_seconds=_r(run.newest_row_age),
+                checks=[
+                    {"name": c.name, "status": c.status, "detail": redact(c.detail)}
+                    for c in run.checks
+                ],
+                report=run.report,
+            )
+        out.append(row)
     return out
 
 
@@ -484,6 +551,33 @@ def _backups_html(snap: dict[str, Any], now: float) -> str:
     )
 
 
+def _restore_html(snap: dict[str, Any], now: float) -> str:
+    rows = []
+    for t in snap["restore_tests"]:
+        text = {"up": "restored", "down": f"failed: {t['reason']}"}.get(t["state"], "not run yet")
+        if t["running"]:
+            text += " (running)"
+        rto = "—" if t["rto_seconds"] is None else _ms(t["rto_seconds"])
+        rpo = t["newest_row_age_seconds"]
+        checks = ", ".join(f"{c['name']} {c['status']}" for c in t["checks"])
+        rows.append(
+            f'<tr data-restore="{_e(t["backup"])}" data-state="{_e(t["state"])}">'
+            f"<td>{_e(t['backup'])}</td><td>{_badge(t['state'], text)}</td>"
+            f'<td class="num">{_e(rto)} (budget {_e(span(t["rto_budget_seconds"]))})</td>'
+            f'<td class="num">{_e("—" if rpo is None else span(rpo))} '
+            f"(budget {_e(span(t['rpo_budget_seconds']))})</td>"
+            f'<td class="num">{_e(_ago(t["finished_at"], now))}; last success '
+            f"{_e(_ago(t['last_success_at'], now))}</td>"
+            f'<td class="detail">{_e(t["message"])}{"<br>" + _e(checks) if checks else ""}</td>'
+            "</tr>"
+        )
+    return _table(
+        ["Restore test", "Result", "Measured RTO", "Measured RPO", "Ran", "Detail"],
+        rows,
+        "No restore test is configured.",
+    )
+
+
 def _heartbeats_html(snap: dict[str, Any], now: float) -> str:
     rows = []
     for h in snap["heartbeats"]:
@@ -551,6 +645,8 @@ Page generated {_e(_utc(now))}; it refreshes every {snap["refresh_seconds"]} s.<
 {_vendors_html(snap, now)}
 <h2>Backups</h2>
 {_backups_html(snap, now)}
+<h2>Restore tests</h2>
+{_restore_html(snap, now)}
 <h2>Heartbeats</h2>
 {_heartbeats_html(snap, now)}
 </main>

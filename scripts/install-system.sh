@@ -17,6 +17,9 @@ have mtail /usr/bin/mtail || need+=(mtail)  # bench/logs.py: log parsing against
 have prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter || need+=(prometheus-postgres-exporter)  # bench/postgres.py
 have pgbouncer /usr/sbin/pgbouncer || need+=(pgbouncer)  # tests/test_postgres.py: transaction mode
 have chromium /usr/bin/chromium || need+=(chromium)  # tests/test_status_browser.py: the status page
+have victoria-metrics /usr/bin/victoria-metrics || need+=(victoria-metrics)  # tests/test_remote_write.py: long-term storage
+have nginx /usr/sbin/nginx || need+=(nginx-light)  # tests/test_deploy.py: the public TLS endpoint
+have systemd-analyze /usr/bin/systemd-analyze || need+=(systemd)  # tests/test_deploy.py: unit checks
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -34,6 +37,6 @@ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 # The Debian packages start their services through systemd where it runs; redline starts its
 # own instances on loopback in temp dirs, so stop any that the package started.
 for svc in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter \
-    prometheus-postgres-exporter pgbouncer mtail postgresql; do
+    prometheus-postgres-exporter pgbouncer mtail postgresql victoria-metrics nginx; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
 done

@@ -14,7 +14,8 @@ loopback, so the dashboards of those areas are proven too:
 - ``logs``: config/hotrod.yml's route groups, buckets and patterns with an ingest source ``fly``
   fed Fly-shaped NDJSON batches of the services' log formats (requests, 5xx, an OOM line), and
   a file source following an nginx access log;
-- ``backups``: a gzip dump with its SHA-256 sidecar (checked in the background) and a Supabase
+- ``backups``: a gzip dump with its SHA-256 sidecar (checked in the background), restored once
+  by a restore test into a scratch database of the shared PostgreSQL, and a Supabase
   Management API stand-in;
 - ``heartbeats``: config/hotrod.yml's jobs; one pinged ok, one failing, one never;
 - ``vendors``: the Statuspage and Google fixtures of tests/fixtures/vendors served as status
@@ -59,6 +60,8 @@ INGEST_TOKEN = "dashboards-ingest-token"
 HEARTBEAT_TOKEN = "dashboards-heartbeat-token"
 SHOPIFY_TOKEN = "dashboards-shopify-token"
 SUPABASE_TOKEN = "dashboards-supabase-token"
+RESTORE_USER = "dashboards_restore"  # the restore test's role: LOGIN CREATEDB, nothing more
+RESTORE_PASSWORD = "dashboards-restore-pw"
 SUPABASE_REF = "dashboardsref"
 CHATWOOT_TOKEN = "standin-chatwoot-token"  # the Chatwoot stand-in's fixed token
 SLOT = "redline_dashboards"
@@ -176,6 +179,7 @@ def config_text(workdir: Path, ports: Ports, dsn: str, ca_file: Path, backup_dir
         ("heartbeat", HEARTBEAT_TOKEN),
         ("shopify", SHOPIFY_TOKEN),
         ("supabase", SUPABASE_TOKEN),
+        ("restore", RESTORE_PASSWORD),
     ):
         (secrets / name).write_text(value + "\n")
     vendors = f"http://127.0.0.1:{ports.vendors}"
@@ -244,6 +248,31 @@ def config_text(workdir: Path, ports: Ports, dsn: str, ca_file: Path, backup_dir
                            "settle": "0s"},
             }
         ],
+        # the dump restored once at start into a scratch database of the same server (its
+        # template1 is the database connected to: the source is its postgres database)
+        "restore": {
+            "state_file": str(workdir / "restore-tests.json"),
+            "report_dir": str(workdir / "restore-reports"),
+            "tests": [
+                {
+                    "backup": "agent-tables",
+                    "source": "supabase",
+                    "interval": "1h",
+                    "delay": "0s",
+                    "timeout": "30s",
+                    "server": {
+                        "dsn": dsn.replace(f"{pg.MONITOR_USER}:{pg.MONITOR_PASSWORD}@",
+                                           f"{RESTORE_USER}@").replace("/postgres?", "/template1?"),
+                        "password_file": str(secrets / "restore"),
+                    },
+                    "checks": {
+                        "tables": ["agent_queries"],
+                        "row_counts": {"tables": ["agent_queries"]},
+                        "newest_row": {"table": "agent_queries", "column": "created_at"},
+                    },
+                }
+            ],
+        },
         "supabase": [
             {
                 "name": "supabase",
@@ -318,7 +347,12 @@ def write_access_log(directory: Path) -> None:
 def write_backup(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     dump = directory / "agent-tables-20251013.sql.gz"
-    body = b"-- PostgreSQL database dump\nSELECT 1;\n-- PostgreSQL database dump complete\n"
+    body = (
+        b"-- PostgreSQL database dump\n"
+        b"CREATE TABLE agent_queries (id integer, created_at timestamptz NOT NULL);\n"
+        b"INSERT INTO agent_queries VALUES (1, now() - interval '5 minutes'), (2, now());\n"
+        b"-- PostgreSQL database dump complete\n"
+    )
     dump.write_bytes(gzip.compress(body, mtime=0))
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
     (directory / (dump.name + ".sha256")).write_text(f"{digest}  {dump.name}\n")
@@ -395,6 +429,11 @@ class Stack:
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self.cluster = pg.shared_cluster()
+        self.cluster.psql(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+            f"'{RESTORE_USER}') THEN CREATE ROLE {RESTORE_USER} LOGIN CREATEDB PASSWORD "
+            f"'{RESTORE_PASSWORD}'; END IF; END $$"
+        )
         self.cluster.psql(
             f"SELECT pg_create_physical_replication_slot('{SLOT}', true) "
             f"WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = '{SLOT}')"
@@ -477,24 +516,28 @@ class Stack:
                 return  # the exporter is stopping
 
 
-def prometheus_config(target: str) -> str:
+def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
     """Scrape every second and evaluate prometheus/rules every second: the rule files
-    prometheus/prometheus.yml loads, where they exist."""
+    prometheus/prometheus.yml loads, where they exist. ``extra``: more top-level settings
+    (remote_write) and global ones (external_labels under ``global``)."""
     generated = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     rule_files = [
         str(ROOT / "prometheus" / f)
         for f in generated.get("rule_files", [])
         if (ROOT / "prometheus" / f).exists()
     ]
+    extra = dict(extra or {})
     return yaml.safe_dump(
         {
             "global": {
                 "scrape_interval": SCRAPE_INTERVAL,
                 "scrape_timeout": SCRAPE_INTERVAL,
                 "evaluation_interval": SCRAPE_INTERVAL,
+                **extra.pop("global", {}),
             },
             "rule_files": rule_files,
             "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+            **extra,
         }
     )
 
@@ -508,6 +551,7 @@ READY = (
     "count(redline_vendor_check_up == 1) >= 2",
     'redline_backup_verify_status{check="sha256", status="ok"} == 1',
     "redline_backup_supabase_up == 1",
+    "redline_backup_restore_success == 1",
     "pg_up == 1",
     'count_over_time(redline_http_requests_total{code_class="5xx"}[1m]) >= 4',
     "slo:period_error_budget_remaining:ratio",
@@ -517,8 +561,9 @@ READY = (
 
 
 @contextmanager
-def running(workdir: Path) -> Iterator[Prometheus]:
-    """The whole stack, ready to be queried; everything is stopped on exit."""
+def running(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Prometheus]:
+    """The whole stack, ready to be queried; everything is stopped on exit. ``extra``: more
+    Prometheus settings (see :func:`prometheus_config`)."""
     stack = Stack(workdir)
     stop_traffic = threading.Event()
     traffic: threading.Thread | None = None
@@ -527,7 +572,7 @@ def running(workdir: Path) -> Iterator[Prometheus]:
         stack.heartbeats()
         traffic = threading.Thread(target=stack.traffic, args=(stop_traffic,), daemon=True)
         traffic.start()
-        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}")
+        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", extra)
         with Prometheus(workdir / "prometheus", config) as prom:
             assert isinstance(prom, Prometheus)
             deadline = time.monotonic() + READY_TIMEOUT

@@ -223,7 +223,7 @@ async def test_the_status_page_has_its_row(generated: tuple[Path, dict[str, str]
         ),
         (
             NEW_SERVICE.replace("team: services", "team: sevrices"),
-            r"hotrod\.yml: services\[0\]\.team: 'sevrices' is not a receiver",
+            r"hotrod\.yml:\d+: services\[0\]\.team: 'sevrices' is not a receiver",
         ),
     ],
 )
@@ -241,8 +241,19 @@ def test_a_for_longer_than_the_slo_window_is_refused(tmp_path: Path) -> None:
     root = _tree(tmp_path)
     path = root / "config" / "hotrod.yml"
     path.write_text(path.read_text() + "\nslo_window: 1h\n")
-    with pytest.raises(SpecError, match=r"alerts\..*\.for: .* is longer than the SLO window"):
+    with pytest.raises(
+        SpecError, match=r"alert_rules/alerts\.yml:\d+: alerts\..*\.for: .* is longer than the SLO"
+    ):
         stackmodel.load(root)
+
+
+def test_redline_check_refuses_what_the_stack_refuses(tmp_path: Path, capsys: Any) -> None:
+    from exporter.cli import main
+
+    root = _tree(tmp_path, NEW_SERVICE.replace("team: services", "team: sevrices"))
+    assert main(["check", str(root / "config" / "hotrod.yml")]) == 1
+    err = capsys.readouterr().err
+    assert "hotrod.yml:" in err and "services[0].team: 'sevrices' is not a receiver" in err
 
 
 def test_the_walkthrough_shows_the_edit_this_test_makes() -> None:

@@ -26,7 +26,8 @@ from exporter.backups.restore import Busy, RestoreTester, restore_tester
 from exporter.backups.restore_state import StateFile
 from exporter.config import parse_config
 from exporter.secrets import Redactor
-from tests.pg import BIN, SUPERUSER, Cluster, new_cluster
+from tests.pg import BIN, SUPERUSER, Cluster, Scrape, new_cluster, render
+from tests.promtool import promtool_problems
 
 RESTORE_USER = "restore_tester"
 RESTORE_PASSWORD = "Rest0re-s3cret-pw"
@@ -222,6 +223,24 @@ async def test_good_dump_restores_with_phases_and_checks(
     assert "PASS" in report and "measured RTO" in report and "shop-1.dump" in report
     no_secret(report, json.dumps(state), caplog.text)
     assert fingerprint(servers.source) == before
+
+
+async def test_password_and_dsn_from_files(servers: Servers, workdir: Path) -> None:
+    """The way production configures it: the DSN and the password in secret files."""
+    pg_dump(servers.source, "shop", workdir / "shop-1.dump", "-Fc")
+    (workdir / "dsn").write_text(
+        f"postgresql://{RESTORE_USER}@127.0.0.1:{servers.scratch.port}/postgres?sslmode=disable\n"
+    )
+    (workdir / "password").write_text(RESTORE_PASSWORD + "\n")
+    text = config_text(servers, workdir, "shop-*.dump").replace(
+        f"        dsn: postgresql://{RESTORE_USER}@127.0.0.1:{servers.scratch.port}/postgres"
+        f"?sslmode=disable\n        password: {RESTORE_PASSWORD}\n",
+        f"        dsn_file: {workdir / 'dsn'}\n        password_file: {workdir / 'password'}\n",
+    )
+    assert "password_file" in text
+    result, _ = await run(text)
+    assert result.success, result.message  # type: ignore[attr-defined]
+    assert result.server == f"{RESTORE_USER}@127.0.0.1:{servers.scratch.port}"  # type: ignore[attr-defined]
 
 
 async def test_second_run_compares_counts_with_the_previous_restore(
@@ -514,3 +533,124 @@ def test_cli_runs_now_prints_and_exits_by_verdict(
     state = StateFile(str(workdir / "state" / "restore.json")).load()["shop"]
     assert state.last is not None and state.last.reason == "corrupt"
     assert state.last_success_at is not None
+
+
+# --- in the exporter: background runs, /metrics, the status page -----------------------------
+
+
+async def scrape_source(src: object) -> Scrape:
+    loop = asyncio.get_running_loop()
+    return Scrape(render(await src.collect(loop.time() + 5)))  # type: ignore[attr-defined]
+
+
+async def test_source_serves_the_recorded_outcome(servers: Servers, workdir: Path) -> None:
+    from exporter.backups.source import BackupSource
+
+    pg_dump(servers.source, "shop", workdir / "shop-1.dump", "-Fc")
+    text = config_text(servers, workdir, "shop-*.dump")
+    src = BackupSource(parse_config(text, "t.yml"), Redactor(), background=False)
+    await src.start()
+    try:
+        s = await scrape_source(src)
+        # scheduled, never run: the budgets and schedule, no verdict (no false alarm)
+        assert s.value("redline_backup_restore_interval_seconds", backup="shop") == 86400
+        assert s.value("redline_backup_restore_rto_budget_seconds", backup="shop") == 1800
+        assert s.series("redline_backup_restore_success") == []
+        await src.restore.run("shop")
+        s = await scrape_source(src)
+        assert s.value("redline_backup_restore_success", backup="shop") == 1
+        phases = {lbl["phase"]: v for lbl, v in s.series("redline_backup_restore_duration_seconds")}
+        assert set(phases) == {"inspect", "create", "restore", "checks", "drop"}
+        assert all(v > 0 for v in phases.values())
+        assert 0 <= s.value("redline_backup_restore_newest_row_age_seconds", backup="shop") < 600
+        assert s.value("redline_backup_restore_last_success_timestamp_seconds", backup="shop") > 0
+        assert (
+            s.value(
+                "redline_backup_restore_check_status", backup="shop", check="tables", status="ok"
+            )
+            == 1
+        )
+        assert s.value("redline_backup_restore_scratch_databases_left", backup="shop") == 0
+        assert promtool_problems(s.text) == []
+        no_secret(s.text)
+        # a corrupt newest dump: the verdict changes, the last success stays
+        (workdir / "shop-2.dump").write_bytes(b"PGDMP" + os.urandom(3000))
+        await src.restore.run("shop")
+        s = await scrape_source(src)
+        assert s.value("redline_backup_restore_success", backup="shop") == 0
+        reasons = s.series("redline_backup_restore_failure_reason", backup="shop")
+        assert [lbl["reason"] for lbl, v in reasons if v == 1] == ["corrupt"]
+        assert s.value("redline_backup_restore_last_success_timestamp_seconds", backup="shop") > 0
+    finally:
+        await src.close()
+
+
+async def test_scheduled_in_the_background_and_not_rerun_at_restart(
+    servers: Servers, workdir: Path
+) -> None:
+    from exporter.backups.source import BackupSource
+
+    pg_dump(servers.source, "shop", workdir / "shop-1.dump", "-Fc")
+    text = config_text(servers, workdir, "shop-*.dump").replace(
+        "      timeout: 60s\n", "      timeout: 60s\n      delay: 0s\n      interval: 1h\n"
+    )
+    store = StateFile(str(workdir / "state" / "restore.json"))
+    src = BackupSource(parse_config(text, "t.yml"), Redactor())
+    await src.start()
+    try:
+        for _ in range(300):  # no scrape: the exporter's own task runs it
+            await asyncio.sleep(0.1)
+            state = store.load().get("shop")
+            if state is not None and state.last is not None:
+                break
+        assert state is not None and state.last is not None and state.last.success
+        first = state.last.started_at
+        since = state.scheduled_since
+    finally:
+        await src.close()
+    # a restart within the interval does not run it again
+    src = BackupSource(parse_config(text, "t.yml"), Redactor())
+    await src.start()
+    try:
+        await asyncio.sleep(3)
+        state = store.load()["shop"]
+        assert state.last is not None and state.last.started_at == first
+        assert state.scheduled_since == since
+        s = await scrape_source(src)
+        assert s.value("redline_backup_restore_success", backup="shop") == 1
+    finally:
+        await src.close()
+
+
+async def test_status_page_shows_the_latest_result(servers: Servers, workdir: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from exporter.app import initial_runtime, make_app
+
+    pg_dump(servers.source, "shop", workdir / "shop-1.dump", "-Fc")
+    path = workdir / "redline.yml"
+    path.write_text(
+        config_text(servers, workdir, "shop-*.dump").replace(
+            "      timeout: 60s\n", "      timeout: 60s\n      delay: 0s\n"
+        )
+    )
+    client = TestClient(TestServer(make_app(initial_runtime(path))))
+    await client.start_server()
+    try:
+        for _ in range(300):
+            await client.get("/metrics")
+            snap = await (await client.get("/status.json")).json()
+            (test,) = snap["restore_tests"]
+            if test["state"] != "unknown":
+                break
+            await asyncio.sleep(0.1)
+        assert test["state"] == "up", test
+        assert test["rto_seconds"] > 0 and test["file"].endswith("shop-1.dump")
+        assert set(test["phases"]) == {"inspect", "create", "restore", "checks", "drop"}
+        assert test["report"] and Path(test["report"]).exists()
+        page = await (await client.get("/status")).text()
+        assert '<tr data-restore="shop" data-state="up">' in page
+        assert "Measured RTO" in page and "restored" in page
+        no_secret(page, json.dumps(snap))
+    finally:
+        await client.close()

@@ -191,3 +191,36 @@ def test_unreachable_prometheus(tmp_path: Path, capsys) -> None:
     assert code == 1
     assert "cannot reach Prometheus" in capsys.readouterr().err
     assert "nothing was read" in (tmp_path / "baseline.md").read_text()
+
+
+def test_baseline_judges_the_rules_own_quantity_and_threshold(tmp_path: Path) -> None:
+    """The checks come from the catalogue's measures: a threshold changed in alerts.yml is the
+    one judged, and the quantity is the rule's own expression (not a copy of it)."""
+    import shutil
+
+    from exporter.ops.common import Gaps
+    from exporter.rules import alert_list
+    from exporter.rules.spec import ROOT
+
+    for d in ("config", "alert_rules"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    specs = tmp_path / "alert_rules" / "alerts.yml"
+    specs.write_text(specs.read_text().replace("threshold: 70%}", "threshold: 65%}"))
+    gaps = Gaps()
+    checks = baseline.alert_checks(tmp_path / "alert_rules", gaps)
+    cpu = next(c for c in checks if c.alert == "HostCPUHigh" and c.severity == "ticket")
+    assert cpu.threshold == 0.65
+    catalogue, _ = alert_list(ROOT)
+    rule = next(r for a in catalogue if a.name == "HostCPUHigh" for r in a.rules)
+    assert rule.measure is not None and rule.measure.quantity in cpu.expr
+    assert rule.expr.startswith(rule.measure.quantity)
+    assert {c.alert for c in checks} >= {
+        "ServiceLatencyHigh",
+        "MCPQueryLatencyHigh",
+        "LogErrorRateHigh",
+        "HostCPUHigh",
+        "HostMemoryHigh",
+        "HostDiskUsageHigh",
+        "PostgresConnectionsHigh",
+        "AgentQueueBacklog",
+    }

@@ -244,6 +244,11 @@ class RestoreTest(Model):
     # session (index builds use maintenance_work_mem).
     max_memory: Size = 1024**3
     maintenance_work_mem: Size = 64 * 1024**2
+    # The business targets this test measures against (exported for the alerts): a restore
+    # (inspect + create + restore) longer than rto_budget, or a newest restored row older than
+    # rpo_budget when the test ran, does not meet them.
+    rto_budget: Duration = Field(default=1800.0, gt=0)
+    rpo_budget: Duration = Field(default=3600.0, gt=0)
     checks: RestoreChecks = RestoreChecks()
 
 

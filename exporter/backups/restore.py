@@ -122,13 +122,15 @@ class Server:
 def _as_database(name: str, server: ScratchServer) -> Database:
     """The scratch server as a ``databases:`` entry, to resolve its DSN the way the Postgres
     source does (secrets, Prisma's parameters, the redactor)."""
-    return Database(
-        name=name,
-        dsn=server.dsn,
-        dsn_file=server.dsn_file,
-        password=server.password,
-        password_file=server.password_file,
-        connect_timeout=server.connect_timeout,
+    return Database.model_validate(
+        {
+            "name": name,
+            "dsn": server.dsn,
+            "dsn_file": server.dsn_file.path if server.dsn_file else None,
+            "password": server.password,
+            "password_file": server.password_file.path if server.password_file else None,
+            "connect_timeout": server.connect_timeout,
+        }
     )
 
 

@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import Metric as Family
 from exporter import metrics as m
 from exporter.backups import files, supabase, verify
 from exporter.backups.config import BackupsConfig, FileBackup, SupabaseBackup
+from exporter.backups.restore_schedule import RestoreSchedule, RestoreView
 from exporter.config import Config
 from exporter.families import Families as _Families
 from exporter.secrets import MissingSecret, Redactor, SecretSource
@@ -102,6 +103,8 @@ class BackupSource(Source):
         self._session: aiohttp.ClientSession | None = None
         self._running = False
         self._views: dict[str, BackupView] = {}  # by set name, from the last scrape
+        # restore tests: run in the background, their recorded outcome served at each scrape
+        self.restore = RestoreSchedule(redactor, clock=clock, background=background)
 
     def views(self) -> list[BackupView]:
         """Each configured set as the last scrape found it (sets not scraped yet are absent);
@@ -110,20 +113,27 @@ class BackupSource(Source):
         names = [c.name for c in cfg.files] + [c.name for c in cfg.supabase]
         return [self._views[n] for n in names if n in self._views]
 
+    def restore_views(self) -> list[RestoreView]:
+        """Each restore test's recorded outcome, as of the last scrape."""
+        return self.restore.views()
+
     # --- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._running = True
         await self._adopt(self.config.backups)
+        await self.restore.adopt(self.config, running=True)
 
     async def reload(self, config: Config) -> None:
         self.config = config
         if self._running:
             await self._adopt(config.backups)
+            await self.restore.adopt(config, running=True)
 
     async def close(self) -> None:
         self._running = False
         await self._adopt(BackupsConfig())
+        await self.restore.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -271,6 +281,8 @@ class BackupSource(Source):
             self._file_families(out, fileset, scan, now)
         for apiset in self._supabase.values():
             self._supabase_families(out, apiset, now)
+        await self.restore.refresh()
+        self.restore.families(out)
         return out.families()
 
     async def _scan(self, fileset: _FileSet, deadline: float) -> files.Scan:

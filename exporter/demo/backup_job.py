@@ -5,16 +5,26 @@ tells a backup script to.
 Each run:
 
 1. ``POST /heartbeat/<name>/start``;
-2. ``pg_dump --format=custom`` into ``shop-<UTC time>.dump.tmp`` (a name the backup set's glob
-   skips), then the SHA-256 sidecar, then a rename into place: the exporter never sees half a
-   dump;
+2. opens a read-only repeatable-read transaction, exports its snapshot and counts the rows of
+   the shop's tables in it; ``pg_dump --format=custom --snapshot=...`` dumps exactly that
+   snapshot into ``shop-<UTC time>.dump.tmp`` (a name the backup set's glob skips), so the
+   counts are those of the dump; then the SHA-256 sidecar, the counts sidecar
+   (``.counts.json``, which the restore test compares the restored rows with), then a rename
+   into place: the exporter never sees half a dump;
 3. removes all but the newest ``--keep`` dumps;
 4. ``POST /heartbeat/<name>/<exit code of pg_dump>``.
 
-Fault (the demo's ``redline demo break backup-job failing``): while the file
-``.demo/backup-job.fault`` says ``failing``, the job dumps a database that does not exist, so
-pg_dump really fails and the job reports its exit code. ``redline demo break backup-job down``
-stops the job altogether: then nothing pings at all.
+Faults (``redline demo break backup-job MODE``), read from ``.demo/backup-job.fault``:
+
+- ``failing``: the job dumps a database that does not exist, so pg_dump really fails and the job
+  reports its exit code;
+- ``truncated``: the job writes a dump cut at 80 % (after its table of contents, so ``pg_restore
+  --list`` still reads it) and checksums the cut file, as a job whose disk filled up would: only
+  a restore notices;
+- ``wrong-database``: the job dumps the server's ``postgres`` database instead of the shop, a
+  valid dump of the wrong thing: only a restore and its checks notice.
+
+``redline demo break backup-job down`` stops the job altogether: then nothing pings at all.
 
 Bounded: at most ``--max-runs`` runs and ``--max-seconds`` seconds; each pg_dump is killed after
 ``--timeout`` seconds; a ping that cannot be delivered (the exporter is down) is logged and
@@ -24,11 +34,12 @@ dropped after a few tries.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
+import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -77,11 +88,62 @@ def ping(url: str, token: str) -> bool:
     return False
 
 
-def faulty(fault_file: Path) -> bool:
+FAULTS = ("failing", "truncated", "wrong-database")
+COUNTED = ("customers", "products", "orders", "order_items")  # the shop's tables
+
+
+def fault(fault_file: Path) -> str | None:
+    """The fault the demo set, if any."""
     try:
-        return fault_file.read_text().strip() == "failing"
+        mode = fault_file.read_text().strip()
     except OSError:
-        return False
+        return None
+    return mode if mode in FAULTS else None
+
+
+async def dump_with_counts(
+    argv: list[str], args: argparse.Namespace, database: str
+) -> tuple[int, str, dict[str, int]]:
+    """pg_dump of an exported snapshot, and the row counts in that same snapshot: (exit code,
+    error output, counts). Counts are empty when the database has none of the shop's tables."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(
+            host=args.host, port=args.port, user=args.user, database=database, timeout=10
+        )
+    except (OSError, asyncpg.PostgresError):
+        # no snapshot: pg_dump runs on its own and says what is wrong (a database that does
+        # not exist, the server down)
+        return (*(await _pg_dump(argv, args.timeout)), {})
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            counts = {}
+            for table in COUNTED:
+                if await conn.fetchval("SELECT to_regclass($1)", f"public.{table}"):
+                    counts[f"public.{table}"] = await conn.fetchval(
+                        f"SELECT count(*) FROM public.{table}"
+                    )
+            code, error = await _pg_dump([*argv, f"--snapshot={snapshot}"], args.timeout)
+    except asyncpg.PostgresError as e:
+        return 1, f"counting rows: {e}", {}
+    finally:
+        await conn.close()
+    return code, error, counts
+
+
+async def _pg_dump(argv: list[str], timeout: float) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return 124, f"pg_dump killed after {timeout:g}s"
+    return proc.returncode or 0, err.decode(errors="replace").strip()
 
 
 def run_once(args: argparse.Namespace, pg_dump: str) -> int:
@@ -91,23 +153,26 @@ def run_once(args: argparse.Namespace, pg_dump: str) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     final = args.dir / f"{layout.BACKUP_GLOB_PREFIX}{stamp}.dump"
     tmp = final.with_name(final.name + ".tmp")
-    database = f"{args.database}_missing" if faulty(args.fault_file) else args.database
+    mode = fault(args.fault_file)
+    database = {"failing": f"{args.database}_missing", "wrong-database": "postgres"}.get(
+        mode or "", args.database
+    )
     argv = [pg_dump, "--format=custom", f"--file={tmp}", f"--dbname={database}"]
     argv += ["--host", args.host, "--port", str(args.port), "--username", args.user]
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=args.timeout, check=False
-        )
-        code = done.returncode
-        error = done.stderr.strip()
-    except subprocess.TimeoutExpired:
-        code, error = 124, f"pg_dump killed after {args.timeout:g}s"
+    code, error, counts = asyncio.run(dump_with_counts(argv, args, database))
     if code == 0:
+        if mode == "truncated":
+            data = tmp.read_bytes()
+            tmp.write_bytes(data[: int(len(data) * 0.8)])
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
         sidecar = final.with_name(final.name + ".sha256")
         sidecar.write_text(f"{digest}  {final.name}\n")
+        if counts:
+            counted = final.with_name(final.name + ".counts.json")
+            counted.write_text(json.dumps(counts, sort_keys=True) + "\n")
         os.replace(tmp, final)
-        print(f"{stamp} wrote {final.name} ({final.stat().st_size} bytes)", flush=True)
+        note = f", fault {mode}" if mode else ""
+        print(f"{stamp} wrote {final.name} ({final.stat().st_size} bytes{note})", flush=True)
         prune(args.dir, args.keep)
     else:
         tmp.unlink(missing_ok=True)
@@ -121,6 +186,7 @@ def prune(directory: Path, keep: int) -> None:
     for old in dumps[:-keep]:
         old.unlink(missing_ok=True)
         old.with_name(old.name + ".sha256").unlink(missing_ok=True)
+        old.with_name(old.name + ".counts.json").unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,10 @@ from exporter.demo import layout
 
 STATE = layout.STATE_DIR / "postgres.json"
 PASSWORD_FILE = layout.SECRETS_DIR / "postgres-password"
+# The restore test's least-privilege role (docs/backups.md): LOGIN CREATEDB, nothing more; it
+# restores the shop's dumps into scratch databases of its own on this same server.
+RESTORE_USER = "redline_restore"
+RESTORE_PASSWORD_FILE = layout.SECRETS_DIR / "restore-password"
 
 
 def _pg() -> ModuleType:
@@ -75,11 +79,18 @@ def create(schema_sql: str) -> Any:
     c.psql(f"GRANT SELECT ON orders TO {pg.MONITOR_USER}", db=layout.POSTGRES_DB)
     password = secrets.token_urlsafe(18)
     c.psql(f"ALTER ROLE {pg.MONITOR_USER} PASSWORD '{password}'")
-    layout.SECRETS_DIR.mkdir(parents=True, exist_ok=True)
-    fd = os.open(PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
+    _write_secret(PASSWORD_FILE, password)
+    restore_password = secrets.token_urlsafe(18)
+    c.psql(f"CREATE ROLE {RESTORE_USER} LOGIN CREATEDB PASSWORD '{restore_password}'")
+    _write_secret(RESTORE_PASSWORD_FILE, restore_password)
     return c
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
 
 
 def start() -> None:
@@ -100,3 +111,4 @@ def destroy() -> None:
         c.destroy()
     STATE.unlink(missing_ok=True)
     PASSWORD_FILE.unlink(missing_ok=True)
+    RESTORE_PASSWORD_FILE.unlink(missing_ok=True)

@@ -14,8 +14,10 @@ shopify           outage                               Shopify's status page rep
 google-analytics  outage                               the Google Ads status dashboard opens
                                                        an incident on Google Analytics
 database          down                                 PostgreSQL stops (pg_ctl stop -m fast)
-backup-job        down, failing                        the job stops (no dumps, no pings); or
-                                                       its pg_dump fails and it reports that
+backup-job        down, failing, truncated,            the job stops (no dumps, no pings); its
+                  wrong-database                       pg_dump fails and it reports that; it
+                                                       writes a cut dump; or a dump of the
+                                                       wrong database (exporter/demo/backup_job)
 exporter,         down                                 the process stops (SIGTERM)
 prometheus
 alertmanager-a,   down                                 the peer crashes (SIGKILL), as a
@@ -69,7 +71,11 @@ TARGETS: dict[str, Target] = {
     },
     "google-analytics": Target("google-analytics", ("outage",), "vendor status page"),
     "database": Target("database", ("down",), "the demo's PostgreSQL"),
-    "backup-job": Target("backup-job", ("down", "failing"), "pg_dump job with a heartbeat"),
+    "backup-job": Target(
+        "backup-job",
+        ("down", "failing", "truncated", "wrong-database"),
+        "pg_dump job with a heartbeat",
+    ),
     **{p: Target(p, ("down",), "process") for p in PROCESSES},
 }
 
@@ -157,6 +163,10 @@ def break_(target: str, mode: str, delay: float | None = None) -> str:
         if mode == "failing":
             layout.BACKUP_FAULT_FILE.write_text("failing\n")
             return "backup-job: its pg_dump now fails (the job reports it)"
+        if mode in ("truncated", "wrong-database"):
+            layout.BACKUP_FAULT_FILE.write_text(mode + "\n")
+            what = {"truncated": "cut short", "wrong-database": "of the wrong database"}[mode]
+            return f"backup-job: its next dumps are {what}, and it does not notice"
         pid = run.stop_component("backup-job")
         return "backup-job: stopped" if pid else "backup-job: was not running"
     crash = target.startswith("alertmanager-")
@@ -194,7 +204,7 @@ def heal(target: str | None = None, lag: float | None = None) -> list[str]:
         elif name == "backup-job":
             if layout.BACKUP_FAULT_FILE.exists():
                 layout.BACKUP_FAULT_FILE.unlink()
-                done.append("backup-job: pg_dump works again")
+                done.append("backup-job: good dumps again")
             done += _restart("backup-job")
         elif name in PROCESSES:
             done += _restart(name)
@@ -235,8 +245,12 @@ def states() -> dict[str, str]:
             out.setdefault(name, "ok")
     out["database"] = "running" if database.running() else "down"
     job = run.running_pid(run.component("backup-job")) is not None
+    try:
+        mode = layout.BACKUP_FAULT_FILE.read_text().strip()
+    except OSError:
+        mode = ""
     out["backup-job"] = ("running" if job else "down") + (
-        ", pg_dump failing" if layout.BACKUP_FAULT_FILE.exists() else ""
+        {"failing": ", pg_dump failing"}.get(mode, f", dumps {mode}") if mode else ""
     )
     for name in PROCESSES:
         out[name] = "running" if run.running_pid(run.component(name)) else "down"

@@ -1,6 +1,7 @@
-"""Starts the real Prometheus and Alertmanager (Debian's binaries) on loopback in a directory of
-the caller's, for the demo, the tests and the tools that need them. Nothing here is a stand-in:
-these are the servers users run.
+"""Starts the real Prometheus, Alertmanager and VictoriaMetrics (Debian's binaries), the redline
+exporter and the demo's webhook receiver on loopback in a directory of the caller's, for the
+demo, the tests and the tools that need them. Nothing here is a stand-in: these are the servers
+users run.
 
     with Prometheus(workdir, config_text) as prom:      # waits until /-/ready answers
         prom.url                                          # http://127.0.0.1:PORT
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -228,3 +230,78 @@ class Alertmanager(_Server):
 
     def alerts(self) -> list[dict[str, Any]]:
         return list(self.get_json("/api/v2/alerts"))
+
+
+class VictoriaMetrics(_Server):
+    """Single-node VictoriaMetrics: Prometheus's remote_write target (/api/v1/write) and a
+    Prometheus-compatible query API (/api/v1/query, /api/v1/query_range) on the same port."""
+
+    name = "victoria-metrics"
+
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(workdir, port)
+        self.extra_args = extra_args
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def argv(self) -> list[str]:
+        return [
+            _binary("victoria-metrics"),
+            f"-storageDataPath={self.workdir / 'data'}",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            *self.extra_args,
+        ]
+
+
+class Redline(_Server):
+    """The exporter itself (``python -m exporter run``) with the caller's config file."""
+
+    name = "redline"
+
+    def __init__(
+        self,
+        workdir: Path,
+        config_file: Path,
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(workdir, port)
+        self.config_file = config_file
+        self.extra_args = extra_args
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "exporter",
+            "run",
+            "--config.file",
+            str(self.config_file),
+            "--web.listen-address",
+            f"127.0.0.1:{self.port}",
+            *self.extra_args,
+        ]
+
+
+class Receiver(_Server):
+    """The demo's webhook receiver (exporter/demo/receiver.py): every notification it gets."""
+
+    name = "receiver"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "exporter.demo.receiver",
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--file",
+            str(self.workdir / "notifications.jsonl"),
+        ]
+
+    def notifications(self, since: float = 0.0) -> list[dict[str, Any]]:
+        return list(self.get_json("/notifications", {"since": str(since)}))

@@ -39,7 +39,6 @@ import yaml
 
 from exporter import metrics as m
 from exporter.config import Config
-from exporter.metrics import Metric
 from exporter.ops.common import (
     Gaps,
     fmt_duration,
@@ -55,7 +54,6 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import ApiError, PromClient, Sample
-from exporter.probes import json_metrics
 from exporter.rules.model import alternatives, sel
 
 BLIND_FACTOR = 5.0  # a latency threshold this many times the highest value seen is blind
@@ -500,175 +498,48 @@ def _secs(duration: str | None, default: float = 0.0) -> float:
     return parse_duration(duration)
 
 
-def _json_metric(config: Any, name: str, gaps: Gaps) -> Metric:
-    """The JSON-derived series ``name`` as the shipped config maps it (the probe's own mapping);
-    a config without it leaves a gap, and a selector that finds nothing."""
-    try:
-        return json_metrics.configured(config, name)[1]
-    except KeyError as e:
-        gaps.add(f"{e.args[0]}: its threshold not compared")
-        return Metric(
-            m.JSON_METRIC_PREFIX + name, "gauge", "", ("service", "probe", "state", "tool")
-        )
-
-
 def alert_checks(spec_dir: Path, gaps: Gaps) -> list[AlertCheck]:
-    """The alert thresholds redline can judge, from the stack model (alert_rules/alerts.yml and
-    the probes' budgets in config/hotrod.yml)."""
+    """The alert thresholds redline can judge: every rule of the catalogue that carries a
+    :class:`~exporter.rules.model.Measure` (its quantity, threshold and subject), so what is
+    judged is exactly what the rule compares, with the values of the stack model."""
+    from exporter.rules import alerts as catalogue
+    from exporter.rules import slo
+    from exporter.rules.spec import SpecError
+
     model = load_model(spec_dir, gaps, "alert thresholds not compared")
     if model is None:
         return []
-    alerts = model.alerts.alerts
+    try:
+        found = catalogue.catalog(model.alerts, model.config, extra_names=(slo.ALERT,))
+    except SpecError as e:
+        gaps.add(f"alert thresholds not compared: {e}")
+        return []
     out: list[AlertCheck] = []
-
-    def levels(name: str) -> list[tuple[str, Any]]:
-        a = alerts.get(name)
-        if a is None:
-            gaps.add(f"alert {name} is not in {spec_dir}/alerts.yml: its threshold not compared")
-            return []
-        return [(sev, lvl) for sev, lvl in a.levels().items() if lvl.threshold is not None]
-
-    latency = alerts.get("ServiceLatencyHigh")
-    if latency is not None:
-        for budget in latency.budgets:
-            for severity in ("ticket", "page"):
-                value = getattr(budget, severity)
-                lvl = getattr(latency, severity)
-                if value is None or lvl is None:
-                    continue
-                services = alternatives(list(budget.services))
-                duration = sel(m.PROBE_DURATION, service=("=~", services), probe=budget.probe)
-                out.append(
-                    AlertCheck(
-                        "ServiceLatencyHigh",
-                        severity,
-                        ("service", "probe"),
-                        f"max by (service, probe) (quantile_over_time(0.95, {duration}"
-                        f"[{lvl.window or '5m'}]))",
-                        float(value),
-                        _secs(lvl.for_),
-                        "seconds",
-                        "latency",
-                        target=True,
-                        where=f"config/hotrod.yml: services[{budget.services[0]}]."
-                        f"probes[{budget.probe}]."
-                        f"{'degraded_after' if severity == 'ticket' else 'page_after'}",
-                        lookback=_secs(lvl.window, 300.0),
-                        scope=f"{', '.join(budget.services)} / {budget.probe}",
-                    )
+    for alert in found:
+        for rule in alert.rules:
+            me = rule.measure
+            if me is None:
+                continue
+            by = ", ".join(me.subject)
+            expr = f"max by ({by}) ({me.quantity})"
+            if me.guard:
+                expr = f"({expr}) and on ({by}) ({me.guard})"
+            out.append(
+                AlertCheck(
+                    alert.name,
+                    rule.severity,
+                    me.subject,
+                    expr,
+                    float(me.threshold),
+                    _secs(rule.for_),
+                    me.unit,
+                    me.kind,
+                    target=me.target,
+                    where=me.where,
+                    lookback=_secs(me.lookback),
+                    scope=me.scope,
                 )
-    mcp = _json_metric(model.config, "mcp_tool_p95_latency_seconds", gaps)
-    for severity, lvl in levels("MCPQueryLatencyHigh"):
-        out.append(
-            AlertCheck(
-                "MCPQueryLatencyHigh",
-                severity,
-                ("service", "tool"),
-                f"max by (service, tool) "
-                f"({sel(mcp, tool=('=~', 'query_support|query_knowledge_base'))})",
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "seconds",
-                "latency",
-                target=True,
             )
-        )
-    for severity, lvl in levels("LogErrorRateHigh"):
-        w = lvl.window or "5m"
-        total = sel(m.LOG_HTTP_REQUESTS)
-        errors = sel(m.LOG_HTTP_REQUESTS, code_class="5xx")
-        expr = (
-            f"(sum by (service) (rate({errors}[{w}])) or sum by (service) (rate({total}[{w}])) * 0)"
-            f" / sum by (service) (rate({total}[{w}]))"
-        )
-        if lvl.guard is not None:
-            expr = f"({expr}) and sum by (service) (increase({total}[{w}])) >= {lvl.guard}"
-        out.append(
-            AlertCheck(
-                "LogErrorRateHigh",
-                severity,
-                ("service",),
-                expr,
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "ratio",
-                "ratio",
-                target=True,
-                lookback=_secs(w),
-            )
-        )
-    idle = sel(m.NODE_CPU_SECONDS, mode="idle")
-    for severity, lvl in levels("HostCPUHigh"):
-        out.append(
-            AlertCheck(
-                "HostCPUHigh",
-                severity,
-                ("instance",),
-                f"1 - avg by (instance) (rate({idle}[{lvl.window or '5m'}]))",
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "ratio",
-                "usage",
-                target=True,
-                lookback=_secs(lvl.window, 300.0),
-            )
-        )
-    for severity, lvl in levels("HostMemoryHigh"):
-        out.append(
-            AlertCheck(
-                "HostMemoryHigh",
-                severity,
-                ("instance",),
-                f"1 - {m.NODE_MEMORY_MEMAVAILABLE.name} / {m.NODE_MEMORY_MEMTOTAL.name}",
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "ratio",
-                "usage",
-                target=True,
-            )
-        )
-    for severity, lvl in levels("HostDiskUsageHigh"):
-        out.append(
-            AlertCheck(
-                "HostDiskUsageHigh",
-                severity,
-                ("instance", "mountpoint"),
-                f"1 - {m.NODE_FILESYSTEM_AVAIL.name} / {m.NODE_FILESYSTEM_SIZE.name}"
-                f" and {m.NODE_FILESYSTEM_READONLY.name} == 0",
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "ratio",
-                "usage",
-                target=True,
-            )
-        )
-    for severity, lvl in levels("PostgresConnectionsHigh"):
-        out.append(
-            AlertCheck(
-                "PostgresConnectionsHigh",
-                severity,
-                ("database",),
-                f"max by (database) ({m.PG_CONNECTIONS_USAGE.name})",
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "ratio",
-                "usage",
-            )
-        )
-    queue = _json_metric(model.config, "queue_jobs", gaps)
-    for severity, lvl in levels("AgentQueueBacklog"):
-        out.append(
-            AlertCheck(
-                "AgentQueueBacklog",
-                severity,
-                ("service",),
-                f"max by (service) ({sel(queue, state='pending')})",
-                float(lvl.threshold),
-                _secs(lvl.for_),
-                "jobs",
-                "count",
-            )
-        )
     return out
 
 

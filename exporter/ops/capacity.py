@@ -672,7 +672,12 @@ def write(c: Capacity, out_dir: Path) -> Path:
         if res.fit is None or res.limit is None:
             continue
         path = chart_dir / f"capacity-{res.slug}.png"
-        charts.capacity_chart(path, res, c)
+        growth = (
+            scenario(res.fit, res.kind.driver, c.growth, c.horizon)
+            if res.kind.driver != "none"
+            else None
+        )
+        charts.capacity_chart(path, res, c, growth)
         res.chart = path
     md = out_dir / "capacity.md"
     write_text(md, to_markdown(c))

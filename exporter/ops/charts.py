@@ -5,6 +5,7 @@ the horizon, the limit and the warning line, and a dot where each line reaches t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,9 +33,12 @@ def _dt(t: float) -> float:
     return float(date2num(datetime.fromtimestamp(t, UTC)))
 
 
-def capacity_chart(path: Path, res: Resource, c: Capacity) -> None:
-    from exporter.ops.capacity import scenario
-
+def capacity_chart(
+    path: Path, res: Resource, c: Capacity, growth: Callable[[float], float] | None
+) -> None:
+    """The chart of one resource: its history, the trend, ``growth`` (the level ``t`` seconds
+    after the end under the growth scenario, computed by exporter/ops/capacity.py; None when
+    the resource does not grow with traffic) and the limit."""
     assert res.fit is not None and res.limit is not None
     fit, limit, unit = res.fit, res.limit, res.kind.unit
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
@@ -68,8 +72,8 @@ def capacity_chart(path: Path, res: Resource, c: Capacity) -> None:
         linewidth=1,
         label="trend",
     )
-    if res.kind.driver != "none":
-        f = scenario(fit, res.kind.driver, c.growth, c.horizon)
+    if growth is not None:
+        f = growth
         future = [c.end + c.horizon * i / n for i in range(n + 1)]
         values = [f(t - c.end) for t in future]
         top = limit * 1.15

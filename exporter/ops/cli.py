@@ -36,9 +36,12 @@ def _spec_dir(args: argparse.Namespace) -> Path | None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--prometheus",
+        "--prometheus.url",
+        dest="prometheus",
         required=True,
         metavar="URL",
-        help="Prometheus's address, e.g. http://127.0.0.1:9090",
+        help="Prometheus's address, e.g. http://127.0.0.1:9090, or any server of its query API: "
+        "VictoriaMetrics (long-term storage, http://HOST:8428) answers the same",
     )
     p.add_argument(
         "--out",

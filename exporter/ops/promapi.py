@@ -147,15 +147,19 @@ class PromClient(_Http):
         return data
 
     def check(self) -> str:
-        """Prometheus's version; ApiError when it does not answer as Prometheus."""
+        """Prometheus's version ("" from a server of the same API that names none, as
+        VictoriaMetrics answers ``{"status": "success", "data": {}}``); ApiError when it does
+        not answer as Prometheus's API."""
         answer = self._request("/api/v1/status/buildinfo")
         try:
-            return str(answer["data"]["version"])
+            if answer["status"] == "success" and isinstance(answer["data"], dict):
+                return str(answer["data"].get("version", ""))
         except (KeyError, TypeError):
-            raise ApiError(
-                "bad_json",
-                f"{self.url} answered /api/v1/status/buildinfo, but not as Prometheus does",
-            ) from None
+            pass
+        raise ApiError(
+            "bad_json",
+            f"{self.url} answered /api/v1/status/buildinfo, but not as Prometheus does",
+        )
 
     def query(self, expr: str, at: float) -> list[Sample]:
         """An instant query. A scalar result becomes one sample without labels."""

@@ -22,7 +22,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from exporter.config import Config
-from exporter.rules import alertmanager, alerts, demo, prometheus_config, promtests, slo, stackmodel
+from exporter.rules import (
+    alertmanager,
+    alerts,
+    demo,
+    prometheus_config,
+    promtests,
+    runbooks,
+    slo,
+    stackmodel,
+)
 from exporter.rules.model import Alert, rule_data
 from exporter.rules.render import Ordered, render
 from exporter.rules.spec import (
@@ -169,7 +178,7 @@ def _replace_between(text: str, begin: str, end: str, body: str) -> str:
     return text[:start] + "\n" + body + text[stop:]
 
 
-def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
+def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> dict[str, str]:
     """Every generated file's text, by path relative to ``root``. ``profile="demo"``: the same
     specs rendered for ``make demo`` (exporter/rules/demo.py): only the rules, prometheus.yml and
     alertmanager.yml, with the demo's addresses, intervals and receiver; written by the demo
@@ -230,6 +239,12 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
         preamble=prometheus_config.PREAMBLE,
         appendix=prometheus_config.APPENDIX,
     )
+    for replica in stack.replicas:  # an HA pair: one file per server, beside prometheus.yml
+        files[f"prometheus/prometheus-{replica}.yml"] = render(
+            prometheus_config.config(stack, rule_files, replica),
+            "alert_rules/stack.yml",
+            preamble=prometheus_config.replica_preamble(replica, stack.replicas),
+        )
     am_config = alertmanager.config(routing, label_values(config, [*catalogue, *slo_alerts], slos))
     am_preamble = alertmanager.preamble(routing)
     if variant is not None:
@@ -240,6 +255,15 @@ def build(root: Path = ROOT, profile: str = "production") -> dict[str, str]:
     if variant is not None:
         return variant.files(files)
     files["docs/runbooks/README.md"] = runbook_index([*catalogue, *slo_alerts])
+    by_name: dict[str, list[Alert]] = {}
+    for a in [*catalogue, *slo_alerts]:
+        by_name.setdefault(a.name, []).append(a)
+    for name, members in by_name.items():
+        path = root / "docs" / "runbooks" / f"{name}.md"
+        if path.exists():  # a missing runbook fails tests/test_rules_catalog.py
+            text = path.read_text(encoding="utf-8")
+            block = runbooks.facts(name, members, model)
+            files[f"docs/runbooks/{name}.md"] = runbooks.update(text, block)
     slos_md = (root / "docs" / "slos.md").read_text(encoding="utf-8")
     files["docs/slos.md"] = _replace_between(slos_md, SLOS_BEGIN, SLOS_END, slo_table(slos))
     return files

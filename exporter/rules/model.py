@@ -52,6 +52,29 @@ class Case:
 
 
 @dataclass(frozen=True)
+class Measure:
+    """What a threshold rule compares, for ``redline baseline`` to judge the rule's own quantity
+    against normal load instead of a copy of its PromQL: ``quantity > threshold`` (``and
+    guard`` when set) is the rule, one series per ``subject``."""
+
+    quantity: str  # PromQL of the measured value, one series per subject
+    threshold: Decimal
+    subject: tuple[str, ...]  # the labels naming what is measured
+    unit: str  # seconds | ratio | jobs
+    kind: str  # latency (can be blind) | ratio | usage | count
+    lookback: str | None = None  # the range the quantity reads (its warm-up)
+    guard: str | None = None  # a condition that must hold too (enough events)
+    target: bool = False  # the threshold is a business target
+    where: str = ""  # where the threshold is set, when not alert_rules/alerts.yml
+    scope: str = "all"  # what it applies to, shown when it has no data
+
+    def expr(self) -> str:
+        """The rule's expression, as the rule states it."""
+        out = f"{self.quantity}\n  > {num(self.threshold)}"
+        return f"{out}\nand {self.guard}" if self.guard else out
+
+
+@dataclass(frozen=True)
 class Rule:
     severity: Severity
     expr: str
@@ -59,6 +82,7 @@ class Rule:
     labels: Mapping[str, str] = field(default_factory=dict)  # static labels besides severity
     family: str = ""
     keep_firing_for: str | None = None
+    measure: Measure | None = None  # a threshold rule: what it compares (redline baseline)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,17 @@
-"""alert_rules/stack.yml -> prometheus/prometheus.yml.
+"""alert_rules/stack.yml -> prometheus/prometheus.yml (and prometheus-<replica>.yml).
 
 The scrape job of the exporter (scrape_timeout below the interval: Prometheus announces it as
 X-Prometheus-Scrape-Timeout-Seconds and the exporter keeps every probe inside it), Prometheus and
 Alertmanager themselves, the generated rule files and every Alertmanager. Growing past one
 machine is a matter of settings in stack.yml (exporters, alertmanagers, remote_write,
-external_labels); the commented examples at the end of the file show the rest.
+external_labels, replicas); the commented examples at the end of the file show the rest.
+
+An HA pair is two servers scraping the same targets with the same rules. Each gets the external
+label ``replica`` (its name in stack.yml's ``replicas``), which long-term stores need to tell the
+two copies of a series apart, and an ``alert_relabel_configs`` rule that drops that label from
+the alerts it sends. That drop is what lets Alertmanager deduplicate the pair: it identifies an
+alert by its label set, so the pair's alerts are one alert only when their labels are equal.
+With the replica label kept, every alert reaches the receivers twice (tests/test_ha_pair.py).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from typing import Any
 
 from exporter.rules.alerts import JOB
 from exporter.rules.render import Ordered
-from exporter.rules.spec import StackSpec
+from exporter.rules.spec import REPLICA_LABEL, StackSpec
 
 
 def _targets(addresses: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
@@ -34,19 +41,59 @@ def _auth(stack: StackSpec) -> dict[str, Any]:
     return out
 
 
-def config(stack: StackSpec, rule_files: list[str]) -> dict[str, Any]:
+# The label of a sharded exporter's scrape: its --shard (RedlineShardMismatch compares them).
+SHARD_LABEL = "shard"
+
+# Alerts leave an HA pair's servers without the label that tells the servers apart.
+DROP_REPLICA = {"action": "labeldrop", "regex": REPLICA_LABEL}
+
+
+def _alerting(stack: StackSpec, replica: str | None) -> dict[str, Any]:
+    """Every Alertmanager of the cluster, each sent every alert (never a load balancer: the
+    peers share notification logs by gossip, not alerts)."""
+    out: dict[str, Any] = {}
+    if replica is not None:
+        out["alert_relabel_configs"] = [DROP_REPLICA]
+    out["alertmanagers"] = [{"static_configs": _targets(stack.alertmanagers)}]
+    return out
+
+
+def _remote_write(stack: StackSpec, replica: str | None) -> list[dict[str, Any]]:
+    writes = []
+    for rw in stack.remote_write:
+        w: dict[str, Any] = {"name": rw.name, "url": rw.url}
+        if rw.headers:
+            w["headers"] = dict(rw.headers)
+        if rw.bearer_token_file:
+            w["authorization"] = {"type": "Bearer", "credentials_file": rw.bearer_token_file}
+        if rw.basic_auth:
+            w["basic_auth"] = rw.basic_auth.model_dump()
+        if replica is not None and rw.drop_replica:
+            w["write_relabel_configs"] = [DROP_REPLICA]
+        writes.append(w)
+    return writes
+
+
+def config(stack: StackSpec, rule_files: list[str], replica: str | None = None) -> dict[str, Any]:
+    """prometheus.yml's data; ``replica``: one of stack.replicas, for that server of the pair."""
+    if replica is not None and replica not in stack.replicas:
+        raise ValueError(f"{replica!r} is not one of stack.yml's replicas {stack.replicas}")
     exporters: dict[tuple[tuple[str, str], ...], list[str]] = {}
     for e in stack.exporters:
-        exporters.setdefault(tuple(sorted(e.labels.items())), []).append(e.address)
+        labels = {**e.labels, **({SHARD_LABEL: e.shard} if e.shard else {})}
+        exporters.setdefault(tuple(sorted(labels.items())), []).append(e.address)
+    labels = dict(stack.external_labels)
+    if replica is not None:
+        labels[REPLICA_LABEL] = replica
     out: dict[str, Any] = {
         "global": {
             "scrape_interval": stack.scrape_interval,
             "scrape_timeout": stack.scrape_timeout,
             "evaluation_interval": stack.evaluation_interval,
-            **({"external_labels": dict(stack.external_labels)} if stack.external_labels else {}),
+            **({"external_labels": labels} if labels else {}),
         },
         "rule_files": rule_files,
-        "alerting": {"alertmanagers": [{"static_configs": _targets(stack.alertmanagers)}]},
+        "alerting": _alerting(stack, replica),
         "scrape_configs": [
             Ordered(
                 job_name=JOB,
@@ -64,17 +111,7 @@ def config(stack: StackSpec, rule_files: list[str]) -> dict[str, Any]:
         ],
     }
     if stack.remote_write:
-        writes = []
-        for rw in stack.remote_write:
-            w: dict[str, Any] = {"name": rw.name, "url": rw.url}
-            if rw.headers:
-                w["headers"] = dict(rw.headers)
-            if rw.bearer_token_file:
-                w["authorization"] = {"type": "Bearer", "credentials_file": rw.bearer_token_file}
-            if rw.basic_auth:
-                w["basic_auth"] = rw.basic_auth.model_dump()
-            writes.append(w)
-        out["remote_write"] = writes
+        out["remote_write"] = _remote_write(stack, replica)
     return out
 
 
@@ -87,11 +124,11 @@ APPENDIX = """\
 --- growing past one machine -----------------------------------------------------------------
 These are settings of alert_rules/stack.yml; regenerate after changing them.
 
-Several exporters, sharded by target: give each exporter a config with its share of the services
-(redline run --config.file shard-a.yml) and list each under `exporters:` with a shard label:
+Several exporters, sharded by service: run each with the same config and --shard=I/N (a stable
+hash of the service name picks the shard; docs/scaling.md) and list each under `exporters:`:
   exporters:
-    - {address: "redline-a:9877", labels: {shard: a}}
-    - {address: "redline-b:9877", labels: {shard: b}}
+    - {address: "redline-1:9877", shard: 1/2}
+    - {address: "redline-2:9877", shard: 2/2}
 Alerts keep `instance`, so RedlineExporterDown silences only the alerts of the shard it names.
 
 One probe per request, on its own schedule (the /probe endpoint), e.g. a rate-limited vendor
@@ -106,8 +143,11 @@ probed every 5 min instead of at every scrape; leave it out of the shard's /metr
       - {source_labels: [__param_target], target_label: target}
       - {target_label: __address__, replacement: "localhost:9877"}
 
-Prometheus pairs (HA): run two servers with this same file and external_labels.replica a / b;
-both send every alert to every Alertmanager, which deduplicates them.
+Prometheus pairs (HA): `replicas: [a, b]` in stack.yml writes prometheus-a.yml and
+prometheus-b.yml beside this file; run one server with each. They differ in the external label
+replica only, and both drop it from their alerts (alert_relabel_configs) and send every alert to
+every Alertmanager: the two copies of an alert then have equal labels, which is what makes
+Alertmanager treat them as one alert, and the peers' gossip makes one of them notify.
 
 Long-term storage (remote_write in stack.yml; tokens and passwords are files):
   remote_write:
@@ -124,4 +164,15 @@ Long-term storage (remote_write in stack.yml; tokens and passwords are files):
 Alertmanager peers: list every Alertmanager of the cluster under `alertmanagers:` (never a load
 balancer: each must receive every alert), and start them with --cluster.peer flags (see the
 preamble of alertmanager/alertmanager.yml).
+"""
+
+
+def replica_preamble(replica: str, replicas: tuple[str, ...]) -> str:
+    others = ", ".join(f"prometheus-{r}.yml" for r in replicas if r != replica)
+    return f"""\
+Prometheus {replica} of the HA pair (alert_rules/stack.yml: replicas). The same scrapes, rules
+and Alertmanagers as its peer ({others}); only external_labels.replica differs, and the
+alert_relabel_configs drop it, so Alertmanager receives the pair's alerts as one. Run this server
+with --config.file=prometheus-{replica}.yml from this directory (rule_files are relative).
+Check: promtool check config prometheus/prometheus-{replica}.yml.
 """

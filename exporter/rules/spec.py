@@ -158,7 +158,7 @@ class SLO(Model):
 class SLOSpec(Model):
     version: Literal["redline.slo/v1"]
     window: PromDuration
-    slos: tuple[SLO, ...] = Field(min_length=1)
+    slos: tuple[SLO, ...] = ()  # a stack may have none yet
 
     @model_validator(mode="after")
     def _check(self) -> SLOSpec:
@@ -230,6 +230,8 @@ class AlertsSpec(Model):
 class ScrapeTarget(Model):
     address: str
     labels: dict[LabelName, str] = {}
+    # I/N: the exporter runs with --shard=I/N (exporter/shard.py); scraped with label shard="I/N"
+    shard: Annotated[str, Field(pattern=r"^[1-9][0-9]*/[1-9][0-9]*$")] | None = None
 
 
 class BasicAuth(Model):
@@ -264,12 +266,26 @@ class ExporterAuth(Model):
         return self
 
 
+# The external label that tells the servers of an HA pair apart (replicas: in stack.yml). Long-
+# term stores deduplicate on it; alerts must not carry it (see prometheus_config.py).
+REPLICA_LABEL = "replica"
+
+
 class RemoteWrite(Model):
     name: Name
     url: str
     headers: dict[str, str] = {}  # not secrets (e.g. X-Scope-OrgID); tokens go in files
     bearer_token_file: str | None = None
     basic_auth: BasicAuth | None = None
+    # HA pair: drop the replica label on the way out, for a store that deduplicates identical
+    # series by time (VictoriaMetrics with -dedup.minScrapeInterval). Thanos and Mimir
+    # deduplicate on the label itself: keep it for them.
+    drop_replica: bool = False
+    # The store's Prometheus query API, when it has one (VictoriaMetrics: http://HOST:8428):
+    # Grafana gets it as a second data source (dashboards/provisioning), and it is what
+    # `redline baseline|capacity|postmortem --prometheus.url` takes to read past Prometheus's
+    # retention.
+    query_url: str | None = None
 
 
 class StackSpec(Model):
@@ -283,6 +299,9 @@ class StackSpec(Model):
     prometheus: tuple[str, ...] = Field(min_length=1)
     alertmanagers: tuple[str, ...] = Field(min_length=1)
     remote_write: tuple[RemoteWrite, ...] = ()
+    # An HA pair (or more): one prometheus/prometheus-<name>.yml per name, each with the
+    # external label replica=<name> and the alert relabelling that drops it again.
+    replicas: tuple[Name, ...] = ()
     grafana_url: str
     runbook_url: str
     dashboards: dict[str, str]
@@ -293,6 +312,23 @@ class StackSpec(Model):
         # before the next scrape starts
         if seconds(self.scrape_timeout) >= seconds(self.scrape_interval):
             raise ValueError("scrape_timeout must be below scrape_interval")
+        shards = [e.shard for e in self.exporters if e.shard is not None]
+        if shards:
+            count = len(self.exporters)
+            expected = {f"{i}/{count}" for i in range(1, count + 1)}
+            if len(shards) != count or set(shards) != expected:
+                raise ValueError(
+                    f"exporters: sharded exporters need shard: 1/{count} .. {count}/{count}, each "
+                    f"once (got {[e.shard for e in self.exporters]}): a missing share is never "
+                    "probed, a doubled one twice"
+                )
+        if self.replicas:
+            if len(self.replicas) < 2 or len(set(self.replicas)) != len(self.replicas):
+                raise ValueError("replicas: two or more distinct names, or none")
+            if REPLICA_LABEL in self.external_labels:
+                raise ValueError(
+                    f"external_labels: {REPLICA_LABEL} is set per server from `replicas`"
+                )
         return self
 
 

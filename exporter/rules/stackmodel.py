@@ -57,6 +57,35 @@ REQUEST_KINDS = ("http", "json", "mcp")
 DATABASE_SERVICE = "database"  # the service label of every database alert and SLO
 
 
+class ModelError(SpecError):
+    """A cross-file mistake at ``path`` (keys and indexes) of ``file`` ("config" for the
+    operator's file, or a file under alert_rules/); :func:`build` adds the file and line."""
+
+    def __init__(self, file: str, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.file, self.path, self.message = file, path, message
+
+
+def _located(e: ModelError, config_path: Path | None, spec_dir: Path | None) -> SpecError:
+    """``e`` as ``file:line: path: message``, the line read from the file when it is at hand."""
+    from exporter.config import ConfigError, _fmt, read_yaml
+
+    if e.file == "config":
+        path, shown = config_path, str(config_path) if config_path else CONFIG
+    else:
+        path = spec_dir / e.file if spec_dir else None
+        shown = f"alert_rules/{e.file}"
+    line = None
+    if path is not None and path.is_file():
+        try:
+            _, lines = read_yaml(path.read_text(encoding="utf-8"), shown)
+            line = lines.find(e.path)
+        except (OSError, ConfigError):
+            line = None
+    where = f"{shown}:{line}" if line else shown
+    return SpecError(f"{where}: {_fmt(e.path)}: {e.message}")
+
+
 @dataclass(frozen=True)
 class Stack:
     config: Config  # the operator's file as the exporter reads it
@@ -136,8 +165,6 @@ def slos_of(config: Config) -> SLOSpec:
                     vendor_outages=d.vendor_outages,
                 )
             )
-    if not slos:
-        raise SpecError(f"{CONFIG}: no SLO defined (services[].slos, databases[].slos)")
     return SLOSpec(
         version="redline.slo/v1", window=prom_duration(config.slo_window), slos=tuple(slos)
     )
@@ -172,9 +199,11 @@ def _with_budgets(alerts: AlertsSpec, config: Config) -> AlertsSpec:
     if spec is None:
         return alerts
     if spec.budgets:
-        raise SpecError(
-            f"alert_rules/alerts.yml: alerts.{LATENCY_ALERT}.budgets: latency budgets live on "
-            f"the probes in {CONFIG} (degraded_after: the ticket budget, page_after: the page)"
+        raise ModelError(
+            "alerts.yml",
+            ("alerts", LATENCY_ALERT, "budgets"),
+            "latency budgets live on the probes in the operator's file (degraded_after: the "
+            "ticket budget, page_after: the page)",
         )
     derived = spec.model_copy(update={"budgets": latency_budgets(config)})
     return alerts.model_copy(update={"alerts": {**alerts.alerts, LATENCY_ALERT: derived}})
@@ -234,9 +263,11 @@ def _with_teams(routing: RoutingSpec, config: Config) -> RoutingSpec:
     receivers = {r.name for r in routing.receivers}
     for i, service in enumerate(config.services):
         if service.team not in receivers:
-            raise SpecError(
-                f"{CONFIG}: services[{i}].team: {service.team!r} is not a receiver of "
-                f"alert_rules/routing.yml ({', '.join(sorted(receivers))})"
+            raise ModelError(
+                "config",
+                ("services", i, "team"),
+                f"{service.team!r} is not a receiver of alert_rules/routing.yml "
+                f"({', '.join(sorted(receivers))})",
             )
     return routing.model_copy(
         update={
@@ -254,9 +285,11 @@ def _check_durations(alerts: AlertsSpec, slos: SLOSpec) -> None:
     for name, spec in alerts.alerts.items():
         for severity, level in spec.levels().items():
             if seconds(level.for_) > window:
-                raise SpecError(
-                    f"alert_rules/alerts.yml: alerts.{name}.{severity}.for: {level.for_} is "
-                    f"longer than the SLO window ({slos.window}, {CONFIG}: slo_window)"
+                raise ModelError(
+                    "alerts.yml",
+                    ("alerts", name, severity, "for"),
+                    f"{level.for_} is longer than the SLO window ({slos.window}, the operator's "
+                    "file: slo_window)",
                 )
 
 
@@ -266,12 +299,19 @@ def build(
     routing: RoutingSpec,
     stack: StackSpec,
     config_name: str = CONFIG,
+    config_path: Path | None = None,
+    spec_dir: Path | None = None,
 ) -> Stack:
-    """The model from already-parsed parts (pure: tests pass edited copies)."""
-    slos = slos_of(config)
-    alerts = _with_budgets(alerts, config)
-    _check_durations(alerts, slos)
-    return Stack(config, config_name, alerts, slos, _with_teams(routing, config), stack)
+    """The model from already-parsed parts (pure: tests pass edited copies). A mistake is a
+    SpecError naming the file, the line when the file is at hand, and the path of the value."""
+    try:
+        slos = slos_of(config)
+        alerts = _with_budgets(alerts, config)
+        _check_durations(alerts, slos)
+        routing = _with_teams(routing, config)
+    except ModelError as e:
+        raise _located(e, config_path, spec_dir) from None
+    return Stack(config, config_name, alerts, slos, routing, stack)
 
 
 def load(root: Path = ROOT, config_path: Path | None = None) -> Stack:
@@ -280,7 +320,15 @@ def load(root: Path = ROOT, config_path: Path | None = None) -> Stack:
     path = config_path or root / CONFIG
     config, _ = load_config(path)
     name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    return build(config, load_alerts(spec_dir), load_routing(spec_dir), load_stack(spec_dir), name)
+    return build(
+        config,
+        load_alerts(spec_dir),
+        load_routing(spec_dir),
+        load_stack(spec_dir),
+        name,
+        path,
+        spec_dir,
+    )
 
 
 @cache

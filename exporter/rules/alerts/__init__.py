@@ -11,6 +11,7 @@ the order their rule files are written. A new area is a new module added here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from exporter.config import Config
 from exporter.rules.alerts import (
@@ -21,10 +22,11 @@ from exporter.rules.alerts import (
     monitoring,
     outages,
     pipeline,
+    restore,
     services,
     vendors,
 )
-from exporter.rules.alerts.common import JOB, UP, Context, ramp, seq, series
+from exporter.rules.alerts.common import JOB, UP, Context, ramp, render_text, seq, series
 from exporter.rules.model import Alert
 from exporter.rules.spec import AlertsSpec, SpecError
 
@@ -38,6 +40,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "logs": logs.alerts,
     "database": database.alerts,
     "backups": backups.alerts,
+    "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
     "monitoring": monitoring.alerts,
     "outages": outages.alerts,
@@ -48,7 +51,7 @@ def catalog(spec: AlertsSpec, config: Config, extra_names: tuple[str, ...] = ())
     """Every alert of alert_rules/alerts.yml but those built elsewhere (``extra_names``: the SLO
     alerts of exporter/rules/slo.py). Every entry of the spec must be used."""
     ctx = Context(spec, config)
-    alerts = [alert for area in AREAS.values() for alert in area(ctx)]
+    alerts = [_rendered(alert, spec) for area in AREAS.values() for alert in area(ctx)]
     unused = set(spec.alerts) - ctx.used - set(extra_names)
     if unused:
         raise SpecError(f"alert_rules/alerts.yml: no rule uses {', '.join(sorted(unused))}")
@@ -56,3 +59,15 @@ def catalog(spec: AlertsSpec, config: Config, extra_names: tuple[str, ...] = ())
     if len(names) != len(set(names)):
         raise SpecError("two alerts share a name")
     return alerts
+
+
+def _rendered(alert: Alert, spec: AlertsSpec) -> Alert:
+    """The alert with the ``[[...]]`` placeholders of its text filled from its levels."""
+    own = spec.alerts.get(alert.name)
+    if own is None:
+        return alert
+    return replace(
+        alert,
+        summary=render_text(alert.summary, alert.name, own),
+        description=render_text(alert.description, alert.name, own),
+    )

@@ -68,7 +68,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "BackupFailed",
             "backups",
             "Backup set {{ $labels.backup }} is {{ $labels.status }}",
-            "The backup set {{ $labels.backup }} has been {{ $labels.status }} for 10 minutes "
+            "The backup set {{ $labels.backup }} has been {{ $labels.status }} for [[for]] "
             "(value {{ $value | humanize }}): missing or unreadable directory, no backup at all, "
             "or Supabase's latest backup failed. Backup success must be 100%.",
             spec.dashboard,

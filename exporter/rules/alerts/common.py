@@ -9,6 +9,7 @@ holds; where it depends on how PromQL extrapolates a partial range, the comment 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -19,11 +20,12 @@ from exporter.probes import json_metrics
 from exporter.rules.model import (
     Case,
     Expect,
+    Measure,
     Rule,
     const,
     n,
 )
-from exporter.rules.spec import AlertSpec, AlertsSpec, Severity, SpecError
+from exporter.rules.spec import AlertSpec, AlertsSpec, Severity, SpecError, seconds
 
 # The scrape job of the exporter in prometheus/prometheus.yml, and the address of the tests'
 # exporter.
@@ -144,6 +146,21 @@ class Context:
         lvl = spec.level(severity)
         return Rule(severity, expr, lvl.for_, labels or {}, family, lvl.keep_firing_for)
 
+    def measured(
+        self,
+        spec: AlertSpec,
+        severity: Severity,
+        measure: Measure,
+        labels: dict[str, str] | None = None,
+        family: str = "",
+    ) -> Rule:
+        """A threshold rule: ``measure``'s quantity above its threshold. The measure travels
+        with the rule, so ``redline baseline`` judges exactly what the rule compares."""
+        lvl = spec.level(severity)
+        return Rule(
+            severity, measure.expr(), lvl.for_, labels or {}, family, lvl.keep_firing_for, measure
+        )
+
 
 def duration_expr(value: Decimal) -> str:
     """A threshold in seconds as PromQL arithmetic that reads as days or hours."""
@@ -151,3 +168,50 @@ def duration_expr(value: Decimal) -> str:
         if value >= size and value % size == 0:
             return f"{n(value / size)} * {unit}"
     return n(value)
+
+
+# --- values in the text of an alert -----------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"\[\[([a-z_]+)(?:\.(page|ticket|info))?(?:\|(percent|duration))?\]\]")
+
+
+def humanize_duration(seconds_: Decimal) -> str:
+    """``120`` -> ``2 minutes``: a duration as the on-call reads it in a notification."""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds_ >= size and seconds_ % size == 0:
+            count = seconds_ / size
+            return f"{n(count)} {unit}{'' if count == 1 else 's'}"
+    return f"{n(seconds_)} seconds"
+
+
+def render_text(text: str, name: str, spec: AlertSpec) -> str:
+    """``text`` with its ``[[key]]``, ``[[key.severity]]`` and ``[[key.severity|format]]``
+    placeholders filled from the alert's levels in alert_rules/alerts.yml, so a description
+    never repeats a ``for``, window or threshold by hand. ``key`` is a Level field (for,
+    threshold, window, guard, horizon, keep_firing_for); without a severity, every level must
+    agree on the value. ``|percent`` writes a ratio as a percentage, ``|duration`` seconds as
+    words; a duration field is always written in words."""
+
+    def fill(match: re.Match[str]) -> str:
+        key, severity, fmt = match.group(1), match.group(2), match.group(3)
+        field_ = "for_" if key == "for" else key
+        levels = spec.levels()
+        chosen = [levels[severity]] if severity in levels else list(levels.values())
+        if severity and severity not in levels:
+            raise SpecError(f"{name}: its text names [[{key}.{severity}]], a level it lacks")
+        values = {getattr(lvl, field_, None) for lvl in chosen}
+        if len(values) != 1 or None in values:
+            raise SpecError(
+                f"{name}: [[{match.group(0)[2:-2]}]] has no single value in alert_rules/alerts.yml"
+            )
+        value = values.pop()
+        assert value is not None  # checked above
+        if isinstance(value, str):  # a Prometheus duration
+            return humanize_duration(seconds(value))
+        if fmt == "percent":
+            return f"{n(value * 100)}%"
+        if fmt == "duration":
+            return humanize_duration(value)
+        return n(value)
+
+    return _PLACEHOLDER.sub(fill, text)

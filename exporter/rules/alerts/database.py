@@ -21,6 +21,7 @@ from exporter.rules.alerts.common import (
 )
 from exporter.rules.model import (
     Alert,
+    Measure,
     alternatives,
     labels_of,
     n,
@@ -46,10 +47,11 @@ def alerts(ctx: Context) -> list[Alert]:
         *,
         unit_days: bool = False,
         fixed: str | None = None,
+        measure_as: tuple[str, str] | None = None,
     ) -> Alert:
         """An alert comparing one per-database gauge with each level's threshold (or with
         ``fixed``). values: the quiet value, the ticket case's value and the page case's (past
-        both thresholds)."""
+        both thresholds). measure_as: (unit, kind) of a threshold ``redline baseline`` judges."""
         spec = ctx.alert(name)
         rules = []
         for severity in spec.levels():
@@ -58,7 +60,12 @@ def alerts(ctx: Context) -> list[Alert]:
             else:
                 _, limit = ctx.level(spec, name, severity)
                 rhs = duration_expr(limit) if unit_days else n(limit)
-            rules.append(ctx.rule(spec, severity, f"{sel(metric)} {op} {rhs}", dl))
+            if measure_as is not None and op == ">" and fixed is None and not unit_days:
+                unit, kind = measure_as
+                measure = Measure(sel(metric), limit, ("database",), unit, kind)
+                rules.append(ctx.measured(spec, severity, measure, dl))
+            else:
+                rules.append(ctx.rule(spec, severity, f"{sel(metric)} {op} {rhs}", dl))
         s = series(metric, **db)
         quiet_v, ticket_v, page_v = values
         cases = []
@@ -97,6 +104,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "are taken (warn 80%, critical 90%): the next burst or deploy is refused connections. "
             "pg_stat_activity_count by state shows who holds them.",
             (0.5, 0.85, 0.95),
+            measure_as=("ratio", "usage"),
         )
     )
     out.append(

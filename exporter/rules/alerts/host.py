@@ -18,6 +18,7 @@ from exporter.rules.alerts.common import (
 )
 from exporter.rules.model import (
     Alert,
+    Measure,
     labels_of,
     n,
     sel,
@@ -36,11 +37,12 @@ def alerts(ctx: Context) -> list[Alert]:
     for severity in spec.levels():
         window, threshold = ctx.values(spec, "HostCPUHigh", severity, "window", "threshold")
         idle = sel(m.NODE_CPU_SECONDS, mode="idle")
-        expr = (
+        busy = (
             f"1 - avg without ({labels_of(m.NODE_CPU_SECONDS, 'cpu', 'mode')}) "
-            f"(rate({idle}[{window}]))\n  > {n(threshold)}"
+            f"(rate({idle}[{window}]))"
         )
-        rules.append(ctx.rule(spec, severity, expr, hl))
+        measure = Measure(busy, threshold, ("instance",), "ratio", "usage", window, target=True)
+        rules.append(ctx.measured(spec, severity, measure, hl))
     idle_s = series(m.NODE_CPU_SECONDS, cpu="0", mode="idle")
     # idle seconds per 30 s step: 6 -> 20% idle, 1.5 -> 5%, 27 -> 90%. rate() needs two samples
     # (onset step 1); by the boundary the 5 min window is full and the value exact.
@@ -50,8 +52,9 @@ def alerts(ctx: Context) -> list[Alert]:
             "host",
             "CPU of {{ $labels.instance }} is {{ $value | humanizePercentage }} busy",
             "The host redline runs on ({{ $labels.instance }}) has been {{ $value | "
-            "humanizePercentage }} busy (all CPUs, 5 min average): warn above 70% for 10 min, "
-            "critical above 90% for 5 min. Which process group uses it: "
+            "humanizePercentage }} busy (all CPUs, averaged over [[window]]): warn above "
+            "[[threshold.ticket|percent]] for [[for.ticket]], critical above "
+            "[[threshold.page|percent]] for [[for.page]]. Which process group uses it: "
             "redline_process_group_cpu_seconds_total.",
             spec.dashboard,
             tuple(rules),
@@ -71,7 +74,19 @@ def alerts(ctx: Context) -> list[Alert]:
     spec = ctx.alert("HostMemoryHigh")
     used = f"1 - {sel(m.NODE_MEMORY_MEMAVAILABLE)} / {sel(m.NODE_MEMORY_MEMTOTAL)}"
     rules = [
-        ctx.rule(spec, sev, f"{used}\n  > {n(ctx.level(spec, 'HostMemoryHigh', sev)[1])}", hl)
+        ctx.measured(
+            spec,
+            sev,
+            Measure(
+                used,
+                ctx.level(spec, "HostMemoryHigh", sev)[1],
+                ("instance",),
+                "ratio",
+                "usage",
+                target=True,
+            ),
+            hl,
+        )
         for sev in spec.levels()
     ]
     total = series(m.NODE_MEMORY_MEMTOTAL)
@@ -124,7 +139,22 @@ def alerts(ctx: Context) -> list[Alert]:
             "Logs, backups and Postgres temp files are the usual suspects: `du -xh "
             "{{ $labels.mountpoint }} | sort -h | tail`.",
             spec.dashboard,
-            (ctx.rule(spec, "ticket", f"1 - {free_ratio} > {n(full)}\nand {writable}", hl),),
+            (
+                ctx.measured(
+                    spec,
+                    "ticket",
+                    Measure(
+                        f"1 - {free_ratio}",
+                        full,
+                        ("instance", "mountpoint"),
+                        "ratio",
+                        "usage",
+                        guard=writable,
+                        target=True,
+                    ),
+                    hl,
+                ),
+            ),
             (
                 case(
                     {size: seq((1000, 40)), free: seq((500, 4), (150, 36)), ro: seq((0, 40))},
@@ -161,7 +191,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "{{ $labels.mountpoint }} on {{ $labels.instance }} will fill up "
             "({{ $value | humanizePercentage }} free)",
             "At the rate of the last hours, {{ $labels.mountpoint }} ({{ $labels.device }}) of "
-            "{{ $labels.instance }} fills up within 24 hours (ticket) or 4 hours (page); "
+            "{{ $labels.instance }} fills up within [[horizon.ticket]] (ticket) or "
+            "[[horizon.page]] (page); "
             "{{ $value | humanizePercentage }} is free now. Find what grows before it is full: "
             "Postgres, logs and backups stop when it is.",
             spec.dashboard,
@@ -194,7 +225,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "host",
             "No {{ $labels.group }} process runs on {{ $labels.instance }}",
             "The process group {{ $labels.group }} on {{ $labels.instance }} has had "
-            "{{ $value | humanize }} processes for 2 minutes: whatever it does (Chatwoot's Sidekiq "
+            "{{ $value | humanize }} processes for [[for]]: whatever it does (Chatwoot's Sidekiq "
             "works the message queue) has stopped.",
             spec.dashboard,
             (ctx.rule(spec, "page", f"{sel(m.PROCESS_GROUP_PROCESSES)} == 0", hl),),
@@ -212,7 +243,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "host",
             "{{ $labels.group }} on {{ $labels.instance }} is crash-looping",
             "The process group {{ $labels.group }} on {{ $labels.instance }} restarted "
-            "{{ $value | humanize }} times in 15 minutes: a crash loop (at launch: Chatwoot's "
+            "{{ $value | humanize }} times in [[window]]: a crash loop (at launch: Chatwoot's "
             "worker OOM-killed). `journalctl -k | grep -i oom` and the group's own log say why.",
             spec.dashboard,
             (

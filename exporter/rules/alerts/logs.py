@@ -17,6 +17,7 @@ from exporter.rules.alerts.common import (
 )
 from exporter.rules.model import (
     Alert,
+    Measure,
     labels_of,
     n,
     sel,
@@ -35,12 +36,17 @@ def alerts(ctx: Context) -> list[Alert]:
         window, threshold, guard = ctx.values(
             spec, "LogErrorRateHigh", severity, "window", "threshold", "guard"
         )
-        expr = (
-            f"sum by ({by}) (rate({sel(req, code_class='5xx')}[{window}]))\n"
-            f"  / sum by ({by}) (rate({sel(req)}[{window}]))\n  > {n(threshold)}\n"
-            f"and sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}"
+        # no 5xx series yet reads 0, not nothing, so baseline judges a clean service too
+        ratio = (
+            f"(sum by ({by}) (rate({sel(req, code_class='5xx')}[{window}]))\n"
+            f"  or sum by ({by}) (rate({sel(req)}[{window}])) * 0)\n"
+            f"  / sum by ({by}) (rate({sel(req)}[{window}]))"
         )
-        rules.append(ctx.rule(spec, severity, expr))
+        enough = f"sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}"
+        measure = Measure(
+            ratio, threshold, ("service",), "ratio", "ratio", window, enough, target=True
+        )
+        rules.append(ctx.measured(spec, severity, measure))
     r = {"service": "agent-service", "route": "api", "method": "POST"}
     ok_s = series(req, **r, code_class="2xx")
     err_s = series(req, **r, code_class="5xx")
@@ -55,7 +61,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "logs",
             "{{ $labels.service }} answers {{ $value | humanizePercentage }} of requests with 5xx",
             "{{ $value | humanizePercentage }} of the requests {{ $labels.service }} logged over "
-            "the last 5 minutes were server errors (target below 0.5%; warn 1%, critical 5%). "
+            "the last [[window]] were server errors (target below 0.5%; warn "
+            "[[threshold.ticket|percent]], critical [[threshold.page|percent]]). "
             "redline_http_requests_total by route shows where; the log lines say why.",
             spec.dashboard,
             tuple(rules),
@@ -115,7 +122,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "LogOutOfMemory",
             "logs",
             "Out-of-memory in the logs of {{ $labels.source }}",
-            "{{ $value | humanize }} out-of-memory line(s) in the last 10 minutes from log source "
+            "{{ $value | humanize }} out-of-memory line(s) in the last [[window]] from log source "
             "{{ $labels.source }}: a process was killed or is about to be (Chatwoot's worker at "
             "launch). Find the line and the app: `fly logs` filtered for the pattern.",
             spec.dashboard,
@@ -146,9 +153,10 @@ def alerts(ctx: Context) -> list[Alert]:
             "LogErrorPatternSpike",
             "logs",
             "{{ $labels.pattern }} errors in {{ $labels.source }}: "
-            "{{ $value | humanize }} in 10 min",
+            "{{ $value | humanize }} in [[window]]",
             "The error pattern {{ $labels.pattern }} matched {{ $value | humanize }} lines of log "
-            "source {{ $labels.source }} in the last 10 minutes (more than 20): a dependency is "
+            "source {{ $labels.source }} in the last [[window]] (more than [[threshold]]): a "
+            "dependency is "
             "failing (econnreset, etimedout, econnrefused), or the app is (unhandled_rejection, "
             "prisma_error), or Shopify throttles it (shopify_throttled).",
             spec.dashboard,
@@ -188,7 +196,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "logs",
             "{{ $value | humanizePercentage }} of {{ $labels.source }}'s log lines do not parse",
             "{{ $value | humanizePercentage }} of the lines of log source {{ $labels.source }} "
-            "failed to parse over the last 15 minutes: the log format changed, so request counts, "
+            "failed to parse over the last [[window]]: the log format changed, so request counts, "
             "error rates and latencies from it are incomplete. Compare a line with the source's "
             "parsers in config/hotrod.yml.",
             spec.dashboard,

@@ -53,7 +53,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "RedlineExporterDown",
             "redline",
             "redline exporter {{ $labels.instance }} cannot be scraped",
-            "Prometheus has failed to scrape redline at {{ $labels.instance }} for 2 minutes "
+            "Prometheus has failed to scrape redline at {{ $labels.instance }} for [[for]] "
             "(up = {{ $value | humanize }}): every probe, database, host, log and vendor figure "
             "it serves is missing, and the alerts computed from them are silenced.",
             spec.dashboard,
@@ -206,7 +206,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "redline",
             "redline {{ $labels.instance }} scrapes take {{ $value | humanizeDuration }}",
             "90% of /metrics scrapes of {{ $labels.instance }} took up to "
-            "{{ $value | humanizeDuration }} over the last 10 min, close to the 25 s scrape "
+            "{{ $value | humanizeDuration }} over the last [[window]], close to the 25 s scrape "
             "timeout: one more slow target and whole scrapes fail. Look for the slowest probes "
             "and sources (probe_duration_seconds, redline_source_duration_seconds).",
             spec.dashboard,
@@ -224,7 +224,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "redline",
             "redline source {{ $labels.source }} fails on {{ $labels.instance }}",
             "The {{ $labels.source }} source of redline at {{ $labels.instance }} has failed "
-            "every scrape for 10 minutes (redline_source_up = {{ $value | humanize }}): its whole "
+            "every scrape for [[for]] (redline_source_up = {{ $value | humanize }}): its whole "
             "area is unmeasured. The exporter's log says why (timeout, error).",
             spec.dashboard,
             (ctx.rule(spec, "ticket", f"{sel(m.SOURCE_UP)} == 0", {"service": "redline"}),),
@@ -249,7 +249,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "RedlineCollectorFailing",
             "redline",
             "redline collector {{ $labels.collector }} fails on {{ $labels.instance }}",
-            "The {{ $labels.collector }} collector has failed every scrape for 15 minutes "
+            "The {{ $labels.collector }} collector has failed every scrape for [[for]] "
             "(success = {{ $value | humanize }}) while the rest of its source works: its series "
             "are missing from dashboards and alerts. Usually a permission or a missing extension.",
             spec.dashboard,

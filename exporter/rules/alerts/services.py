@@ -25,6 +25,7 @@ from exporter.rules.model import (
     Alert,
     Case,
     Match,
+    Measure,
     Rule,
     alternatives,
     labels_of,
@@ -314,7 +315,13 @@ def alerts(ctx: Context) -> list[Alert]:
             "AI drafts for customer conversations are minutes late. Is the worker running, and "
             "are OpenAI calls slow or failing?",
             spec.dashboard,
-            (ctx.rule(spec, "ticket", f"{sel(jobs, state='pending')} > {n(backlog)}"),),
+            (
+                ctx.measured(
+                    spec,
+                    "ticket",
+                    Measure(sel(jobs, state="pending"), backlog, ("service",), "jobs", "count"),
+                ),
+            ),
             (
                 case(
                     {pending: seq((10, 4), (150, 40))},
@@ -346,8 +353,16 @@ def alerts(ctx: Context) -> list[Alert]:
             "Is the index being refreshed, or the LLM provider slow?",
             spec.dashboard,
             (
-                ctx.rule(spec, "ticket", f"{p95_sel} > {n(warn)}"),
-                ctx.rule(spec, "page", f"{p95_sel} > {n(crit)}"),
+                ctx.measured(
+                    spec,
+                    "ticket",
+                    Measure(p95_sel, warn, ("service", "tool"), "seconds", "latency", target=True),
+                ),
+                ctx.measured(
+                    spec,
+                    "page",
+                    Measure(p95_sel, crit, ("service", "tool"), "seconds", "latency", target=True),
+                ),
             ),
             (
                 case({p95_s: seq((0.2, 4), (0.75, 40))}, target(**mq), fires("ticket", 4, 0.75)),
@@ -412,9 +427,23 @@ def _latency(ctx: Context) -> Alert:
             limits["page"] = budget.page
         for severity, limit in limits.items():
             (window,) = ctx.values(spec, "ServiceLatencyHigh", severity, "window")
-            expr = f"quantile_over_time(0.95, {selector}[{window}])\n  > {n(limit)}"
+            key = "degraded_after" if severity == "ticket" else "page_after"
+            measure = Measure(
+                f"quantile_over_time(0.95, {selector}[{window}])",
+                limit,
+                ("service", "probe"),
+                "seconds",
+                "latency",
+                window,
+                target=True,
+                where=f"config/hotrod.yml: services[{budget.services[0]}].probes[{budget.probe}]"
+                f".{key}",
+                scope=f"{', '.join(budget.services)} / {budget.probe}",
+            )
             # the probe as a static label too: rules of one name must differ in their labels
-            rules.append(ctx.rule(spec, severity, expr, {"probe": budget.probe}, budget.probe))
+            rules.append(
+                ctx.measured(spec, severity, measure, {"probe": budget.probe}, budget.probe)
+            )
         # constant from step 0: the p95 of the window is that value at every step
         slow = (budget.ticket + budget.page) / 2 if budget.page else budget.ticket * Decimal("1.5")
         for service in budget.services:  # each service of the budget is proven on its own

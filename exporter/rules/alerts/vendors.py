@@ -121,7 +121,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "VendorApiFailing",
             "vendors",
             "{{ $labels.check }} API calls fail",
-            "redline's synthetic call to the {{ $labels.check }} API has failed for 10 minutes "
+            "redline's synthetic call to the {{ $labels.check }} API has failed for [[for]] "
             "(value {{ $value | humanize }}), so the app's calls most likely fail too. "
             "redline_vendor_check_failure_reason says how (auth, status, timeout, ...); the "
             "vendor's status page says whether it is them.",
@@ -151,7 +151,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "vendors",
             "{{ $labels.check }} API budget at {{ $value | humanizePercentage }}",
             "Only {{ $value | humanizePercentage }} of the app's Shopify GraphQL cost bucket has "
-            "been left for 5 minutes: the app's calls are being throttled (THROTTLED errors in its "
+            "been left for [[for]]: the app's calls are being throttled (THROTTLED errors in its "
             "logs). A bulk job or a retry loop is spending it.",
             spec.dashboard,
             (ctx.rule(spec, "ticket", _as_service(f"{ratio} < {n(low)}", "check")),),
@@ -174,7 +174,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "GoogleAnalyticsNoData",
             "vendors",
             "Google Analytics has no recent data",
-            "GA4 answers, but has had no data for the current or the previous hour for 2 hours "
+            "GA4 answers, but has had no data for the current or the previous hour for [[for]] "
             "(rows = {{ $value | humanize }}): the storefront's tag or the data stream is broken "
             "and the shop's analytics are being lost.",
             spec.dashboard,

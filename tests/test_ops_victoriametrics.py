@@ -1,0 +1,148 @@
+"""`redline baseline`, `capacity` and `postmortem` against VictoriaMetrics's Prometheus API, the
+long-term store of alert_rules/stack.yml: they must find what they find in Prometheus.
+
+The history is the ops tests' (tests/ops_history.py: known shapes, backfilled into a real
+Prometheus), moved into a real VictoriaMetrics the way an operator moves one machine's history
+there: ``vmctl prometheus --prom-snapshot`` over Prometheus's data directory. Each command's
+result from VictoriaMetrics is then compared with its result from Prometheus, field by field,
+numbers within :data:`RTOL` (MetricsQL's rate() and quantiles are not bit-identical to
+PromQL's; docs/scaling.md lists the differences).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.cli import main
+from exporter.config import parse_config
+from exporter.demo.servers import Prometheus, VictoriaMetrics
+from exporter.ops import baseline, capacity, postmortem
+from exporter.ops.promapi import PromClient
+from tests.ops_history import (
+    BASE_END,
+    BASE_START,
+    CAP_END,
+    CAP_START,
+    DAY,
+    GIB,
+    PM_END,
+    PM_START,
+    history_prom,  # noqa: F401 (fixture)
+)
+from tests.test_ops_baseline import CONFIG
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "alert_rules"
+RTOL = 0.02
+
+
+@pytest.fixture(scope="module")
+def vm(history_prom: Prometheus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
+    workdir = tmp_path_factory.mktemp("vm-history")
+    # the history is from 2025: keep it (the default retention is one month)
+    with VictoriaMetrics(workdir, extra_args=("-retentionPeriod=100y",)) as server:
+        vmctl = shutil.which("vmctl") or "/usr/bin/vmctl"
+        other_end, terminal = os.openpty()
+        moved = subprocess.run(
+            [
+                vmctl,
+                "prometheus",
+                "-s",  # no confirmation prompt
+                "--vm-disable-progress-bar",  # it needs a terminal
+                f"--prom-snapshot={history_prom.workdir / 'data'}",
+                f"--vm-addr={server.url}",
+            ],
+            stdin=terminal,  # vmctl 1.79 fails without a terminal, whatever its flags
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        os.close(terminal)
+        os.close(other_end)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        yield server.url
+
+
+def same(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where ``a`` and ``b`` differ: numbers beyond RTOL, anything else unequal."""
+    if dataclasses.is_dataclass(a) and dataclasses.is_dataclass(b):
+        out: list[str] = []
+        for f in dataclasses.fields(a):
+            if f.name == "prometheus":  # the URL asked
+                continue
+            out += same(getattr(a, f.name), getattr(b, f.name), f"{path}.{f.name}")
+        return out
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{path}: keys {sorted(map(str, a))} != {sorted(map(str, b))}"]
+        return [d for k in a for d in same(a[k], b[k], f"{path}[{k!r}]")]
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items != {len(b)}"]
+        return [
+            d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in same(x, y, f"{path}[{i}]")
+        ]
+    if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) and math.isnan(b):
+            return []
+        if math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-9):
+            return []
+        return [f"{path}: {a} != {b}"]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def test_baseline_is_the_same(history_prom: Prometheus, vm: str) -> None:  # noqa: F811
+    config = parse_config(CONFIG, "test.yml")
+
+    def run(url: str) -> baseline.Baseline:
+        return baseline.compute(PromClient(url), config, "test.yml", BASE_START, BASE_END, RULES)
+
+    ours, theirs = run(history_prom.url), run(vm)
+    assert ours.probes, "the baseline found probes in Prometheus"
+    assert not same(ours, theirs), same(ours, theirs)
+
+
+def test_capacity_is_the_same(history_prom: Prometheus, vm: str) -> None:  # noqa: F811
+    def run(url: str) -> capacity.Capacity:
+        return capacity.compute(
+            PromClient(url),
+            CAP_START,
+            CAP_END,
+            90 * DAY,
+            10.0,
+            {"database-size": 8 * GIB, "requests": 50.0},
+            RULES,
+        )
+
+    ours, theirs = run(history_prom.url), run(vm)
+    assert ours.resources, "capacity found resources in Prometheus"
+    assert not same(ours, theirs), same(ours, theirs)
+
+
+def test_postmortem_is_the_same(history_prom: Prometheus, vm: str) -> None:  # noqa: F811
+    def run(url: str) -> postmortem.Postmortem:
+        return postmortem.compute(PromClient(url), PM_START, PM_END, RULES)
+
+    ours, theirs = run(history_prom.url), run(vm)
+    assert not same(ours, theirs), same(ours, theirs)
+
+
+def test_the_commands_take_victoriametrics_as_prometheus_url(vm: str, tmp_path: Path) -> None:
+    for argv in (
+        ["baseline", "--at", "2025-09-15T00:00:00Z", "--window", "1d"],
+        ["capacity", "--at", "2025-08-30T00:00:00Z", "--window", "10d"],
+        ["postmortem", "--from", "2025-10-14T02:00:00Z", "--to", "2025-10-14T05:00:00Z"],
+    ):
+        code = main([*argv, "--prometheus.url", vm, "--out", str(tmp_path / argv[0])])
+        assert code == 0, argv
+        assert list((tmp_path / argv[0]).iterdir()), argv
