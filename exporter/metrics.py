@@ -1,7 +1,7 @@
 """Every metric name redline exposes, defined once.
 
 Collectors, the docs generator (docs/metrics.md), dashboards and rule generators import these
-objects instead of spelling names. Names follow DESIGN.md section 3: blackbox_exporter's
+objects instead of spelling names. Names follow one rule (docs/metrics.md): blackbox_exporter's
 ``probe_*`` where the meaning is the same, otherwise ``redline_<area>_<what>_<unit>``.
 
 Every series about a configured probe carries ``service`` and ``probe`` (the names from the

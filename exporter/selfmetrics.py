@@ -1,4 +1,4 @@
-"""The exporter's own behaviour: the only global metric objects in redline (DESIGN.md section 3).
+"""The exporter's own behaviour: the only global metric objects in redline.
 Data about monitored things is built fresh per scrape in exporter/collector.py instead."""
 
 from __future__ import annotations

@@ -63,5 +63,5 @@ def test_shipped_hotrod_config_wires_the_logs() -> None:
     formats = {p.kind for s in logs.sources for p in s.parsers}
     assert {"json_logger", "hotrod_access", "rails", "nginx_combined"} <= formats
     assert {"oom", "econnreset", "unhandled_rejection"} <= {p.name for p in logs.patterns}
-    for target in (0.1, 0.5, 0.8, 1.0, 3.0):  # the latency targets of DESIGN.md
+    for target in (0.1, 0.5, 0.8, 1.0, 3.0):  # the latency targets of docs/targets.md
         assert target in logs.buckets

@@ -479,7 +479,7 @@ async def test_monitoring_role_is_least_privilege(pg: Cluster) -> None:
 
 
 async def test_hotrod_custom_queries_run_on_the_hotrod_schema(pg: Cluster, source: Any) -> None:
-    """config/hotrod.yml's custom SQL against the Hot Rod AN tables it reads (DESIGN.md section 1
+    """config/hotrod.yml's custom SQL against the Hot Rod AN tables it reads (docs/targets.md
     and the decision_sync_events view's migration), with rows of known ages."""
     if pg.psql("SELECT count(*) FROM pg_database WHERE datname = 'hotrod'") == "0":
         pg.psql("CREATE DATABASE hotrod")

@@ -1,4 +1,4 @@
-"""The JSON probe against loopback targets shaped like the real ones (DESIGN.md section 1):
+"""The JSON probe against loopback targets shaped like the real ones (docs/targets.md):
 agent-service /queue/stats, llamaindex-mcp /health, Chatwoot /api."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The configs redline ships: the embedded default (the demo on loopback stand-ins) and
 config/hotrod.yml (the real stack, validated here but never contacted).
 
-Both load cleanly and cover every service of DESIGN.md section 1; the default points only at
+Both load cleanly and cover every service of docs/targets.md; the default points only at
 loopback and agrees with what the stand-ins serve; hotrod.yml references its secrets instead of
 holding them; neither ever calls llamaindex-mcp's counter reset.
 """
@@ -33,7 +33,7 @@ from exporter.config import (
 from exporter.demo import standins
 
 HOTROD = Path(__file__).resolve().parents[1] / "config" / "hotrod.yml"
-SERVICES = {"hotdash-app", "agent-service", "llamaindex-mcp", "chatwoot"}  # DESIGN.md section 1
+SERVICES = {"hotdash-app", "agent-service", "llamaindex-mcp", "chatwoot"}  # docs/targets.md
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FLY_HOSTS = {
     "hotdash-staging.fly.dev",

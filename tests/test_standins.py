@@ -1,4 +1,4 @@
-"""The stand-ins serve the shapes of DESIGN.md section 1, switch fault modes, rate-limit like
+"""The stand-ins serve the shapes of docs/targets.md, switch fault modes, rate-limit like
 llamaindex-mcp and count calls of its reset route. Everything runs on 127.0.0.1."""
 
 from __future__ import annotations

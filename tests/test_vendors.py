@@ -786,7 +786,7 @@ def test_fixtures_are_not_modified_by_parsing() -> None:
 
 
 def test_hotrod_follows_every_vendor_of_the_stack() -> None:
-    """DESIGN.md section 1: Shopify, Supabase, Fly.io and OpenAI on Statuspage, Google Analytics
+    """docs/targets.md: Shopify, Supabase, Fly.io and OpenAI on Statuspage, Google Analytics
     on the Google Ads dashboard, Chatwoot; and the three API checks with secrets referenced."""
     config = load_config(Path(__file__).resolve().parents[1] / "config" / "hotrod.yml")[0]
     feeds = {f.name: f for f in config.vendors.feeds}

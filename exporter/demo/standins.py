@@ -1,7 +1,7 @@
 """Stand-ins of the Hot Rod AN services on loopback, for the demo and the tests.
 
 Each stand-in is one small aiohttp app on its own port of 127.0.0.1, answering the routes and
-JSON shapes of the real service (DESIGN.md section 1), so redline's default config can probe a
+JSON shapes of the real service (docs/targets.md), so redline's default config can probe a
 realistic stack without the network:
 
 ====================  =====  ====================================================================
@@ -421,7 +421,7 @@ class HotDashApp(StandIn):
         return super().failing_response(request)
 
     # milliseconds a healthy answer takes: API reads well inside the 1 s p95 target, tiles
-    # (several queries each) inside the 3 s one (DESIGN.md targets)
+    # (several queries each) inside the 3 s one (docs/targets.md targets)
     API_MS = (5, 120)
     TILE_MS = (40, 600)
 
@@ -453,7 +453,7 @@ class AgentService(StandIn):
     WRONG_VERSION = "1.3.0"
     PENDING_OK = (0, 20)
     PENDING_BACKLOG = (150, 250)  # mode degraded: the agents fall behind
-    # Share of jobs that fail: healthy below the 0.5% error target (DESIGN.md), degraded past
+    # Share of jobs that fail: healthy below the 0.5% error target (docs/targets.md), degraded past
     # the 5% at which AgentJobsFailing pages.
     FAILURE_OK = 0.003
     FAILURE_DEGRADED = 0.08

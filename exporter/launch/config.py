@@ -2,7 +2,7 @@
 
 A window is a start and an end, each a date (``2025-10-13``) or a local time (``2025-10-13
 08:00``) in ``timezone``. An end given as a date is inclusive, so ``start: 2025-10-13`` and
-``end: 2025-10-15`` cover the three days of DESIGN.md ("October 13-15"), up to midnight at the
+``end: 2025-10-15`` cover the three days of docs/targets.md ("October 13-15"), up to midnight at the
 end of the 15th; an end given as a time is exclusive.
 
 The same window drives three things that must agree:
@@ -73,9 +73,9 @@ LocalTime = Annotated[date | datetime, BeforeValidator(_local)]
 
 
 class LaunchConfig(Model):
-    """The launch window. The defaults are DESIGN.md's: October 13-15 (2025, the launch built on
-    Shopify Admin API 2025-10), in America/Chicago, the zone of the apps' Fly region (ord) and of
-    alert_rules/routing.yml's ``launch-window``."""
+    """The launch window. The defaults are the first launch's (docs/targets.md): October 13-15
+    (2025, the launch built on Shopify Admin API 2025-10), in America/Chicago, the zone of the
+    apps' Fly region (ord) and of alert_rules/routing.yml's ``launch-window``."""
 
     start: LocalTime = date(2025, 10, 13)
     end: LocalTime = date(2025, 10, 15)  # a date: inclusive (to the end of that day)

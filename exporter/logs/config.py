@@ -30,7 +30,7 @@ ParserKind = Literal[
 ]
 DurationUnit = Literal["s", "ms", "us", "ns"]
 
-# Chosen so that the business targets of DESIGN.md fall on a bucket boundary (100 ms /health
+# Chosen so that the business targets of docs/targets.md fall on a bucket boundary (100 ms /health
 # p50, 500 ms p95 and MCP, 800 ms staging pages, 1 s API and /health p99, 2 s Shopify, 3 s tiles):
 # a latency SLO is then an exact ratio of two bucket counters, not an interpolation.
 DEFAULT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.8, 1.0, 2.0, 3.0, 5.0, 10.0)

@@ -438,7 +438,7 @@ class AlertCheck:
     for_: float  # seconds
     unit: str  # seconds | ratio | jobs
     kind: str  # latency (can be blind) | ratio | usage | count
-    target: bool = False  # the value is a business target (DESIGN.md)
+    target: bool = False  # the value is a business target (docs/targets.md)
     where: str = ""
     lookback: float = 0.0  # the range the quantity itself reads (rate[5m]): its warm-up
     scope: str = "all"  # what it applies to, shown when it has no data
@@ -471,7 +471,7 @@ def judge_alert(
             v.why += f" {fmt_value(suggestion, u)} is 20% above that level, rounded."
         if check.target and suggestion is not None:
             v.why += (
-                " The value is a business target (DESIGN.md): raising it hides that normal "
+                " The value is a business target (docs/targets.md): raising it hides that normal "
                 "traffic misses the target; improving the service is the other way out."
             )
     elif check.kind == "latency" and peak > 0 and check.threshold > BLIND_FACTOR * peak:

@@ -47,7 +47,7 @@ from exporter.ops.common import (
 from exporter.ops.promapi import AlertmanagerClient, ApiError, PromClient
 from exporter.rules.model import WATCHDOG, sel
 
-# P0 detected within 5 min (DESIGN.md section 1; docs/incident-response.md, SEV-1)
+# P0 detected within 5 min (docs/targets.md; docs/incident-response.md, SEV-1)
 DETECTION_TARGET = 300.0
 DEFAULT_INTERVAL = 30.0  # rule evaluation interval when neither the rules nor the data say
 

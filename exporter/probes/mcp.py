@@ -1,6 +1,6 @@
 """MCP probe: list the tools of an MCP server and check the configured ones are there.
 
-Two flavours (DESIGN.md section 1):
+Two flavours (docs/targets.md):
 
 * ``plain`` -- llamaindex-mcp's HTTP+JSON dialect: ``POST {"method": "tools/list"}`` answered
   by ``{"tools": [...]}`` or ``{"result": {"tools": [...]}}``.

@@ -38,7 +38,7 @@ UP = Metric("up", "gauge", "1 if Prometheus scraped the target, else 0 (Promethe
 # Probe failure reasons that are not the target being down: DNS has its own alert, a 429 means
 # the target is up but refuses us, secret and internal are redline's own problems.
 NOT_DOWN_REASONS = ("dns", "rate_limited", "secret", "internal")
-# llamaindex-mcp's tools that answer questions (DESIGN.md): the MCP query latency target.
+# llamaindex-mcp's tools that answer questions (docs/targets.md): the MCP query latency target.
 MCP_QUERY_TOOLS = ("query_support", "query_knowledge_base")
 
 
