@@ -12,9 +12,42 @@ LATENCY_WINDOW = s.window("ServiceLatencyHigh")
 STOREFRONT = ("shopify", "Storefront")  # vendor feed and component, as config/hotrod.yml names them
 assert STOREFRONT[1] in s.vendor_components(STOREFRONT[0])
 FIRING: dict[str, s.Matches] = {"alertstate": "firing", "alertname": ("!=", s.WATCHDOG)}
+EXPORTER_JOB = "redline"  # the exporter's scrape job (prometheus/prometheus.yml)
 
 tiles = s.row(
     "Is the shop OK?",
+    s.stat(
+        "Alerts paging",
+        "The verdict: alerts firing with severity page now (the on-call is being paged). 0 on "
+        "green is all clear; no data means the alert series cannot be read (Prometheus down).",
+        Q(f"count({sel(s.ALERTS, severity='page', **FIRING)}) or vector(0)"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        links=(s.goto("launch"),),
+        w=6,
+        h=6,
+    ),
+    s.stat(
+        "Alerts with a ticket",
+        "Alerts firing with severity ticket now.",
+        Q(f"count({sel(s.ALERTS, severity='ticket', **FIRING)}) or vector(0)"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.WARNING)),
+        links=(s.goto("launch"),),
+        w=4,
+        h=6,
+    ),
+    s.stat(
+        "Exporter",
+        "UP when Prometheus scraped every redline exporter at the last scrape. DOWN: every tile "
+        "that reads the exporter's figures is blind (RedlineExporterDown pages).",
+        Q(f"min({sel(s.PROMETHEUS_UP, job=EXPORTER_JOB)}) or vector(0)"),
+        mappings=s.state_mappings(s.UP_DOWN),
+        links=(s.goto("redline"),),
+        alerts=("RedlineExporterDown",),
+        w=3,
+        h=6,
+    ),
     s.stat(
         "HotDash app",
         "UP when every probe of the app's availability SLO ("
@@ -24,7 +57,7 @@ tiles = s.row(
         mappings=s.state_mappings(s.UP_DOWN),
         links=(s.goto("services", service=APP),),
         alerts=("ServiceDown",),
-        w=4,
+        w=3,
         h=6,
     ),
     s.state_stat(
@@ -48,8 +81,13 @@ tiles = s.row(
     ),
     s.stat(
         "Probes failing",
-        "Probes of every service failing at the last scrape.",
-        Q(f"count({sel(m.PROBE_SUCCESS)} == 0) or vector(0)"),
+        "Probes of every service failing at the last scrape. No data (grey) while the exporter "
+        "cannot be scraped: then nothing is known, which is not 0 failing.",
+        Q(
+            f"(count({sel(m.PROBE_SUCCESS)} == 0) or vector(0))\n"
+            f"and on () min({sel(s.PROMETHEUS_UP, job=EXPORTER_JOB)}) == 1"
+        ),
+        no_value="unknown",
         unit=s.COUNT,
         thresholds=s.steps(s.OK, (1, s.CRITICAL)),
         links=(s.goto("services"),),
@@ -75,7 +113,7 @@ tiles = s.row(
     s.budget_left_stat(
         "Error budget left this month",
         "The SLO with the least of its 30-day error budget left; red once overspent.",
-        w=8,
+        w=6,
         h=6,
     ),
     s.state_stat(
@@ -85,7 +123,7 @@ tiles = s.row(
         states=s.COMPONENT_STATES,
         links=(s.goto("backups-vendors"),),
         alerts=("VendorComponentDown", "VendorComponentDegraded"),
-        w=4,
+        w=3,
         h=6,
     ),
     s.stat(
@@ -117,27 +155,7 @@ tiles = s.row(
         states=s.HEARTBEAT_STATES,
         links=(s.goto("backups-vendors"),),
         alerts=("HeartbeatFailed", "HeartbeatLate"),
-        w=4,
-        h=6,
-    ),
-    s.stat(
-        "Alerts paging",
-        "Alerts firing with severity page now.",
-        Q(f"count({sel(s.ALERTS, severity='page', **FIRING)}) or vector(0)"),
-        unit=s.COUNT,
-        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
-        links=(s.goto("launch"),),
-        w=4,
-        h=6,
-    ),
-    s.stat(
-        "Alerts with a ticket",
-        "Alerts firing with severity ticket now.",
-        Q(f"count({sel(s.ALERTS, severity='ticket', **FIRING)}) or vector(0)"),
-        unit=s.COUNT,
-        thresholds=s.steps(s.OK, (1, s.WARNING)),
-        links=(s.goto("launch"),),
-        w=4,
+        w=3,
         h=6,
     ),
 )
@@ -147,9 +165,10 @@ details = s.row(
     s.table(
         "Firing alerts",
         "Every alert firing now but Watchdog, the alerting pipeline's heartbeat (its runbook "
-        "says what its silence means); each alert's runbook is docs/runbooks/<alert>.md.",
+        "says what its silence means); click an alert's name for its runbook.",
         Q(sel(s.ALERTS, **FIRING)),
         hide=("__name__", "alertstate", "Value", "job", "instance"),
+        overrides=(s.runbook_column(),),
         alerts=(s.WATCHDOG,),
         w=12,
         h=9,

@@ -494,6 +494,22 @@ def runbook(alert: str) -> dict[str, Any]:
     }
 
 
+def runbook_column(column: str = "alertname") -> dict[str, Any]:
+    """A table override making each cell of ``column`` (an alert's name) a link to its runbook."""
+    base = stack().runbook_url.rstrip("/")
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {
+                "id": "links",
+                "value": [
+                    {"title": "Runbook", "url": f"{base}/${{__value.raw}}.md", "targetBlank": True}
+                ],
+            }
+        ],
+    }
+
+
 def goto(key: str, **variables: str) -> dict[str, Any]:
     """A link to dashboard ``key`` keeping the time range, with variables set."""
     query = "".join(
@@ -615,6 +631,18 @@ def timeseries(
     )
 
 
+# What a tile shows when its query returns nothing (a target gone, the exporter dead): grey, so
+# no data never passes for a green "all fine".
+NO_DATA = "#8e8e8e"
+
+
+def no_data_mapping(text: str) -> dict[str, Any]:
+    return {
+        "type": "special",
+        "options": {"match": "null+nan", "result": {"text": text.upper(), "color": NO_DATA}},
+    }
+
+
 def stat(
     title: str,
     description: str,
@@ -633,8 +661,10 @@ def stat(
     h: int = 4,
 ) -> g.Stat:
     """One big number (or one per series) coloured by thresholds or by mapped states. Tiles
-    link to their detail dashboard by clicking anywhere on the value too."""
+    link to their detail dashboard by clicking anywhere on the value too. No data is never
+    green: it reads ``no_value`` in grey (NO_DATA), whatever the thresholds' base colour."""
     data_links = [dict(link) for link in links]
+    mappings = [*(mappings or []), no_data_mapping(no_value)]
     return g.Stat(
         title=title,
         description=description,
@@ -642,7 +672,7 @@ def stat(
         targets=_targets(queries, instant=not graph),
         format=unit,
         thresholds=thresholds or steps(OK),
-        mappings=mappings or [],
+        mappings=mappings,
         links=_links(alerts, links),
         overrides=list(overrides),
         color={"mode": "thresholds"},
@@ -731,6 +761,8 @@ def timeline(
         colorMode="fixed",
         links=_links(alerts, links),
         showValue="never",
+        # states, not quantities: said explicitly (the dashboard lint wants a unit everywhere)
+        extraJson={"fieldConfig": {"defaults": {"unit": NONE}}},
         gridPos=_size(w, h),
         maxDataPoints=None,
     )
