@@ -22,6 +22,15 @@ FACTORS = s.steps(
 )
 
 
+# Each factor of the burn-rate alerts as its own dashed line, named: threshold steps of one
+# colour are merged, which drew two of the four lines.
+FACTOR_LINES = tuple(
+    Q(f"vector({s.num(pair.factor)})", f"{severity} {pair.long}/{pair.short} factor")
+    for severity, level in BURN.levels().items()
+    for pair in level.windows
+)
+
+
 def _burn(window: str) -> Q:
     ratio = sel(s.slo_error_ratio(window), **SLO)
     return Q(
@@ -61,6 +70,7 @@ overview = s.row(
             "Value #D": f"burn rate ({SHORTEST})",
         },
         sort="budget left",
+        ascending=True,  # overspent (negative) first
         overrides=[
             {
                 "matcher": {"id": "byRegexp", "options": "objective|SLI.*|budget left"},
@@ -82,6 +92,7 @@ overview = s.row(
             {
                 "matcher": {"id": "byRegexp", "options": "burn rate.*"},
                 "properties": [
+                    {"id": "unit", "value": s.BURN_RATE},
                     {"id": "thresholds", "value": {"mode": "absolute", "steps": FACTORS}},
                     {"id": "custom.cellOptions", "value": {"type": "color-text"}},
                 ],
@@ -108,11 +119,23 @@ per_slo = s.row(
     ),
     s.timeseries(
         "Burn rates",
-        "The error ratio over each window of the burn-rate alerts, over the error budget; "
-        "dashed lines are the alerts' factors (orange: ticket, red: page). A pair fires when "
-        "its long and short windows are both above its factor.",
+        "The error ratio over each window of the burn-rate alerts, over the error budget (1x "
+        "spends it exactly over the window); the four factor lines are the alerts' (page and "
+        "ticket, long/short windows). A pair fires when its long and short windows are both "
+        "above its factor.",
         *(_burn(w) for w in WINDOWS),
+        *FACTOR_LINES,
+        unit=s.BURN_RATE,
         thresholds=FACTORS,
+        overrides=[
+            {
+                "matcher": {"id": "byRegexp", "options": ".* factor$"},
+                "properties": [
+                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                    {"id": "custom.fillOpacity", "value": 0},
+                ],
+            }
+        ],
         alerts=(slo_rules.ALERT,),
         w=9,
     ),

@@ -141,6 +141,7 @@ BYTES_PER_SECOND = "Bps"
 PER_SECOND = "reqps"
 OPS = "ops"
 COUNT = "short"
+BURN_RATE = "suffix:x"  # a burn rate: times the pace that spends the budget exactly
 FROM_NOW = "dateTimeFromNow"
 NONE = "none"
 
@@ -698,6 +699,7 @@ def table(
     hide: Sequence[str] = (),
     overrides: Sequence[dict[str, Any]] = (),
     sort: str | None = None,
+    ascending: bool = False,
     alerts: Sequence[str] = (),
     links: Sequence[dict[str, Any]] = (),
     w: int = 24,
@@ -722,7 +724,7 @@ def table(
             "options": {"excludeByName": excluded, "renameByName": renames, "indexByName": {}},
         },
     ]
-    sort_by = [g.TableSortByField(displayName=sort, desc=True)] if sort else []
+    sort_by = [g.TableSortByField(displayName=sort, desc=not ascending)] if sort else []
     return g.Table(
         title=title,
         description=description,

@@ -127,3 +127,23 @@ def test_probes_failing_is_unknown_not_zero_when_the_exporter_is_dead(tmp_path: 
     # alive with one probe failing: 1; alive and all well: 0, not no data
     assert _promtool_expr(tmp_path, expr, {up: "1x12", probe: "0x12"}, [{"value": 1}]) == ""
     assert _promtool_expr(tmp_path, expr, {up: "1x12", probe: "1x12"}, [{"value": 0}]) == ""
+
+
+def _slos() -> list[dict[str, Any]]:
+    return _panels(JSON_DIR / "redline-slos.json")
+
+
+def test_the_slo_dashboard_draws_every_burn_factor_with_a_unit() -> None:
+    (burn,) = [p for p in _slos() if p["title"] == "Burn rates"]
+    exprs = [t["expr"] for t in burn["targets"]]
+    factors = {e for e in exprs if e.startswith("vector(")}
+    assert factors == {"vector(14.4)", "vector(6)", "vector(3)", "vector(1)"}, exprs
+    assert burn["fieldConfig"]["defaults"]["unit"] == "suffix:x"
+
+
+def test_the_slo_table_lists_overspent_slos_first_and_burn_rates_with_a_unit() -> None:
+    (table,) = [p for p in _slos() if p["title"] == "SLOs now"]
+    (sort,) = table["options"]["sortBy"]
+    assert sort == {"displayName": "budget left", "desc": False}
+    burn = [o for o in table["fieldConfig"]["overrides"] if "burn" in o["matcher"]["options"]]
+    assert {"id": "unit", "value": "suffix:x"} in burn[0]["properties"]
