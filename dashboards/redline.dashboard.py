@@ -3,6 +3,7 @@ collectors, reloads, and the streams it ingests (logs, heartbeat pings, vendor f
 
 from dashboards import style as s
 from dashboards.style import Q, m, sel, var
+from exporter.rules.alerts import monitoring
 
 EX = {"instance": var("instance")}
 JOB: dict[str, s.Matches] = {"job": s.REDLINE_JOB, **EX}
@@ -247,10 +248,54 @@ ingest = s.row(
     ),
 )
 
+# The alerting pipeline: Prometheus and Alertmanager, from their own metrics (the prometheus and
+# alertmanager scrape jobs), so a page that cannot be delivered is seen.
+pipeline = s.row(
+    "The alerting pipeline",
+    s.timeseries(
+        "Notifications failing",
+        "Notifications Alertmanager failed to deliver, per integration (PagerDuty, Slack, "
+        "email, webhook). Any failure of PagerDuty is a page lost.",
+        Q(
+            f"sum by (integration) (increase({sel(monitoring.AM_NOTIFICATIONS_FAILED)}[{s.RATE}]))",
+            "{{integration}}",
+        ),
+        unit=s.COUNT,
+        bars=True,
+        thresholds=s.steps(s.OK, (1, s.WARNING)),
+        alerts=("AlertmanagerNotificationsFailing",),
+        w=8,
+    ),
+    s.stat(
+        "Config reloads",
+        "Whether the last configuration reload of Prometheus and of each Alertmanager "
+        "succeeded; failed: old rules or routes run, and the next restart fails.",
+        Q(f"min by (job, instance) ({sel(monitoring.PROM_CONFIG_RELOAD)})", "{{instance}}"),
+        Q(f"min by (job, instance) ({sel(monitoring.AM_CONFIG_RELOAD)})", "{{instance}}"),
+        mappings=s.state_mappings({"failed": s.CRITICAL, "ok": s.OK}),
+        alerts=("PrometheusConfigReloadFailed", "AlertmanagerConfigReloadFailed"),
+        text_mode="value_and_name",
+        w=8,
+    ),
+    s.timeseries(
+        "Rule evaluation failures",
+        "Failed evaluations per rule group: that group's alerts cannot fire.",
+        Q(
+            f"sum by (rule_group) (increase({sel(monitoring.PROM_RULE_FAILURES)}[{s.RATE}]))",
+            "{{rule_group}}",
+        ),
+        unit=s.COUNT,
+        bars=True,
+        thresholds=s.steps(s.OK, (1, s.WARNING)),
+        alerts=("PrometheusRuleEvaluationFailing",),
+        w=8,
+    ),
+)
+
 dashboard = s.dashboard(
     "redline",
     "Is redline itself measuring? Scrapes, probe errors, sources and collectors, config "
     "reloads, and what it ingests.",
-    [health, probes, sources, ingest],
+    [health, probes, sources, ingest, pipeline],
     variables=[s.variable("instance", "Exporter", m.BUILD_INFO, "instance")],
 )
