@@ -198,3 +198,25 @@ def test_a_bad_exporter_auth_is_refused(tmp_path: Path, auth: str, error: str) -
         load_stack(specs)
     assert error in str(e.value)
     assert "hunter2" not in str(e.value)
+
+
+def test_every_paging_alert_has_a_missing_data_companion_or_a_reason(alerts: list[Alert]) -> None:
+    """An alert whose series never arrive never fires, and nobody is told: every paging alert
+    names the alerts that fire when its input is missing (absent(), staleness, a source or the
+    exporter down), or says why it needs none (exporter/rules/alerts/missing.py)."""
+    from exporter.rules.alerts.missing import MISSING_DATA
+
+    names = {a.name for a in alerts}
+    paging = {a.name for a in alerts if any(r.severity == "page" for r in a.rules)}
+    assert len(paging) > 10
+    unlisted = sorted(paging - set(MISSING_DATA))
+    assert not unlisted, f"paging alerts with no missing-data companion or exemption: {unlisted}"
+    for name, (companions, why) in MISSING_DATA.items():
+        assert name in names, f"{name} is no alert"
+        assert len(why) > 20, f"{name}: say why"
+        for companion in companions:
+            assert companion in names and companion != name, f"{name}: {companion}?"
+    # the companions that watch for absence do: absent() where there is nothing else to read
+    generated = _generated_rules()
+    for name in ("SLOIndicatorMissing", "RedlineTargetsVanished"):
+        assert any("absent(" in str(r["expr"]) for r in generated if r.get("alert") == name)

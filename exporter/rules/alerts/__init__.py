@@ -19,6 +19,7 @@ from exporter.rules.alerts import (
     database,
     host,
     logs,
+    missing,
     monitoring,
     outages,
     pipeline,
@@ -43,6 +44,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
     "monitoring": monitoring.alerts,
+    "missing": missing.alerts,
     "outages": outages.alerts,
 }
 
