@@ -22,6 +22,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,7 +91,11 @@ def test_service_down_pages_once_with_its_runbook_and_resolves(
     (page,) = _checks(drill, "notified")
     assert page.ok and page.seconds is not None and page.seconds <= drills.PAGE_TARGET
     assert "to oncall" in page.observed
-    assert "runbook https://" in page.observed and "/ServiceDown.md" in page.observed
+    # the page's runbook link opens: the demo's receiver serves docs/runbooks/
+    link = f"{layout.RECEIVER_URL}/runbooks/ServiceDown.md"
+    assert f"runbook {link}" in page.observed, page.observed
+    with urllib.request.urlopen(link, timeout=5) as answer:
+        assert answer.status == 200 and b"# ServiceDown" in answer.read()
     (resolved,) = _checks(drill, "resolved")
     assert resolved.seconds is not None and resolved.seconds <= drills.RESOLVE_TARGET
     (once,) = _checks(drill, "exactly once")

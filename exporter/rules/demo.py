@@ -22,6 +22,9 @@ What the profile changes, and why:
   reach a group together (as production's 30 s wait covers its 30 s evaluations). The peers'
   ``--cluster.peer-timeout`` is 3 s (Alertmanager's default 15 s is longer than the demo's
   shortest group_interval, which makes the two peers send a repeat at the same moment).
+- **runbook links**: every alert's runbook link points to the demo's receiver, which serves
+  docs/runbooks/ (``/runbooks/<alert>.md``), so a page's link opens; production's point to
+  ``runbook_url`` of alert_rules/stack.yml.
 - **receivers**: every receiver keeps its name and every route and inhibition stays as written,
   but its PagerDuty, Slack, email or webhook is replaced by one webhook to the demo's receiver
   (exporter/demo/receiver.py) at ``/notify/<receiver>``, so a drill sees where each
@@ -138,6 +141,8 @@ class DemoProfile:
                 "remote_write": (),
                 "replicas": self.replicas,
                 "exporter_auth": None,  # the demo's exporter runs without --web.config.file
+                # runbook links open: the demo's receiver serves docs/runbooks/ itself
+                "runbook_url": f"{self.receiver_url.rstrip('/')}/runbooks",
             }
         )
 
