@@ -366,6 +366,21 @@ class Drill:
             return False
         return bool(answer.get("data", {}).get("result"))
 
+    def clustered(self) -> bool:
+        """Every Alertmanager peer answers and its gossip has settled with all the others (the
+        game day's precondition too: alertmanager_cluster_members equals the peers). Before
+        that, each peer can send the same notification: a duplicate page the drill would
+        blame on the rules."""
+        peers = len(self.stack.alertmanagers)
+        for _, url in self.stack.alertmanagers:
+            try:
+                cluster = _get(f"{url}/api/v2/status", timeout=3).get("cluster", {})
+            except (OSError, ValueError, AttributeError):
+                return False
+            if cluster.get("status") != "ready" or len(cluster.get("peers") or []) != peers:
+                return False
+        return True
+
     def quiet(self) -> bool:
         s = self.scenario
         watched = [e for e in (*s.notified, *s.inhibited, *s.fired) if e.baseline]
@@ -387,11 +402,12 @@ class Drill:
         for line in faults.heal(None):
             self.notes.append(f"before the drill: {line}")
         deadline = time.time() + BASELINE_TIMEOUT
-        while not (self.scraping() and self.quiet()):
+        while not (self.scraping() and self.quiet() and self.clustered()):
             if time.time() > deadline:
                 raise DrillError(
-                    f"Prometheus does not scrape the exporter, or the alerts of "
-                    f"{self.scenario.name} did not go quiet, within {BASELINE_TIMEOUT:.0f}s "
+                    f"Prometheus does not scrape the exporter, the Alertmanager peers do not "
+                    f"see each other, or the alerts of {self.scenario.name} did not go quiet, "
+                    f"within {BASELINE_TIMEOUT:.0f}s "
                     "(see `redline demo status`)"
                 )
             time.sleep(POLL)
