@@ -126,7 +126,7 @@ def _expected(labels: dict[str, str]) -> list[str]:
     if labels["alertname"] == "OutageWindow":
         return ["explanations"]
     if labels["severity"] == "page":
-        return ["oncall"]
+        return ["oncall", "escalation"]
     if labels["severity"] == "info":
         return ["digest"]
     team = TEAM.get(labels["service"], "services")
@@ -427,3 +427,25 @@ def test_every_inhibition_with_a_broad_source_says_what_must_be_equal() -> None:
             assert rule.get("equal"), f"broad source without equal: {rule}"
     # and the test would have caught the old rule
     assert _broad(['alertname="PostgresDown"'])
+
+
+def test_an_unresolved_page_escalates_after_the_sev1_acknowledgement_time() -> None:
+    """docs/incident-response.md: SEV-1 acknowledged within 5 minutes. A page goes to the on-call
+    at once and, if it still fires 5 minutes later, to the escalation receiver too; pages repeat
+    hourly, tickets every 4 h, info daily (per severity)."""
+    text = (ROOT / "docs" / "incident-response.md").read_text()
+    assert "| **5 minutes**" in text
+    config = yaml.safe_load(CONFIG.read_text())
+    routes = config["route"]["routes"]
+    page = [r for r in routes if r["matchers"] == ['severity="page"']]
+    oncall, escalation = page
+    assert oncall["receiver"] == "oncall" and oncall["continue"] is True
+    assert oncall.get("group_wait", config["route"]["group_wait"]) == "30s"
+    assert escalation["receiver"] == "escalation" and escalation["group_wait"] == "5m"
+    assert oncall["repeat_interval"] == "1h" and config["route"]["repeat_interval"] == "4h"
+    info = next(r for r in routes if r["matchers"] == ['severity="info"'])
+    assert info["repeat_interval"] == "24h"
+    assert receivers_for({"alertname": "ServiceDown", "severity": "page"}) == [
+        "oncall",
+        "escalation",
+    ]
