@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 
 from exporter.config import Config, Service, load_config
+from exporter.launch.config import alertmanager_intervals
 from exporter.rules.model import alternatives
 from exporter.rules.spec import (
     ROOT,
@@ -43,6 +44,7 @@ from exporter.rules.spec import (
     SLOSpec,
     SpecError,
     StackSpec,
+    TimeInterval,
     load_alerts,
     load_routing,
     load_stack,
@@ -259,6 +261,10 @@ def dependency_inhibitions(config: Config) -> tuple[InhibitRule, ...]:
     return tuple(out)
 
 
+# routing.yml's routes name it; its dates are config/hotrod.yml's launch:
+LAUNCH_WINDOW = "launch-window"
+
+
 def _with_teams(routing: RoutingSpec, config: Config) -> RoutingSpec:
     receivers = {r.name for r in routing.receivers}
     for i, service in enumerate(config.services):
@@ -269,10 +275,20 @@ def _with_teams(routing: RoutingSpec, config: Config) -> RoutingSpec:
                 f"{service.team!r} is not a receiver of alert_rules/routing.yml "
                 f"({', '.join(sorted(receivers))})",
             )
+    if LAUNCH_WINDOW in routing.time_intervals:
+        raise ModelError(
+            "config",
+            ("launch",),
+            f"alert_rules/routing.yml must not define {LAUNCH_WINDOW}: it is the operator's "
+            "launch window (launch: in this file), generated from it",
+        )
+    # the launch window is the operator's data: the next launch's dates, in their zone
+    launch = tuple(TimeInterval.model_validate(e) for e in alertmanager_intervals(config.launch))
     return routing.model_copy(
         update={
             "routes": tuple(_expand(r, config) for r in routing.routes),
             "inhibit_rules": dependency_inhibitions(config) + routing.inhibit_rules,
+            "time_intervals": {**routing.time_intervals, LAUNCH_WINDOW: launch},
         }
     )
 
