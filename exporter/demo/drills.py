@@ -452,8 +452,10 @@ class Drill:
             )
         if s.after is not None:
             s.after(self)
-        # a duplicate of the last notification would come now, and a page that should not
-        # come after healing (a repeat, a recovering dependent) within this
+        # every paged group closed (a group's last alert may resolve after the expected ones),
+        # then a duplicate of the last notification, or a page that should not come after
+        # healing (a repeat, a recovering dependent), would come within AFTER_HEAL_WATCH
+        self.watch(s.resolve_timeout, lambda: not self.pager().still_open)
         self.watch(AFTER_HEAL_WATCH)
         self.t_end = time.time()
         self.evaluate()
