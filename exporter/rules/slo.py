@@ -5,7 +5,9 @@ For every SLO of alert_rules/slos.yml, one rule group (prometheus/rules/slos.yml
 
 - ``slo:sli_error:ratio_rate<w>``: the share of bad events over each window ``w`` the burn-rate
   alerts use (5m, 30m, 1h, 2h, 6h, 1d, 3d with the Workbook's windows) and over the SLO window
-  (30d, the mean of the 5m ratios, as Sloth does, so no rule reads 30 days of raw samples);
+  (30d: the sum of the bad events recorded per 5m, ``slo:sli_bad:rate5m``, over the sum of all
+  events, ``slo:sli_total:rate5m``, so no rule reads 30 days of raw samples, the ratio is
+  weighted by traffic, and a 5 minutes without requests is no NaN);
 - ``slo:objective:ratio``, ``slo:error_budget:ratio`` (1 - objective), ``slo:time_period:days``;
 - ``slo:current_burn_rate:ratio`` (5m ratio / budget), ``slo:period_burn_rate:ratio`` (30d ratio /
   budget) and ``slo:period_error_budget_remaining:ratio`` (1 - period burn rate);
@@ -86,6 +88,39 @@ def _ratio(window: str) -> str:
     return f"slo:sli_error:ratio_rate{window}"
 
 
+# The SLO window's ratio is a sum of bad events over a sum of events, each recorded per short
+# window: weighted by traffic, and never NaN (a short window without requests adds 0 to both,
+# where the mean of 5-minute ratios took its 0/0 and made the budget NaN for 30 days).
+BAD = "slo:sli_bad:rate"
+TOTAL = "slo:sli_total:rate"
+
+
+def events(slo: SLO, window: str) -> tuple[str, str]:
+    """PromQL for (bad events, all events) of ``slo`` over ``window``: request rates for the
+    request-counting SLIs; for probes and the database, whose runs are evenly spaced, the share
+    of failed runs and 1 (so every window weighs the same, as every run does)."""
+    sli = slo.sli
+    if sli.probes is not None or sli.database is not None:
+        ratio = f'{_ratio(window)}{{slo="{slo.name}"}}'
+        return ratio, f"{ratio} >= bool 0"
+    req = sli.requests or sli.latency
+    assert req is not None
+    where: dict[str, Any] = {"service": req.service}
+    if req.routes:
+        where["route"] = ("=~", alternatives(req.routes))
+    if sli.requests is not None:
+        errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
+        total = sel(m.LOG_HTTP_REQUESTS, **where)
+        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))"
+    assert sli.latency is not None
+    good = sel(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold))
+    total = sel(m.LOG_HTTP_DURATION, "_count", **where)
+    return (
+        f"sum(rate({total}[{window}])) - sum(rate({good}[{window}]))",
+        f"sum(rate({total}[{window}]))",
+    )
+
+
 def recordings(slo: SLO, spec: SLOSpec, alert: AlertSpec) -> list[Ordered]:
     labels = {"service": slo.service, "slo": slo.name}
     this = f'{{slo="{slo.name}"}}'
@@ -94,10 +129,14 @@ def recordings(slo: SLO, spec: SLOSpec, alert: AlertSpec) -> list[Ordered]:
         Ordered(record=_ratio(w), expr=error_ratio(slo, w), labels=labels) for w in windows(alert)
     ]
     short = windows(alert)[0]
+    bad, total = events(slo, short)
     rules += [
+        Ordered(record=f"{BAD}{short}", expr=bad, labels=labels),
+        Ordered(record=f"{TOTAL}{short}", expr=total, labels=labels),
         Ordered(
             record=_ratio(spec.window),
-            expr=f"avg_over_time({_ratio(short)}{this}[{spec.window}])",
+            expr=f"sum_over_time({BAD}{short}{this}[{spec.window}])\n/\n"
+            f"sum_over_time({TOTAL}{short}{this}[{spec.window}])",
             labels=labels,
         ),
         Ordered(
@@ -465,7 +504,27 @@ def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]
                 ],
             )
         )
+    # requests, then none for a while (a quiet night), then requests again: the SLO window's
+    # ratio stays a number (no error: all the budget left), where the mean of 5m ratios took
+    # the quiet windows' 0/0 and was NaN
+    quiet_night = []
+    if slo.sli.requests is not None or slo.sli.latency is not None:
+        o = outage(slo, "quiet", 60, 0)
+        for i in range(20, 40):
+            o.total[i] = Decimal(0)
+        quiet_night.append(
+            test(
+                "no requests for a while",
+                o,
+                [
+                    sample(_ratio(short), 0, 15),
+                    sample("slo:period_error_budget_remaining:ratio", 1, 35),
+                    sample("slo:period_error_budget_remaining:ratio", 1, 59),
+                ],
+            )
+        )
     return [
+        *quiet_night,
         test(
             "recorded metadata",
             outage(slo, "quiet", 12, 0),
