@@ -45,13 +45,14 @@ import blackbox  # noqa: E402
 import host  # noqa: E402
 import logs  # noqa: E402
 import postgres  # noqa: E402
+import scale  # noqa: E402
 from procs import Children, HarnessError  # noqa: E402
 from table import ERROR, Row, Section, machine_lines, markdown, render  # noqa: E402
 
 REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "latest.md"
 TMP_PREFIX = "redline-bench-"
-SECTIONS = ("probes", "postgres", "host", "logs")
+SECTIONS = ("probes", "postgres", "host", "logs", "scale")
 PEERS = {
     **blackbox.VERSIONS,
     "postgres_exporter": [postgres.PGEXP_BIN, "--version"],
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "host": ("host vs node_exporter (issue 4)", lambda: host.section(args.quick)),
         "logs": ("logs vs mtail (issue 4)", lambda: logs.section(args.quick)),
+        "scale": ("The stack at 10x the shop (issue 18)", lambda: scale.section(args.quick)),
     }
     sections = []
     try:

@@ -9,6 +9,10 @@ REQ = {"service": var("service"), "route": var("route")}
 REQUESTS = sel(m.LOG_HTTP_REQUESTS, **REQ)
 ERRORS = sel(m.LOG_HTTP_REQUESTS, code_class="5xx", **REQ)
 BUCKETS = sel(m.LOG_HTTP_DURATION, "_bucket", **REQ)
+# Pattern matches, levels and freshness are counted per log source (one source, e.g. Fly's
+# log shipper, carries several services, and these lines have no route): the bottom row
+# follows the source variable, since the service and route of a line are not known there.
+SRC = {"source": var("source")}
 RATE = s.RATE
 
 # The latency SLOs (alert_rules/slos.yml) as per-series threshold lines on the p95 graph.
@@ -87,7 +91,7 @@ latency = s.row(
 )
 
 patterns = s.row(
-    "Error patterns and log health",
+    "Error patterns and log health, by log source (variable source)",
     s.table(
         "Top error patterns",
         "Log lines matching each configured error pattern (logs.patterns) over the time range, "
@@ -95,7 +99,7 @@ patterns = s.row(
         "throttling.",
         Q(
             f"topk(10, sum by (source, pattern) "
-            f"(increase({sel(m.LOG_PATTERN_MATCHES)}[{s.RANGE}])))"
+            f"(increase({sel(m.LOG_PATTERN_MATCHES, **SRC)}[{s.RANGE}])))"
         ),
         columns={"Value": "lines"},
         sort="lines",
@@ -107,8 +111,8 @@ patterns = s.row(
         "Error pattern matches",
         "Matching lines per second, by pattern.",
         Q(
-            f"sum by (pattern) (rate({sel(m.LOG_PATTERN_MATCHES)}[{RATE}]))",
-            "{{pattern}}",
+            f"sum by (source, pattern) (rate({sel(m.LOG_PATTERN_MATCHES, **SRC)}[{RATE}]))",
+            "{{source}} {{pattern}}",
         ),
         unit=s.PER_SECOND,
         alerts=("LogOutOfMemory", "LogErrorPatternSpike"),
@@ -119,7 +123,7 @@ patterns = s.row(
         "Log lines by level",
         "Lines per second by source and normalised level.",
         Q(
-            f"sum by (source, level) (rate({sel(m.LOG_LINES)}[{RATE}]))",
+            f"sum by (source, level) (rate({sel(m.LOG_LINES, **SRC)}[{RATE}]))",
             "{{source}} {{level}}",
         ),
         unit=s.PER_SECOND,
@@ -131,7 +135,7 @@ patterns = s.row(
         "Log freshness",
         "Time since the newest line of each log source; orange past the silence LogSourceSilent "
         "tolerates (redline's own probes make the Fly apps log every scrape).",
-        Q(f"time() - {sel(m.LOG_LAST_LINE)}", "{{source}}"),
+        Q(f"time() - {sel(m.LOG_LAST_LINE, **SRC)}", "{{source}}"),
         unit=s.SECONDS,
         thresholds=s.above("LogSourceSilent"),
         alerts=("LogSourceSilent",),
@@ -148,5 +152,6 @@ dashboard = s.dashboard(
     variables=[
         s.variable("service", "Service", m.LOG_HTTP_REQUESTS, "service"),
         s.variable("route", "Route group", m.LOG_HTTP_REQUESTS, "route"),
+        s.variable("source", "Log source", m.LOG_LINES, "source"),
     ],
 )

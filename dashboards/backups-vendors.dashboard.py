@@ -194,11 +194,13 @@ jobs = s.row(
     ),
     s.timeseries(
         "Pings",
-        "Success and failure pings per job over the time range, and pings refused.",
-        Q(f"increase({sel(m.HEARTBEAT_SUCCESSES)}[{s.RANGE}])", "{{heartbeat}} successes"),
-        Q(f"increase({sel(m.HEARTBEAT_FAILURES)}[{s.RANGE}])", "{{heartbeat}} failures"),
-        Q(f"increase({sel(m.HEARTBEAT_REJECTED)}[{s.RANGE}])", "refused: {{reason}}"),
+        "Success and failure pings per job, and pings refused: one bar per interval, each "
+        "counting the pings of its own interval only.",
+        Q(f"increase({sel(m.HEARTBEAT_SUCCESSES)}[{s.INTERVAL}])", "{{heartbeat}} successes"),
+        Q(f"increase({sel(m.HEARTBEAT_FAILURES)}[{s.INTERVAL}])", "{{heartbeat}} failures"),
+        Q(f"increase({sel(m.HEARTBEAT_REJECTED)}[{s.INTERVAL}])", "refused: {{reason}}"),
         unit=s.COUNT,
+        per_interval=True,
         w=12,
     ),
 )

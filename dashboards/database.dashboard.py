@@ -103,11 +103,20 @@ transactions = s.row(
         w=8,
     ),
     s.timeseries(
-        "Lock waits",
-        "Connections waiting on a lock, and the longest current wait (PostgresLockWaits above "
-        "the dashed line).",
-        Q(sel(m.PG_LOCK_WAITING, **DB), "{{database}} waiting"),
-        Q(sel(m.PG_LOCK_WAIT_MAX, **DB), "{{database}} longest wait (s)"),
+        "Connections waiting on a lock",
+        "How many connections wait on a lock now (a count; how long the longest waits is the "
+        "next panel).",
+        Q(sel(m.PG_LOCK_WAITING, **DB), "{{database}}"),
+        unit=s.COUNT,
+        alerts=("PostgresLockWaits",),
+        w=8,
+    ),
+    s.timeseries(
+        "Longest lock wait",
+        "The longest current wait for a lock, in seconds (PostgresLockWaits above the dashed "
+        "line).",
+        Q(sel(m.PG_LOCK_WAIT_MAX, **DB), "{{database}}"),
+        unit=s.SECONDS,
         thresholds=s.above("PostgresLockWaits"),
         alerts=("PostgresLockWaits",),
         w=8,

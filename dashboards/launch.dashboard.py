@@ -2,6 +2,7 @@
 tighter) on one screen: the shop's pulse, its traffic, and the known weak spots of the launch
 (Chatwoot's worker running out of memory, the agent queue, Shopify's rate limits)."""
 
+from dashboards import platform_health
 from dashboards import style as s
 from dashboards.style import Q, m, sel
 
@@ -80,18 +81,19 @@ pulse = s.row(
     ),
     s.stat(
         "Alerts firing",
-        "Alerts firing now, by severity.",
+        "Alerts firing now, by severity (Watchdog aside); 'none firing' when there are none.",
         Q(f"count by (severity) ({sel(s.ALERTS, **FIRING)})", "{{severity}}"),
         unit=s.COUNT,
         thresholds=s.steps(s.OK, (1, s.WARNING)),
         text_mode="value_and_name",
+        no_data=s.nothing("none firing"),
         links=(s.goto("overview"),),
         w=4,
         h=5,
     ),
     s.budget_left_stat(
         "Error budget left",
-        "The SLO with the least of its error budget left.",
+        "The SLO with the least of its error budget left over the SLOs' rolling 30 days.",
         w=4,
         h=5,
     ),
@@ -153,13 +155,15 @@ weak_spots = s.row(
     s.timeseries(
         "Out-of-memory lines",
         "Log lines matching the oom pattern (Chatwoot's Sidekiq worker was OOM-killed at "
-        "launch); any one opens a ticket (LogOutOfMemory).",
+        "launch), one bar per interval counting that interval's lines only; any one opens a "
+        "ticket (LogOutOfMemory).",
         Q(
-            f"sum by (source) (increase({sel(m.LOG_PATTERN_MATCHES, pattern='oom')}[{RATE}]))",
+            f"sum by (source) "
+            f"(increase({sel(m.LOG_PATTERN_MATCHES, pattern='oom')}[{s.INTERVAL}]))",
             "{{source}}",
         ),
         unit=s.COUNT,
-        bars=True,
+        per_interval=True,
         alerts=("LogOutOfMemory",),
         w=6,
     ),
@@ -269,7 +273,7 @@ dashboard = s.dashboard(
     "launch",
     "The launch window on one screen: the shop's pulse, traffic and latency, and the known "
     "weak spots.",
-    [window, pulse, traffic, weak_spots],
+    [window, pulse, platform_health.row(), traffic, weak_spots],
     all_alerts=True,
     time_from="now-3h",
 )

@@ -1,6 +1,7 @@
 """Operator overview: is the shop OK? A handful of big tiles, each coloured where the alerts draw
 their lines and each a click away from its detail dashboard."""
 
+from dashboards import platform_health
 from dashboards import style as s
 from dashboards.style import Q, m, sel
 
@@ -12,42 +13,77 @@ LATENCY_WINDOW = s.window("ServiceLatencyHigh")
 STOREFRONT = ("shopify", "Storefront")  # vendor feed and component, as config/hotrod.yml names them
 assert STOREFRONT[1] in s.vendor_components(STOREFRONT[0])
 FIRING: dict[str, s.Matches] = {"alertstate": "firing", "alertname": ("!=", s.WATCHDOG)}
-EXPORTER_JOB = "redline"  # the exporter's scrape job (prometheus/prometheus.yml)
 
-tiles = s.row(
-    "Is the shop OK?",
+EXPORTER_UP = sel(s.PROMETHEUS_UP, job=s.REDLINE_JOB)
+# Every exporter Prometheus scrapes answered its last scrape (false with none configured): what
+# redline's own figures need before "0 failing" can be believed.
+EXPORTERS_ALL_UP = f"count({EXPORTER_UP} == 1) == count({EXPORTER_UP})"
+# Watchdog fires as long as Prometheus evaluates its rules: "nothing paging" is only true then.
+WATCHDOG_FIRING = sel(s.ALERTS, alertname=s.WATCHDOG, alertstate="firing")
+
+
+def _count_firing(severity: str) -> str:
+    """Alerts of ``severity`` firing now; 0 when none fire while the rules are evaluated, no
+    value (unknown) when Watchdog is not firing either, since then nothing could fire."""
+    firing = sel(s.ALERTS, severity=severity, **FIRING)
+    return f"count({firing})\n  or on() (vector(0) and on() {WATCHDOG_FIRING})"
+
+
+verdict = s.row(
+    "Is anything paging?",
     s.stat(
-        "Alerts paging",
-        "The verdict: alerts firing with severity page now (the on-call is being paged). 0 on "
-        "green is all clear; no data means the alert series cannot be read (Prometheus down).",
-        Q(f"count({sel(s.ALERTS, severity='page', **FIRING)}) or vector(0)"),
+        "Paging now",
+        "Alerts with severity page firing now (Watchdog aside). Green 'nothing paging' only "
+        "while Watchdog fires, the proof that Prometheus evaluates the rules; grey 'unknown' "
+        "when it does not (then no alert could fire: see the Watchdog runbook).",
+        Q(_count_firing("page")),
         unit=s.COUNT,
         thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        mappings=[{"type": "value", "options": {"0": {"text": "nothing paging", "color": s.OK}}}],
         links=(s.goto("launch"),),
-        w=6,
+        alerts=(s.WATCHDOG,),
+        w=8,
         h=6,
     ),
     s.stat(
         "Alerts with a ticket",
-        "Alerts firing with severity ticket now.",
-        Q(f"count({sel(s.ALERTS, severity='ticket', **FIRING)}) or vector(0)"),
+        "Alerts firing with severity ticket now; unknown while Watchdog is not firing.",
+        Q(_count_firing("ticket")),
         unit=s.COUNT,
         thresholds=s.steps(s.OK, (1, s.WARNING)),
+        mappings=[{"type": "value", "options": {"0": {"text": "none", "color": s.OK}}}],
         links=(s.goto("launch"),),
         w=4,
         h=6,
     ),
     s.stat(
-        "Exporter",
-        "UP when Prometheus scraped every redline exporter at the last scrape. DOWN: every tile "
-        "that reads the exporter's figures is blind (RedlineExporterDown pages).",
-        Q(f"min({sel(s.PROMETHEUS_UP, job=EXPORTER_JOB)}) or vector(0)"),
+        "Exporter up",
+        "DOWN when Prometheus failed its last scrape of a redline exporter, or scrapes none: "
+        "then every figure of the shop below is stale or missing (RedlineExporterDown).",
+        Q(f"min({EXPORTER_UP})\n  or on() (absent({EXPORTER_UP}) * 0)"),
         mappings=s.state_mappings(s.UP_DOWN),
         links=(s.goto("redline"),),
         alerts=("RedlineExporterDown",),
-        w=3,
+        w=4,
         h=6,
     ),
+    s.stat(
+        "Probes failing",
+        "Probes of every service failing at the last scrape; 'exporter down' when an exporter "
+        "was not scraped, since its probes then have no result at all (not 0 failing).",
+        Q(f"(count({sel(m.PROBE_SUCCESS)} == 0) or vector(0))\n  and on() ({EXPORTERS_ALL_UP})"),
+        unit=s.COUNT,
+        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
+        no_data=s.NoData("exporter down", s.CRITICAL),
+        links=(s.goto("services"),),
+        alerts=("ServiceDown",),
+        w=8,
+        h=6,
+    ),
+)
+
+tiles = s.row(
+    "Is the shop OK?",
     s.stat(
         "HotDash app",
         "UP when every probe of the app's availability SLO ("
@@ -57,7 +93,7 @@ tiles = s.row(
         mappings=s.state_mappings(s.UP_DOWN),
         links=(s.goto("services", service=APP),),
         alerts=("ServiceDown",),
-        w=3,
+        w=4,
         h=6,
     ),
     s.state_stat(
@@ -80,22 +116,6 @@ tiles = s.row(
         h=6,
     ),
     s.stat(
-        "Probes failing",
-        "Probes of every service failing at the last scrape. No data (grey) while the exporter "
-        "cannot be scraped: then nothing is known, which is not 0 failing.",
-        Q(
-            f"(count({sel(m.PROBE_SUCCESS)} == 0) or vector(0))\n"
-            f"and on () min({sel(s.PROMETHEUS_UP, job=EXPORTER_JOB)}) == 1"
-        ),
-        no_value="unknown",
-        unit=s.COUNT,
-        thresholds=s.steps(s.OK, (1, s.CRITICAL)),
-        links=(s.goto("services"),),
-        alerts=("ServiceDown",),
-        w=4,
-        h=6,
-    ),
-    s.stat(
         "App latency against its budget",
         f"p95 of the app's /health probe over {LATENCY_WINDOW}; orange above its ticket budget, "
         "red above its page limit (ServiceLatencyHigh).",
@@ -111,9 +131,10 @@ tiles = s.row(
         h=6,
     ),
     s.budget_left_stat(
-        "Error budget left this month",
-        "The SLO with the least of its 30-day error budget left; red once overspent.",
-        w=6,
+        "Error budget left (30 days)",
+        "The SLO with the least of its error budget left over the SLOs' rolling 30-day window "
+        "(not the calendar month); red once overspent.",
+        w=8,
         h=6,
     ),
     s.state_stat(
@@ -123,7 +144,7 @@ tiles = s.row(
         states=s.COMPONENT_STATES,
         links=(s.goto("backups-vendors"),),
         alerts=("VendorComponentDown", "VendorComponentDegraded"),
-        w=3,
+        w=4,
         h=6,
     ),
     s.stat(
@@ -135,7 +156,7 @@ tiles = s.row(
         thresholds=s.above("BackupTooOld"),
         links=(s.goto("backups-vendors"),),
         alerts=("BackupTooOld", "BackupFailed"),
-        w=4,
+        w=8,
         h=6,
     ),
     s.stat(
@@ -145,7 +166,7 @@ tiles = s.row(
         mappings=s.state_mappings(s.UP_DOWN),
         links=(s.goto("database"),),
         alerts=("PostgresDown",),
-        w=4,
+        w=8,
         h=6,
     ),
     s.state_stat(
@@ -155,7 +176,7 @@ tiles = s.row(
         states=s.HEARTBEAT_STATES,
         links=(s.goto("backups-vendors"),),
         alerts=("HeartbeatFailed", "HeartbeatLate"),
-        w=3,
+        w=8,
         h=6,
     ),
 )
@@ -168,7 +189,7 @@ details = s.row(
         "says what its silence means); click an alert's name for its runbook.",
         Q(sel(s.ALERTS, **FIRING)),
         hide=("__name__", "alertstate", "Value", "job", "instance"),
-        overrides=(s.runbook_column(),),
+        overrides=[s.runbook_field_link()],
         alerts=(s.WATCHDOG, "OutageWindow"),
         w=12,
         h=9,
@@ -189,7 +210,7 @@ dashboard = s.dashboard(
     "overview",
     "Is the shop OK? Each tile is coloured where the alerts draw their lines; click one for "
     "its detail dashboard.",
-    [tiles, details],
+    [verdict, tiles, platform_health.row(), details],
     all_alerts=True,
     time_from="now-3h",
 )

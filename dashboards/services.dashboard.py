@@ -12,6 +12,25 @@ BUDGETS = {f"{b.service}/{b.probe}": s.budget_steps(b) for b in s.latency_budget
 LATENCY_WINDOW = s.window("ServiceLatencyHigh")
 # The availability each service's SLO asks of its probes (alert_rules/slos.yml).
 OBJECTIVES = {svc: s.steps(s.CRITICAL, (o, s.OK)) for svc, o in s.slo_objectives().items()}
+# Each service's availability SLO: the probes its SLI counts (config/hotrod.yml, through the
+# model), not every probe of the service (a vendor check or a slow optional probe is no SLI).
+SLI_PROBES = {x.sli.probes.service: x.sli.probes.probes for x in s.slos_spec().slos if x.sli.probes}
+
+
+def _sli_availability() -> str:
+    """What each availability SLI counts, as its recording rule does (exporter/rules/slo.py):
+    the average over the range of the SLI's probes' success."""
+    terms = []
+    for svc, probes in sorted(SLI_PROBES.items()):
+        success = sel(
+            m.PROBE_SUCCESS,
+            service=[svc, var("service")],
+            probe=("=~", s.alternatives(probes)),
+        )
+        terms.append(f"avg by (service) (avg_over_time({success}[{s.RANGE}]))")
+    return "\n  or ".join(terms)
+
+
 # The probes whose JSON checks pin the deployed release (ServiceWrongVersion).
 VERSION_PROBES = s.alerts_spec().alerts["ServiceWrongVersion"].probes
 
@@ -51,12 +70,11 @@ availability = s.row(
     ),
     s.stat(
         "Availability over the time range",
-        "Share of probe runs that succeeded over the dashboard's time range, per service; red "
-        "below the objective of the service's availability SLO (alert_rules/slos.yml).",
-        Q(
-            f"avg by (service) (avg_over_time({sel(m.PROBE_SUCCESS, **SVC)}[{s.RANGE}]))",
-            "{{service}}",
-        ),
+        "Per service with an availability SLO: the share of its SLI's probe runs that "
+        "succeeded over the dashboard's time range ("
+        + "; ".join(f"{svc}: {', '.join(p)}" for svc, p in sorted(SLI_PROBES.items()))
+        + "), as the SLO counts them; red below the SLO's objective.",
+        Q(_sli_availability(), "{{service}}"),
         unit=s.RATIO,
         decimals=3,
         overrides=s.thresholds_by_name(OBJECTIVES, style=""),

@@ -2,6 +2,9 @@
 from the same spec (exporter/rules/slo.py): objective, SLI over the window, budget left and
 the burn rates the multi-window alerts compare with their factors."""
 
+from decimal import Decimal
+from typing import Any
+
 from dashboards import style as s
 from dashboards.style import Q, sel, var
 from exporter.rules import slo as slo_rules
@@ -11,23 +14,39 @@ SPEC = s.slos_spec()
 BURN = s.alerts_spec().alerts[slo_rules.ALERT]
 WINDOWS = slo_rules.windows(BURN)  # the burn-rate alerts' windows, shortest first
 SHORTEST = WINDOWS[0]
-# Burn-rate factors, coloured by the severity of the alert that uses them.
-FACTORS = s.steps(
-    s.OK,
-    *(
-        (pair.factor, s.SEVERITY_COLOURS[severity])
+# Burn-rate factors, one line each (14.4, 6, 3, 1 in the workbook's four pairs): shades of red
+# for the pairs that page, orange to yellow for those that open a ticket, the darkest for the
+# highest factor. Not s.steps(): it merges steps of one colour, and two pairs' lines vanished.
+SHADES = {
+    "page": ("dark-red", "red", "light-red", "super-light-red"),
+    "ticket": ("orange", "yellow", "light-yellow", "super-light-yellow"),
+    "info": ("dark-blue", "blue", "light-blue", "super-light-blue"),
+}
+# (factor, severity, pair), highest factor first
+PAIRS = sorted(
+    (
+        (pair.factor, severity, pair)
         for severity, level in BURN.levels().items()
         for pair in level.windows
     ),
+    key=lambda x: -x[0],
 )
 
 
-# Each factor of the burn-rate alerts as its own dashed line, named: threshold steps of one
-# colour are merged, which drew two of the four lines.
-FACTOR_LINES = tuple(
-    Q(f"vector({s.num(pair.factor)})", f"{severity} {pair.long}/{pair.short} factor")
-    for severity, level in BURN.levels().items()
-    for pair in level.windows
+def _shade(factor: Decimal, severity: str) -> str:
+    same = [f for f, sev, _ in PAIRS if sev == severity]
+    return SHADES[severity][same.index(factor)]
+
+
+FACTORS: list[dict[str, Any]] = [
+    {"color": s.OK, "value": None},
+    *({"color": _shade(f, sev), "value": s.num(f)} for f, sev, _ in reversed(PAIRS)),
+]
+if len({step["value"] for step in FACTORS}) != len(FACTORS):
+    raise ValueError("two burn-rate pairs share a factor: their lines would be drawn as one")
+FACTOR_LEGEND = "; ".join(
+    f"{s.num(f)}x over {pair.long} and {pair.short} ({sev}, {_shade(f, sev)})"
+    for f, sev, pair in PAIRS
 )
 
 
@@ -56,8 +75,8 @@ overview = s.row(
     s.table(
         "SLOs now",
         f"Per SLO: objective, the SLI achieved over {SPEC.window}, the share of the error "
-        f"budget left, and the burn rate over {SHORTEST} (1 = spending the budget exactly "
-        "over the window).",
+        f"budget left (overspent SLOs first), and the burn rate over {SHORTEST} (1x = spending "
+        "the budget exactly over the window).",
         Q(sel(s.SLO_OBJECTIVE, **SLO)),
         Q(f"1 - {sel(s.slo_error_ratio(SPEC.window), **SLO)}"),
         Q(sel(s.SLO_BUDGET_REMAINING, **SLO)),
@@ -93,6 +112,7 @@ overview = s.row(
                 "matcher": {"id": "byRegexp", "options": "burn rate.*"},
                 "properties": [
                     {"id": "unit", "value": s.BURN_RATE},
+                    {"id": "decimals", "value": 2},
                     {"id": "thresholds", "value": {"mode": "absolute", "steps": FACTORS}},
                     {"id": "custom.cellOptions", "value": {"type": "color-text"}},
                 ],
@@ -119,23 +139,13 @@ per_slo = s.row(
     ),
     s.timeseries(
         "Burn rates",
-        "The error ratio over each window of the burn-rate alerts, over the error budget (1x "
-        "spends it exactly over the window); the four factor lines are the alerts' (page and "
-        "ticket, long/short windows). A pair fires when its long and short windows are both "
-        "above its factor.",
+        "The error ratio over each window of the burn-rate alerts, over the error budget (1x: "
+        "the budget spent exactly over the SLO window). Dashed lines are the alerts' factors: "
+        f"{FACTOR_LEGEND}. A pair fires when its long and short windows are both above its "
+        "factor.",
         *(_burn(w) for w in WINDOWS),
-        *FACTOR_LINES,
         unit=s.BURN_RATE,
         thresholds=FACTORS,
-        overrides=[
-            {
-                "matcher": {"id": "byRegexp", "options": ".* factor$"},
-                "properties": [
-                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
-                    {"id": "custom.fillOpacity", "value": 0},
-                ],
-            }
-        ],
         alerts=(slo_rules.ALERT,),
         w=9,
     ),

@@ -45,6 +45,8 @@ from exporter.metrics import Metric
 from exporter.postgres import custom as pg_query_states
 from exporter.probes import base as probe_states
 from exporter.probes import json_metrics
+from exporter.promql import Matches, alternatives, sel
+from exporter.promql import labels_of as by
 from exporter.rules import slo as slo_rules
 from exporter.rules.alerts import JOB, UP
 from exporter.rules.model import WATCHDOG
@@ -108,6 +110,8 @@ TITLES: dict[str, str] = {
     "backups-vendors": "Backups, jobs and third parties",
     "launch": "Launch day",
     "redline": "redline itself",
+    "fly": "Fly apps",
+    "supabase": "Supabase instance",
 }
 # Dashboards no alert links to (so alert_rules/stack.yml does not list them yet).
 EXTRA_UIDS: dict[str, str] = {"launch": "redline-launch"}
@@ -132,6 +136,10 @@ SCHEMA_VERSION = 39  # Grafana 10.4 and later read it as is
 
 RATE = "$__rate_interval"
 RANGE = "$__range"
+# One bar per interval of the graph: increase(x[$__interval]) with the panel's min interval
+# (:func:`bar_interval`), so the bars tile the time range without overlapping (a sliding
+# increase over a longer window would count one event in several bars).
+INTERVAL = "$__interval"
 
 SECONDS = "s"
 DURATION = "dtdurations"  # "3 days, 4 hours": certificate expiry, time to full, due times
@@ -141,15 +149,18 @@ BYTES_PER_SECOND = "Bps"
 PER_SECOND = "reqps"
 OPS = "ops"
 COUNT = "short"
-BURN_RATE = "suffix:x"  # a burn rate: times the pace that spends the budget exactly
 FROM_NOW = "dateTimeFromNow"
 NONE = "none"
+
+# A burn rate: how many times faster than "exactly the budget over the SLO window" (1x).
+BURN_RATE = "suffix:x"
 
 OK = "green"
 INFO = "blue"
 WARNING = "orange"
 CRITICAL = "red"
 NEUTRAL = "text"
+UNMEASURED = "#8e8e8e"  # grey: nothing was measured (Grafana has no named grey)
 SEVERITY_COLOURS: dict[str, str] = {"info": INFO, "ticket": WARNING, "page": CRITICAL}
 
 # --- series redline does not define ------------------------------------------------------------
@@ -157,10 +168,8 @@ SEVERITY_COLOURS: dict[str, str] = {"info": INFO, "ticket": WARNING, "page": CRI
 # exporter/metrics.py lists redline's own names; these belong to Prometheus (synthetic series
 # and the rule manager), to prometheus_client's process collector, and to the SLO recording
 # rules of exporter/rules/slo.py (tests/test_dashboards.py checks each is recorded there).
-ALERTS = Metric(
-    "ALERTS", "gauge", "Prometheus's pending and firing alerts.", ("alertname", "alertstate")
-)
 ALERT_LABELS = ("alertname", "alertstate", "severity", "service", "slo")
+ALERTS = Metric("ALERTS", "gauge", "Prometheus's pending and firing alerts.", ALERT_LABELS)
 SCRAPE_DURATION = Metric(
     "scrape_duration_seconds", "gauge", "How long Prometheus's scrape of the target took."
 )
@@ -169,6 +178,51 @@ PROCESS_RESIDENT_MEMORY = Metric(
     "process_resident_memory_bytes", "gauge", "Resident memory of the exporter."
 )
 PROCESS_OPEN_FDS = Metric("process_open_fds", "gauge", "Open file descriptors of the exporter.")
+# The alerting pipeline's own health: Prometheus's and Alertmanager's metrics, scraped as the
+# jobs prometheus and alertmanager (exporter/rules/prometheus_config.py).
+PROMETHEUS_RULE_FAILURES = Metric(
+    "prometheus_rule_evaluation_failures_total",
+    "counter",
+    "Rule evaluations that failed, per rule group.",
+    ("rule_group",),
+)
+PROMETHEUS_RELOAD_OK = Metric(
+    "prometheus_config_last_reload_successful", "gauge", "Prometheus's last reload succeeded."
+)
+PROMETHEUS_ALERTMANAGERS = Metric(
+    "prometheus_notifications_alertmanagers_discovered",
+    "gauge",
+    "Alertmanagers Prometheus sends its alerts to.",
+)
+PROMETHEUS_NOTIFICATIONS_DROPPED = Metric(
+    "prometheus_notifications_dropped_total",
+    "counter",
+    "Alerts Prometheus dropped instead of sending them to an Alertmanager.",
+)
+ALERTMANAGER_NOTIFICATIONS_FAILED = Metric(
+    "alertmanager_notifications_failed_total",
+    "counter",
+    "Notifications an integration (pagerduty, slack, email, webhook) failed to deliver.",
+    ("integration",),
+)
+ALERTMANAGER_NOTIFICATIONS = Metric(
+    "alertmanager_notifications_total",
+    "counter",
+    "Notifications an integration attempted.",
+    ("integration",),
+)
+ALERTMANAGER_RELOAD_OK = Metric(
+    "alertmanager_config_last_reload_successful", "gauge", "Alertmanager's last reload succeeded."
+)
+PIPELINE_METRICS = (
+    PROMETHEUS_RULE_FAILURES,
+    PROMETHEUS_RELOAD_OK,
+    PROMETHEUS_ALERTMANAGERS,
+    PROMETHEUS_NOTIFICATIONS_DROPPED,
+    ALERTMANAGER_NOTIFICATIONS_FAILED,
+    ALERTMANAGER_NOTIFICATIONS,
+    ALERTMANAGER_RELOAD_OK,
+)
 _SLO = ("service", "slo")
 SLO_OBJECTIVE = Metric("slo:objective:ratio", "gauge", "The SLO's objective, 0-1.", _SLO)
 SLO_ERROR_BUDGET = Metric("slo:error_budget:ratio", "gauge", "1 - objective.", _SLO)
@@ -227,51 +281,10 @@ def vendor_components(feed: str) -> tuple[str, ...]:
 
 # --- selectors -----------------------------------------------------------------------------
 
-Match = str | tuple[str, str]  # "value" (=) or (op, value), op one of = != =~ !~
-Matches = Match | list[Match]  # several matchers on one label must all hold
-TARGET_LABELS = ("job", "instance")
-_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum")}
-
 
 def var(name: str) -> tuple[str, str]:
     """A matcher on a dashboard variable (multi-value and All need a regex match)."""
     return ("=~", f"${name}")
-
-
-def _labels(metric: Metric) -> set[str]:
-    extra = set(ALERT_LABELS) if metric is ALERTS else set()
-    return set(metric.labels) | set(TARGET_LABELS) | extra
-
-
-def sel(metric: Metric, suffix: str = "", /, **matchers: Matches) -> str:
-    """``sel(m.PROBE_SUCCESS, service=var("service"), probe="health")``; only the metric's own
-    labels (and job, instance, and le of a histogram's buckets) may be matched."""
-    if suffix and suffix not in _SUFFIXES.get(metric.type, ()):
-        raise ValueError(f"{metric.name} ({metric.type}) has no series {metric.name}{suffix}")
-    allowed = _labels(metric) | ({"le"} if suffix == "_bucket" else set())
-    parts = []
-    for label, matches in matchers.items():
-        if label not in allowed:
-            raise ValueError(f"{metric.name} has no label {label!r}")
-        for match in matches if isinstance(matches, list) else [matches]:
-            op, value = ("=", match) if isinstance(match, str) else match
-            if op not in ("=", "!=", "=~", "!~"):
-                raise ValueError(f"bad matcher operator {op!r}")
-            parts.append(f'{label}{op}"{value}"')
-    return f"{metric.name}{suffix}" + ("{" + ", ".join(parts) + "}" if parts else "")
-
-
-def by(metric: Metric, *labels: str) -> str:
-    """``service, probe`` for a ``by (...)`` clause, checked against the metric's labels."""
-    for label in labels:
-        if label not in _labels(metric) and label != "le":
-            raise ValueError(f"{metric.name} has no label {label!r}")
-    return ", ".join(labels)
-
-
-def alternatives(values: Sequence[str]) -> str:
-    """A regex matching exactly these configured names (a dot escaped as PromQL needs)."""
-    return "|".join(v.replace(".", "\\\\.") for v in values)
 
 
 # --- states: a state set as one number per series, mapped back to its name ------------------
@@ -477,6 +490,12 @@ def slo_objectives() -> dict[str, Decimal]:
     return out
 
 
+def bar_interval() -> str:
+    """The shortest interval of a per-interval bar: four scrapes, as $__rate_interval, so each
+    bar's increase() sees at least two samples."""
+    return f"{num(seconds(stack().scrape_interval) * 4)}s"
+
+
 # --- links -------------------------------------------------------------------------------------
 
 
@@ -495,22 +514,6 @@ def runbook(alert: str) -> dict[str, Any]:
     }
 
 
-def runbook_column(column: str = "alertname") -> dict[str, Any]:
-    """A table override making each cell of ``column`` (an alert's name) a link to its runbook."""
-    base = stack().runbook_url.rstrip("/")
-    return {
-        "matcher": {"id": "byName", "options": column},
-        "properties": [
-            {
-                "id": "links",
-                "value": [
-                    {"title": "Runbook", "url": f"{base}/${{__value.raw}}.md", "targetBlank": True}
-                ],
-            }
-        ],
-    }
-
-
 def goto(key: str, **variables: str) -> dict[str, Any]:
     """A link to dashboard ``key`` keeping the time range, with variables set."""
     query = "".join(
@@ -520,6 +523,59 @@ def goto(key: str, **variables: str) -> dict[str, Any]:
         "title": f"{TITLES[key]} dashboard",
         "url": f"/d/{uid(key)}?${{__url_time_range}}{query}",
         "targetBlank": False,
+    }
+
+
+# --- no data --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoData:
+    """What a stat shows when its query returns no series. It must be said per tile: for some
+    no series means nothing is wrong (no alert firing: green), for most it means nothing was
+    measured (grey, never the green of a good value)."""
+
+    text: str
+    colour: str
+
+
+UNKNOWN = NoData("unknown", UNMEASURED)
+
+
+def nothing(text: str) -> NoData:
+    """No series is the good case (e.g. no alert firing, no probe failing): green ``text``."""
+    return NoData(text, OK)
+
+
+def no_data_mapping(no_data: NoData) -> dict[str, Any]:
+    """Grafana's special-value mapping for a missing or NaN value: it colours the no-data
+    display too (Grafana renders "no value" through the value mappings)."""
+    return {
+        "type": "special",
+        "options": {
+            "match": "null+nan",
+            "result": {"text": no_data.text, "color": no_data.colour, "index": 100},
+        },
+    }
+
+
+def runbook_field_link(label: str = "alertname") -> dict[str, Any]:
+    """A table override: each row's ``label`` cell links to that alert's runbook (the same
+    link template as the alerts' runbook_url annotation, alert_rules/stack.yml)."""
+    return {
+        "matcher": {"id": "byName", "options": label},
+        "properties": [
+            {
+                "id": "links",
+                "value": [
+                    {
+                        "title": "Runbook: ${__value.raw}",
+                        "url": f"{stack().runbook_url.rstrip('/')}/${{__value.raw}}.md",
+                        "targetBlank": True,
+                    }
+                ],
+            }
+        ],
     }
 
 
@@ -604,10 +660,15 @@ def timeseries(
     min_: int | None = None,
     max_: int | None = None,
     overrides: Sequence[dict[str, Any]] = (),
+    per_interval: bool = False,
     w: int = 12,
     h: int = 8,
 ) -> g.TimeSeries:
-    """A graph over time; thresholds (if any) are drawn as dashed lines."""
+    """A graph over time; thresholds (if any) are drawn as dashed lines. ``per_interval``:
+    bars of ``increase(x[$__interval])``, one per interval (the queries use :data:`INTERVAL`),
+    the panel's min interval set by :func:`bar_interval`."""
+    if per_interval and not all(INTERVAL in q.expr for q in queries):
+        raise ValueError(f"{title}: per-interval bars need increase(...[{INTERVAL}])")
     return g.TimeSeries(
         title=title,
         description=description,
@@ -618,8 +679,9 @@ def timeseries(
         thresholdsStyleMode="dashed" if thresholds else "off",
         links=_links(alerts, links),
         stacking={"mode": "normal", "group": "A"} if stack else {},
-        fillOpacity=30 if (stack or bars) else 10,
-        drawStyle="bars" if bars else "line",
+        fillOpacity=30 if (stack or bars or per_interval) else 10,
+        drawStyle="bars" if (bars or per_interval) else "line",
+        interval=bar_interval() if per_interval else None,
         showPoints="never",
         valueMin=min_,
         valueMax=max_,
@@ -630,18 +692,6 @@ def timeseries(
         gridPos=_size(w, h),
         maxDataPoints=None,
     )
-
-
-# What a tile shows when its query returns nothing (a target gone, the exporter dead): grey, so
-# no data never passes for a green "all fine".
-NO_DATA = "#8e8e8e"
-
-
-def no_data_mapping(text: str) -> dict[str, Any]:
-    return {
-        "type": "special",
-        "options": {"match": "null+nan", "result": {"text": text.upper(), "color": NO_DATA}},
-    }
 
 
 def stat(
@@ -656,16 +706,15 @@ def stat(
     overrides: Sequence[dict[str, Any]] = (),
     graph: bool = False,
     text_mode: str = "auto",
-    no_value: str = "no data",
+    no_data: NoData = UNKNOWN,
     decimals: int | None = None,
     w: int = 6,
     h: int = 4,
 ) -> g.Stat:
     """One big number (or one per series) coloured by thresholds or by mapped states. Tiles
-    link to their detail dashboard by clicking anywhere on the value too. No data is never
-    green: it reads ``no_value`` in grey (NO_DATA), whatever the thresholds' base colour."""
+    link to their detail dashboard by clicking anywhere on the value too. ``no_data`` is what
+    the tile says when its query returns nothing (grey "unknown" unless said otherwise)."""
     data_links = [dict(link) for link in links]
-    mappings = [*(mappings or []), no_data_mapping(no_value)]
     return g.Stat(
         title=title,
         description=description,
@@ -673,7 +722,7 @@ def stat(
         targets=_targets(queries, instant=not graph),
         format=unit,
         thresholds=thresholds or steps(OK),
-        mappings=mappings,
+        mappings=[*(mappings or []), no_data_mapping(no_data)],
         links=_links(alerts, links),
         overrides=list(overrides),
         color={"mode": "thresholds"},
@@ -681,7 +730,7 @@ def stat(
         graphMode="area" if graph else "none",
         reduceCalc="lastNotNull",
         textMode=text_mode,
-        noValue=no_value,
+        noValue=no_data.text,
         decimals=decimals,
         gridPos=_size(w, h),
         maxDataPoints=None,
@@ -794,6 +843,7 @@ def state_stat(
     states: Mapping[str, str],
     alerts: Sequence[str] = (),
     links: Sequence[dict[str, Any]] = (),
+    no_data: NoData = UNKNOWN,
     w: int = 6,
     h: int = 4,
 ) -> g.Stat:
@@ -805,6 +855,7 @@ def state_stat(
         mappings=state_mappings(states),
         alerts=alerts,
         links=links,
+        no_data=no_data,
         w=w,
         h=h,
     )

@@ -25,17 +25,26 @@ DEFAULT_LISTEN = ":9877"
 log = logging.getLogger("redline")
 
 
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
 class _LogfmtFormatter(logging.Formatter):
-    """ts=... level=... logger=... msg="..." as Prometheus components log."""
+    """ts=... level=... logger=... msg="..." as Prometheus components log; an exception's
+    traceback follows as err="..." on the same line (newlines escaped), so an internal error
+    (aiohttp's "Error handling request", a source that raised) can be diagnosed."""
 
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         line = f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
-        line += f'logger={record.name} msg="{msg}"'
+        line += f"logger={record.name} msg={_quoted(record.getMessage())}"
         detail = getattr(record, "detail", None)
         if detail:
-            line += ' detail="' + str(detail).replace('"', '\\"').replace("\n", "\\n") + '"'
+            line += f" detail={_quoted(str(detail))}"
+        if record.exc_info:
+            line += f" err={_quoted(self.formatException(record.exc_info))}"
+        elif record.stack_info:
+            line += f" stack={_quoted(self.formatStack(record.stack_info))}"
         return line
 
 
@@ -307,8 +316,11 @@ def _add_restore_test(sub: Any) -> None:
 
 
 def _add_demo(sub: Any) -> None:
-    from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
-
+    try:
+        from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
+    except ImportError:
+        # the installed package leaves the demo out (pyproject.toml): it runs from a checkout
+        sys.exit("error: the demo runs from a checkout of the repository: make demo (docs/demo.md)")
     demo.add_parsers(sub, LAZY_HELP)  # redline demo break|heal|status, redline drill [SCENARIO]
 
 

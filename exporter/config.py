@@ -20,6 +20,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -46,6 +47,7 @@ from exporter.heartbeats.config import HeartbeatsConfig
 from exporter.host.config import HostConfig
 from exporter.launch.config import LaunchConfig
 from exporter.logs.config import LogsConfig
+from exporter.platform.config import PlatformConfig, ServiceFly
 from exporter.postgres.config import Databases
 from exporter.secrets import FileSecret
 from exporter.sloconfig import SLOBase, SLOs
@@ -257,6 +259,8 @@ class Service(Model):
     name: Name
     description: str = ""
     probes: tuple[Probe, ...] = Field(min_length=1)
+    # The Fly app the service runs as, and its process groups (docs/platform.md).
+    fly: ServiceFly | None = None
     # The monitoring side (exporter/sloconfig.py): who gets this service's tickets (a receiver
     # of alert_rules/routing.yml), the databases (names under databases) whose outage explains
     # its errors, and its SLOs.
@@ -266,6 +270,15 @@ class Service(Model):
     # pages (ServiceDown opens a ticket, its SLOs' burns too); docs/alerting.md.
     vendor: bool = False
     slos: SLOs
+
+    @model_validator(mode="after")
+    def _fly_slis(self) -> Service:
+        for slo in self.slos:
+            if slo.sli.kind().startswith("fly_") and self.fly is None:
+                raise ValueError(
+                    f"SLO {slo.name}: a {slo.sli.kind()} SLI reads the service's Fly app: set fly"
+                )
+        return self
 
     @field_validator("probes")
     @classmethod
@@ -316,6 +329,8 @@ class Config(Model):
     backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
     heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
     launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
+    # Fly.io and Supabase (docs/platform.md); validated even when absent (see _platform)
+    platform: PlatformConfig = Field(default=PlatformConfig(), validate_default=True)
     # The window every SLO's objective and error budget is measured over (docs/slos.md).
     slo_window: Duration = 30 * 86400.0
 
@@ -323,7 +338,26 @@ class Config(Model):
     @classmethod
     def _unique(cls, services: tuple[Service, ...]) -> tuple[Service, ...]:
         unique_names([s.name for s in services], "service")
+        apps = [s.fly.app for s in services if s.fly is not None]
+        if len(apps) != len(set(apps)):
+            raise ValueError("two services name the same Fly app")
         return services
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, platform: PlatformConfig, info: ValidationInfo) -> PlatformConfig:
+        services = info.data.get("services") or ()
+        flying = [f"services[{i}].fly" for i, s in enumerate(services) if s.fly is not None]
+        if flying and platform.fly is None:
+            raise ValueError(
+                f"{', '.join(flying)} name a Fly app: set platform.fly (org and token_file) "
+                "so it can be read"
+            )
+        return platform
+
+    def fly_apps(self) -> dict[str, Service]:
+        """Every service that runs as a Fly app, by its app's name."""
+        return {s.fly.app: s for s in self.services if s.fly is not None}
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -1368,6 +1368,14 @@ CONFIG_TARGETS = Metric(
     "backups, vendors); a sudden fall is what a cut or wrong config file looks like.",
     ("area",),
 )
+WEB_AUTH_FAILURES = Metric(
+    "redline_web_auth_failures_total",
+    "counter",
+    "Requests refused by basic auth, by reason: missing (no credentials: a client's first "
+    "try), malformed, unknown_user, wrong_password, rate_limited (a client over its share of "
+    "password checks, answered 429 without checking).",
+    ("reason",),
+)
 SHARD_INFO = Metric(
     "redline_shard_info",
     "gauge",
@@ -1384,6 +1392,251 @@ ASYNCIO_TASKS = Metric(
     "gauge",
     "asyncio tasks alive in the exporter when scraped (the scrape's own included): a number "
     "that keeps growing is a leak (tests/test_soak.py checks it comes back after a soak).",
+)
+
+# --- platform (exporter/platform/): Fly machines from the Machines API, polled in the background -
+FLY = ("service", "app", "group")
+FLY_MACHINES = Metric(
+    "redline_fly_machines",
+    "gauge",
+    "Machines of each process group by state (created, starting, started, stopping, stopped, "
+    "suspending, suspended, replacing, destroying, destroyed, failed, or unknown: a state redline "
+    "does not know), as the Machines API last listed them; every state is present, 0 when none.",
+    (*FLY, "state"),
+)
+FLY_MACHINES_WANTED = Metric(
+    "redline_fly_machines_wanted",
+    "gauge",
+    "Machines the app wants started in the group (config: fly.groups[].machines).",
+    FLY,
+)
+FLY_MACHINE_MEMORY = Metric(
+    "redline_fly_machine_memory_bytes",
+    "gauge",
+    "Memory of each machine of the group as deployed (config: fly.groups[].memory): the limit "
+    "an OOM kill hits.",
+    FLY,
+)
+FLY_EXITS = Metric(
+    "redline_fly_machine_exits_total",
+    "counter",
+    "Exit events of the group's machines seen in the Machines API (a main process that ended, "
+    "for whatever reason); kept across restarts of redline in platform.fly.state_file.",
+    FLY,
+)
+FLY_OOM_KILLS = Metric(
+    "redline_fly_machine_oom_kills_total",
+    "counter",
+    "Exit events whose exit_event.oom_killed is true: the machine ran out of memory and its "
+    "process was killed. Kept across restarts of redline.",
+    FLY,
+)
+FLY_RESTARTS = Metric(
+    "redline_fly_machine_restarts_total",
+    "counter",
+    "Exit events after which Fly restarts the machine (exit_event.restarting, the restart "
+    "policy at work): a crash loop counts up here. Kept across restarts of redline.",
+    FLY,
+)
+FLY_LAST_EXIT_CODE = Metric(
+    "redline_fly_machine_last_exit_code",
+    "gauge",
+    "Exit code of the group's newest exit event (137: killed, as by the OOM killer). Absent "
+    "until an exit was seen.",
+    FLY,
+)
+FLY_LAST_EXIT = Metric(
+    "redline_fly_machine_last_exit_timestamp_seconds",
+    "gauge",
+    "Unix time of the group's newest exit event. Absent until an exit was seen.",
+    FLY,
+)
+FA = ("app",)
+FLY_API_UP = Metric(
+    "redline_fly_api_up",
+    "gauge",
+    "1 if the last Machines API poll of the app succeeded, else 0. Absent before the first poll.",
+    FA,
+)
+FLY_API_REASON = Metric(
+    "redline_fly_api_failure_reason",
+    "stateset",
+    "Why the last poll failed (auth: the token was refused; rate_limited: 429; http_status: "
+    "5xx; truncated, invalid_json, unknown_format: a cut or malformed answer; secret: the token "
+    "file cannot be read, ...): exactly one is 1 while down.",
+    (*FA, "reason"),
+)
+FLY_API_DATA_AGE = Metric(
+    "redline_fly_api_data_age_seconds",
+    "gauge",
+    "Seconds since the machines served were last listed; grows while polls fail (the cache age).",
+    FA,
+)
+FLY_API_LAST_POLL = Metric(
+    "redline_fly_api_last_poll_timestamp_seconds",
+    "gauge",
+    "Unix time the last poll of the app finished, whatever its outcome.",
+    FA,
+)
+FLY_API_UNKNOWN_STATES = Metric(
+    "redline_fly_api_unknown_states_total",
+    "counter",
+    "Machines listed in a state redline does not know (counted under state unknown) or without "
+    "an id, per poll: the API's vocabulary changed.",
+    FA,
+)
+FLY_STATE_FILE_STATUS = Metric(
+    "redline_fly_state_file_status",
+    "stateset",
+    "The machine counters' state file: ok, missing (first start), corrupt (set aside, counters "
+    "start again), unwritable (kept in memory), or disabled (no state_file).",
+    ("status",),
+)
+PLATFORM_METRICS: tuple[Metric, ...] = (
+    FLY_MACHINES,
+    FLY_MACHINES_WANTED,
+    FLY_MACHINE_MEMORY,
+    FLY_EXITS,
+    FLY_OOM_KILLS,
+    FLY_RESTARTS,
+    FLY_LAST_EXIT_CODE,
+    FLY_LAST_EXIT,
+    FLY_API_UP,
+    FLY_API_REASON,
+    FLY_API_DATA_AGE,
+    FLY_API_LAST_POLL,
+    FLY_API_UNKNOWN_STATES,
+    FLY_STATE_FILE_STATUS,
+)
+
+# --- the platforms' own series (scraped by Prometheus, never served by redline) ------------------
+# Fly.io's built-in metrics, federated by the fly-federate job (docs/platform.md); Fly labels
+# them app, region, host and instance (the machine), the job adds redline's service. Names as
+# Fly documents them: counters end in _count, not _total.
+FLYS = ("service", "app", "region", "host", "instance")
+FLY_INSTANCE_UP = Metric("fly_instance_up", "gauge", "1 while the machine reports.", FLYS)
+FLY_MEM_TOTAL = Metric(
+    "fly_instance_memory_mem_total", "gauge", "The machine's memory (MemTotal), bytes.", FLYS
+)
+FLY_MEM_AVAILABLE = Metric(
+    "fly_instance_memory_mem_available",
+    "gauge",
+    "Memory available to new work on the machine (MemAvailable), bytes.",
+    FLYS,
+)
+FLY_CPU = Metric(
+    "fly_instance_cpu",
+    "counter",
+    "CPU time by cpu_id and mode, in centiseconds (Fly's unit).",
+    (*FLYS, "cpu_id", "mode"),
+)
+FLY_VOLUME_SIZE = Metric(
+    "fly_volume_size_bytes", "gauge", "A volume's size.", ("service", "app", "region", "host", "id")
+)
+FLY_VOLUME_USED_PCT = Metric(
+    "fly_volume_used_pct",
+    "gauge",
+    "Share of a volume in use, 0-100.",
+    ("service", "app", "region", "host", "id"),
+)
+FLY_EDGE_TLS_ERRORS = Metric(
+    "fly_edge_tls_handshake_errors",
+    "counter",
+    "TLS handshakes that failed at Fly's edge, by servername.",
+    ("service", "app", "region", "host", "servername"),
+)
+FLY_APP_RESPONSES = Metric(
+    "fly_app_http_responses_count",
+    "counter",
+    "HTTP responses of the app through Fly's proxy, by status code.",
+    (*FLYS, "status"),
+)
+FLY_APP_RESPONSE_TIME = Metric(
+    "fly_app_http_response_time_seconds",
+    "histogram",
+    "Time the app took to answer through Fly's proxy, by status code.",
+    (*FLYS, "status"),
+)
+# Supabase's Metrics API, scraped by the supabase job with every name prefixed supabase_ (their
+# node_* and pg_* names are redline's own host and database series otherwise). Supabase labels
+# them supabase_project_ref and service_type; the job adds service (database).
+SUPA = ("service", "supabase_project_ref", "service_type")
+SUPA_CPU = Metric(
+    "supabase_node_cpu_seconds_total",
+    "counter",
+    "The database instance's CPU time by cpu and mode.",
+    (*SUPA, "cpu", "mode"),
+)
+SUPA_MEM_TOTAL = Metric(
+    "supabase_node_memory_MemTotal_bytes", "gauge", "The instance's memory.", SUPA
+)
+SUPA_MEM_AVAILABLE = Metric(
+    "supabase_node_memory_MemAvailable_bytes", "gauge", "The instance's available memory.", SUPA
+)
+SUPA_FS = (*SUPA, "device", "fstype", "mountpoint")
+SUPA_FS_SIZE = Metric(
+    "supabase_node_filesystem_size_bytes",
+    "gauge",
+    "A filesystem's size (/data: Postgres).",
+    SUPA_FS,
+)
+SUPA_FS_AVAIL = Metric(
+    "supabase_node_filesystem_avail_bytes", "gauge", "A filesystem's available bytes.", SUPA_FS
+)
+SUPA_BACKENDS = Metric(
+    "supabase_pg_stat_database_num_backends",
+    "gauge",
+    "Connections to the database server.",
+    (*SUPA, "server"),
+)
+# ASSUMPTION: postgres_exporter's pg_settings_max_connections is in Supabase's list (other
+# pg_settings_* are); where it is not, platform.supabase.max_connections stands in. Confirm with
+# curl of the endpoint | grep max_connections.
+SUPA_MAX_CONNECTIONS = Metric(
+    "supabase_pg_settings_max_connections",
+    "gauge",
+    "The server's max_connections.",
+    (*SUPA, "server"),
+)
+SUPA_DB_SIZE = Metric(
+    "supabase_pg_database_size_bytes", "gauge", "Size of each database.", (*SUPA, "datname")
+)
+SUPA_POOLER_UP = Metric("supabase_pgbouncer_up", "gauge", "1 if the pooler answered.", SUPA)
+# ASSUMPTION: pgbouncer_exporter's pools series (pgbouncer_up, which Supabase lists, is that
+# exporter's): clients waiting for a server connection. Confirm on the endpoint.
+SUPA_POOLER_WAITING = Metric(
+    "supabase_pgbouncer_pools_client_waiting_connections",
+    "gauge",
+    "Clients waiting for a server connection in the pooler, by database and user.",
+    (*SUPA, "database", "user"),
+)
+SUPA_REPLICATION_LAG = Metric(
+    "supabase_physical_replication_lag_physical_replication_lag_seconds",
+    "gauge",
+    "How far the read replica is behind the primary (Supabase's example alerts use it).",
+    (*SUPA, "server"),
+)
+PLATFORM_SERIES: tuple[Metric, ...] = (
+    FLY_INSTANCE_UP,
+    FLY_MEM_TOTAL,
+    FLY_MEM_AVAILABLE,
+    FLY_CPU,
+    FLY_VOLUME_SIZE,
+    FLY_VOLUME_USED_PCT,
+    FLY_EDGE_TLS_ERRORS,
+    FLY_APP_RESPONSES,
+    FLY_APP_RESPONSE_TIME,
+    SUPA_CPU,
+    SUPA_MEM_TOTAL,
+    SUPA_MEM_AVAILABLE,
+    SUPA_FS_SIZE,
+    SUPA_FS_AVAIL,
+    SUPA_BACKENDS,
+    SUPA_MAX_CONNECTIONS,
+    SUPA_DB_SIZE,
+    SUPA_POOLER_UP,
+    SUPA_POOLER_WAITING,
+    SUPA_REPLICATION_LAG,
 )
 
 ALL: tuple[Metric, ...] = (
@@ -1416,12 +1669,14 @@ ALL: tuple[Metric, ...] = (
     *HEARTBEAT_METRICS,
     *VENDOR_METRICS,
     *LAUNCH_METRICS,
+    *PLATFORM_METRICS,
     SCRAPE_DURATION,
     PROBE_ERRORS,
     PROBE_RUNS,
     CONFIG_RELOAD_SUCCESS,
     CONFIG_RELOAD_TIMESTAMP,
     CONFIG_TARGETS,
+    WEB_AUTH_FAILURES,
     SHARD_INFO,
     BUILD_INFO,
     ASYNCIO_TASKS,

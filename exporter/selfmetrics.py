@@ -47,6 +47,12 @@ CONFIG_RELOAD_TIMESTAMP = Gauge(
 CONFIG_TARGETS = Gauge(
     m.CONFIG_TARGETS.name, m.CONFIG_TARGETS.help, m.CONFIG_TARGETS.labels, registry=REGISTRY
 )
+WEB_AUTH_FAILURES = Counter(
+    m.WEB_AUTH_FAILURES.name,
+    m.WEB_AUTH_FAILURES.help,
+    m.WEB_AUTH_FAILURES.labels,
+    registry=REGISTRY,
+)
 SHARD_INFO = Gauge(m.SHARD_INFO.name, m.SHARD_INFO.help, m.SHARD_INFO.labels, registry=REGISTRY)
 BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)

@@ -49,25 +49,42 @@ class LatencySLI(Model):
     threshold: Duration
 
 
+class FlyRequestsSLI(Model):
+    """Availability from the real traffic Fly's proxy measured for the service's app
+    (fly_app_http_responses_count): the share answered with a 5xx. Needs the service's fly:."""
+
+
+class FlyLatencySLI(Model):
+    """Latency from Fly's proxy (fly_app_http_response_time_seconds): the share of responses
+    slower than ``threshold``, which must be a bucket bound of Fly's histogram."""
+
+    threshold: Duration
+
+
+SLI_KINDS = ("probes", "requests", "latency", "fly_requests", "fly_latency")
+
+
 class ServiceSLI(Model):
     """Exactly one of: the service's probes that must succeed, its requests without a 5xx, or
-    its requests faster than a threshold."""
+    its requests faster than a threshold (from its logs, or from Fly's proxy: fly_*)."""
 
     probes: tuple[Name, ...] | None = None
     requests: RequestsSLI | None = None
     latency: LatencySLI | None = None
+    fly_requests: FlyRequestsSLI | None = None
+    fly_latency: FlyLatencySLI | None = None
 
     @model_validator(mode="after")
     def _one(self) -> ServiceSLI:
-        kinds = [k for k in ("probes", "requests", "latency") if getattr(self, k) is not None]
+        kinds = [k for k in SLI_KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("an SLI is exactly one of probes, requests, latency")
+            raise ValueError(f"an SLI is exactly one of {', '.join(SLI_KINDS)}")
         if self.probes is not None and not self.probes:
             raise ValueError("probes: name at least one probe of the service")
         return self
 
     def kind(self) -> str:
-        return next(k for k in ("probes", "requests", "latency") if getattr(self, k) is not None)
+        return next(k for k in SLI_KINDS if getattr(self, k) is not None)
 
 
 class SLOBase(Model):

@@ -61,6 +61,7 @@ def source_factories() -> dict[str, SourceFactory]:
     from exporter.host.source import HostSource
     from exporter.launch.source import LaunchSource
     from exporter.logs.source import LogsSource
+    from exporter.platform.fly_machines import FlyMachinesSource
     from exporter.postgres.source import PostgresSource
     from exporter.vendors.source import VendorSource
 
@@ -72,4 +73,5 @@ def source_factories() -> dict[str, SourceFactory]:
         "backups": BackupSource,
         "heartbeats": HeartbeatSource,
         "launch": LaunchSource,
+        "fly": FlyMachinesSource,
     }

@@ -17,7 +17,7 @@ have mtail /usr/bin/mtail || need+=(mtail)  # bench/logs.py: log parsing against
 have prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter || need+=(prometheus-postgres-exporter)  # bench/postgres.py
 have pgbouncer /usr/sbin/pgbouncer || need+=(pgbouncer)  # tests/test_postgres.py: transaction mode
 have chromium /usr/bin/chromium || need+=(chromium)  # tests/test_status_browser.py: the status page
-have victoria-metrics /usr/bin/victoria-metrics || need+=(victoria-metrics)  # tests/test_remote_write.py: long-term storage
+have victoria-metrics /usr/bin/victoria-metrics || need+=(victoria-metrics)  # tests/test_remote_write.py, tests/test_platform_scrape.py
 have nginx /usr/sbin/nginx || need+=(nginx-light)  # tests/test_deploy.py: the public TLS endpoint
 have systemd-analyze /usr/bin/systemd-analyze || need+=(systemd)  # tests/test_deploy.py: unit checks
 

@@ -48,9 +48,12 @@ import yaml
 from aiohttp import web
 
 from exporter.app import initial_runtime, make_app
-from exporter.demo.servers import Prometheus, ServerError, free_port
+from exporter.config import Config, load_config
+from exporter.demo.platform import PlatformStandIn
+from exporter.demo.servers import Alertmanager, Prometheus, ServerError, free_port
 from exporter.demo.standins import DEFAULT_PORTS, run_standins
 from exporter.rules.alerts import JOB
+from exporter.rules.prometheus_config import platform_jobs
 from tests import pg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +66,8 @@ SUPABASE_TOKEN = "dashboards-supabase-token"
 RESTORE_USER = "dashboards_restore"  # the restore test's role: LOGIN CREATEDB, nothing more
 RESTORE_PASSWORD = "dashboards-restore-pw"
 SUPABASE_REF = "dashboardsref"
+FLY_TOKEN = "dashboards-fly-token"
+SUPABASE_KEY = "dashboards-supabase-service-role-key"
 CHATWOOT_TOKEN = "standin-chatwoot-token"  # the Chatwoot stand-in's fixed token
 SLOT = "redline_dashboards"
 TRAFFIC_PERIOD = 0.5  # seconds between log batches
@@ -150,6 +155,7 @@ class Ports:
     tls: int
     # each stand-in on a free port (the demo's fixed ones may be taken by a running make demo)
     standins: dict[str, int]
+    platform: int = 0  # Fly's federation and Machines API, Supabase's metrics (the stand-in)
 
 
 def _moved(value: Any, ports: dict[str, int]) -> Any:
@@ -179,6 +185,8 @@ def config_text(workdir: Path, ports: Ports, dsn: str, ca_file: Path, backup_dir
         ("heartbeat", HEARTBEAT_TOKEN),
         ("shopify", SHOPIFY_TOKEN),
         ("supabase", SUPABASE_TOKEN),
+        ("fly-token", FLY_TOKEN),
+        ("supabase-key", SUPABASE_KEY),
         ("restore", RESTORE_PASSWORD),
     ):
         (secrets / name).write_text(value + "\n")
@@ -331,6 +339,25 @@ def config_text(workdir: Path, ports: Ports, dsn: str, ca_file: Path, backup_dir
             ],
         },
     }
+    # the demo's platform section, on the platform stand-in's free port (exporter/demo/platform.py)
+    platform = f"http://127.0.0.1:{ports.platform}"
+    config["platform"] = {
+        "fly": {
+            "org": "hotrod-dashboards",
+            "token_file": str(secrets / "fly-token"),
+            "federate_url": f"{platform}/prometheus/hotrod-dashboards/federate",
+            "machines_api": platform,
+            "poll_interval": "5s",
+            "timeout": "2s",
+            "state_file": str(workdir / "fly-machines.json"),
+        },
+        "supabase": {
+            "project_ref": SUPABASE_REF,
+            "key_file": str(secrets / "supabase-key"),
+            "metrics_url": f"{platform}/customer/v1/privileged/metrics",
+            "max_connections": 60,
+        },
+    }
     return yaml.safe_dump(config, sort_keys=False)
 
 
@@ -420,7 +447,7 @@ class Stack:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.ports = Ports(
-            free_port(), free_port(), 0, {name: free_port() for name in DEFAULT_PORTS}
+            free_port(), free_port(), 0, {name: free_port() for name in DEFAULT_PORTS}, free_port()
         )
         self.exporter_url = f"http://127.0.0.1:{self.ports.exporter}"
         self._ready = threading.Event()
@@ -428,6 +455,7 @@ class Stack:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
+        self.config: Config | None = None
         self.cluster = pg.shared_cluster()
         self.cluster.psql(
             "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
@@ -455,6 +483,13 @@ class Stack:
         path.write_text(
             config_text(self.workdir, self.ports, self.cluster.dsn(), ca_file, backup_dir)
         )
+        self.config = load_config(path)[0]
+        # the platforms: Chatwoot's worker was just OOM-killed, so the exit panels have one
+        platform = PlatformStandIn(self.config, FLY_TOKEN, SUPABASE_KEY)
+        platform.set_mode("worker-oom")
+        platform_runner = web.AppRunner(platform.app(), shutdown_timeout=0.1)
+        await platform_runner.setup()
+        await web.TCPSite(platform_runner, "127.0.0.1", self.ports.platform).start()
         try:
             async with run_standins(self.ports.standins) as standins:
                 # a failure to show: agent-service serves another release than the pinned one
@@ -469,6 +504,7 @@ class Stack:
                     await runner.cleanup()
         finally:
             await vendors.cleanup()
+            await platform_runner.cleanup()
             tls.close()
 
     def _run(self) -> None:
@@ -516,10 +552,25 @@ class Stack:
                 return  # the exporter is stopping
 
 
-def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
+def prometheus_config(
+    target: str,
+    extra: dict[str, Any] | None = None,
+    config: Config | None = None,
+    *,
+    itself: str | None = None,
+    alertmanager: str | None = None,
+) -> str:
     """Scrape every second and evaluate prometheus/rules every second: the rule files
     prometheus/prometheus.yml loads, where they exist. ``extra``: more top-level settings
-    (remote_write) and global ones (external_labels under ``global``)."""
+    (remote_write) and global ones (external_labels under ``global``); with ``config``, the
+    platform jobs generated from it too (every second as well). ``itself`` and
+    ``alertmanager``: addresses of Prometheus and of an Alertmanager, scraped as the jobs
+    prometheus and alertmanager (as prometheus/prometheus.yml does), the Alertmanager sent the
+    alerts: the alerting pipeline's own panels read them."""
+    # plain data for yaml.safe_dump (the generator's Ordered mappings are its renderer's)
+    jobs = json.loads(json.dumps(platform_jobs(config))) if config is not None else []
+    for job in jobs:
+        job["scrape_interval"], job["scrape_timeout"] = SCRAPE_INTERVAL, SCRAPE_INTERVAL
     generated = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
     rule_files = [
         str(ROOT / "prometheus" / f)
@@ -527,6 +578,12 @@ def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
         if (ROOT / "prometheus" / f).exists()
     ]
     extra = dict(extra or {})
+    scrapes: list[dict[str, Any]] = [{"job_name": JOB, "static_configs": [{"targets": [target]}]}]
+    for job, address in (("prometheus", itself), ("alertmanager", alertmanager)):
+        if address is not None:
+            scrapes.append({"job_name": job, "static_configs": [{"targets": [address]}]})
+    if alertmanager is not None:
+        extra["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return yaml.safe_dump(
         {
             "global": {
@@ -536,7 +593,7 @@ def prometheus_config(target: str, extra: dict[str, Any] | None = None) -> str:
                 **extra.pop("global", {}),
             },
             "rule_files": rule_files,
-            "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": [*scrapes, *jobs],
             **extra,
         }
     )
@@ -555,9 +612,20 @@ READY = (
     "pg_up == 1",
     'count_over_time(redline_http_requests_total{code_class="5xx"}[1m]) >= 4',
     "slo:period_error_budget_remaining:ratio",
+    # the platforms: both jobs scraped, the machines polled and the worker's OOM kill counted
+    'up{job="fly-federate"} == 1',
+    'up{job="supabase"} == 1',
+    "redline_fly_machine_oom_kills_total > 0",
     # an alert other than Watchdog (the stack makes HeartbeatFailed and the vendors' fire)
     'ALERTS{alertstate="firing", alertname!="Watchdog"}',
+    # the alerting pipeline: Prometheus and Alertmanager scraped, the Alertmanager discovered
+    'up{job="prometheus"} == 1',
+    'up{job="alertmanager"} == 1',
+    "prometheus_notifications_alertmanagers_discovered >= 1",
 )
+# An Alertmanager that routes every alert to a receiver with no integration: it counts, it
+# sends nothing anywhere.
+ALERTMANAGER_CONFIG = {"route": {"receiver": "nobody"}, "receivers": [{"name": "nobody"}]}
 
 
 @contextmanager
@@ -572,9 +640,18 @@ def running(workdir: Path, extra: dict[str, Any] | None = None) -> Iterator[Prom
         stack.heartbeats()
         traffic = threading.Thread(target=stack.traffic, args=(stop_traffic,), daemon=True)
         traffic.start()
-        config = prometheus_config(f"127.0.0.1:{stack.ports.exporter}", extra)
-        with Prometheus(workdir / "prometheus", config) as prom:
-            assert isinstance(prom, Prometheus)
+        alertmanager = Alertmanager(workdir / "alertmanager", yaml.safe_dump(ALERTMANAGER_CONFIG))
+        prom = Prometheus(workdir / "prometheus", None)
+        prom.config_path.write_text(
+            prometheus_config(
+                f"127.0.0.1:{stack.ports.exporter}",
+                extra,
+                stack.config,
+                itself=f"127.0.0.1:{prom.port}",
+                alertmanager=f"127.0.0.1:{alertmanager.port}",
+            )
+        )
+        with alertmanager, prom:
             deadline = time.monotonic() + READY_TIMEOUT
             for expr in READY:
                 try:

@@ -225,6 +225,23 @@ def capacity_history(h: History) -> None:
             "code_class": "2xx",
         }
         h.counter("redline_http_requests_total", labels, t, count)
+
+        # where the shop runs (as the platform jobs store them): a Fly volume of 10 GiB filling
+        # 1% a day from half full; Supabase's /data of 8 GiB filling 0.25 GiB a day from 3 GiB,
+        # 30 connections of 60; a Fly machine of 1 GiB using a flat 600 MiB
+        vol = {"app": "hotdash-chatwoot", "region": "ord", "host": "ab12", "id": "vol_1"}
+        h.gauge("fly_volume_size_bytes", vol, t, 10 * GIB)
+        h.gauge("fly_volume_used_pct", vol, t, 50 + d)
+        supa = {"supabase_project_ref": "ref", "service_type": "db", "service": "database"}
+        data = {**supa, "device": "/dev/nvme1n1", "fstype": "ext4", "mountpoint": "/data"}
+        h.gauge("supabase_node_filesystem_size_bytes", data, t, 8 * GIB)
+        h.gauge("supabase_node_filesystem_avail_bytes", data, t, 5 * GIB - d * GIB / 4)
+        pgs = {**supa, "service_type": "postgresql", "server": "localhost:5432"}
+        h.gauge("supabase_pg_stat_database_num_backends", pgs, t, 30)
+        h.gauge("supabase_pg_settings_max_connections", pgs, t, 60)
+        machine = {"app": "hotdash-chatwoot", "instance": "e784079b449483", "region": "ord"}
+        h.gauge("fly_instance_memory_mem_total", machine, t, GIB)
+        h.gauge("fly_instance_memory_mem_available", machine, t, GIB - 600 * 1024 * 1024)
         t += CAP_STEP
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -236,3 +237,22 @@ def test_run_does_not_load_the_operator_commands() -> None:
         ["capacity", "--prometheus", "http://p", "--growth", "3x"]
     )
     assert args.growth == "3x" and args.func.__module__ == "exporter.ops.cli"
+
+
+def test_log_lines_carry_the_traceback_of_an_internal_error() -> None:
+    from exporter.cli import _LogfmtFormatter
+
+    def fails() -> None:
+        raise KeyError("the missing key")
+
+    try:
+        fails()
+    except KeyError:
+        record = logging.LogRecord(
+            "aiohttp.server", logging.ERROR, __file__, 1, "Error handling request", (), None
+        )
+        record.exc_info = sys.exc_info()
+    line = _LogfmtFormatter().format(record)
+    assert "\n" not in line
+    assert 'msg="Error handling request" err="Traceback (most recent call last):' in line
+    assert "in fails\\n" in line and "KeyError: 'the missing key'" in line

@@ -262,7 +262,7 @@ def metric_names(expr: str) -> set[str]:
 
 def known_names() -> set[str]:
     names = set()
-    for metric in m.ALL:
+    for metric in (*m.ALL, *m.PLATFORM_SERIES):
         names.add(metric.name)
         if metric.type == "histogram":
             names.update(metric.name + suffix for suffix in ("_bucket", "_count", "_sum"))
@@ -278,6 +278,7 @@ def known_names() -> set[str]:
         s.PROCESS_CPU,
         s.PROCESS_OPEN_FDS,
         s.PROCESS_RESIDENT_MEMORY,
+        *s.PIPELINE_METRICS,
     )
     names.update(x.name for x in third_party)
     names.update(x.name for x in monitoring.METRICS)  # Prometheus's and Alertmanager's own

@@ -34,6 +34,7 @@ PORTS = [
     layout.POSTGRES_PORT,
     *(p.port for p in layout.ALERTMANAGERS),
     *DEFAULT_PORTS.values(),
+    layout.PLATFORM_PORT,
 ]
 
 
@@ -107,6 +108,8 @@ def test_demo_starts_the_stack_probes_everything_and_stops() -> None:
             "redline_backup_status": {(("backup", "shop"), ("status", "ok")): 1.0},
             "redline_heartbeat_status": {(("heartbeat", "shop-backup"), ("status", "up")): 1.0},
             "redline_vendor_feed_up": {(("feed", "shopify"),): 1.0},
+            # the machines of the platform stand-in, polled through Fly's Machines API shape
+            "redline_fly_api_up": {(("app", "hotdash-chatwoot"),): 1.0},
         }
         deadline = time.monotonic() + 40
         while True:
@@ -138,6 +141,13 @@ def test_demo_starts_the_stack_probes_everything_and_stops() -> None:
         ]["result"]:
             assert time.monotonic() < deadline, "Prometheus does not scrape the exporter"
             time.sleep(1)
+        # and the platforms, through the generated jobs (the Fly apps and Supabase dashboards)
+        for job in ("fly-federate", "supabase"):
+            deadline = time.monotonic() + 30
+            query = f'{layout.PROMETHEUS_URL}/api/v1/query?query=up{{job="{job}"}}==1'
+            while not _json(query)["data"]["result"]:
+                assert time.monotonic() < deadline, f"Prometheus does not scrape {job}"
+                time.sleep(1)
         active = _json(f"{layout.PROMETHEUS_URL}/api/v1/alertmanagers")["data"]
         urls = {a["url"] for a in active["activeAlertmanagers"]}
         assert urls == {f"{p.url}/api/v2/alerts" for p in layout.ALERTMANAGERS}

@@ -143,6 +143,22 @@ def test_two_unrelated_faults_page_twice_and_resolve_each_on_its_own(
     assert first < resolved[0] < second < resolved[1], drill.report()
 
 
+def test_worker_oom_pages_once_with_its_runbook(
+    stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Chatwoot's worker OOM-killed (Fly's Machines API, from the platform stand-in): exactly one
+    page to on-call with FlyMachineOOMKilled's runbook, nothing for the other groups."""
+    drill = _run("worker-oom", capsys)
+    assert drill.passed, drill.report()
+    (page,) = _checks(drill, "notified")
+    assert page.ok and page.seconds is not None and page.seconds <= drills.PAGE_TARGET
+    assert "to oncall" in page.observed and "/FlyMachineOOMKilled.md" in page.observed
+    (once,) = _checks(drill, "exactly once")
+    assert once.ok, once.observed
+    silent = _checks(drill, "silent")  # the web group, the restarts, Chatwoot's probes
+    assert all(c.ok and c.observed == "none" for c in silent), [c.observed for c in silent]
+
+
 def _drill(name: str, capsys: pytest.CaptureFixture[str]) -> drills.Drill:
     """The drill's run from this module, or a new run when this test runs alone."""
     return DONE.get(name) or _run(name, capsys)

@@ -26,7 +26,9 @@ TOKEN = "s3cret-ingest-token"
 REQUEST = "[GET] /health - 200 (12ms) [req-abc]"
 
 
-def config(tmp: Path, *, file_source: bool = True, groups: str = '["/health"]') -> str:
+def config(
+    tmp: Path, *, file_source: bool = True, groups: str = '["/health"]', max_body: str = "4KiB"
+) -> str:
     files = (
         f"""
     - name: files
@@ -47,7 +49,7 @@ logs:
     - name: fly
       kind: ingest
       bearer_token: ${{REDLINE_TEST_INGEST_TOKEN}}
-      max_body: 4KiB
+      max_body: {max_body}
       envelope: {{message: message, service: fly.app.name}}
       service_map: {{hotdash-agent-service: agent-service}}
       parsers: [hotrod_access]
@@ -148,7 +150,14 @@ async def test_ingest_needs_the_token(exporter: Any, tmp_path: Path) -> None:
         )
         == 3
     )
-    assert (await e.client.post("/ingest/nope", data=body)).status == 404
+    # an unknown name answers as a bad token does: names cannot be found by trying
+    for name, token in (("nope", TOKEN), ("nope", "wrong"), ("fly", "wrong")):
+        response = await e.client.post(
+            f"/ingest/{name}", data=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status == 401, name
+        assert await response.text() == "a valid bearer token is required\n"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 async def test_ingest_body_limit(exporter: Any, tmp_path: Path) -> None:
@@ -205,6 +214,29 @@ async def test_ingest_bodies_that_are_not_ndjson(exporter: Any, tmp_path: Path) 
     )
     assert compressed.status == 200
     assert (await compressed.json())["lines"] == 30
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_ingest_body_that_is_not_what_its_encoding_says_is_a_400(
+    exporter: Any, tmp_path: Path, encoding: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A shipper set to say gzip but sending plain NDJSON: a 400 naming the encoding (a 5xx
+    would be retried for ever), counted under code 400, nothing counted as lines."""
+    e = await exporter(config(tmp_path, file_source=False, max_body="8MiB"))
+    plain = fly("hotdash-agent-service", REQUEST) * 3
+    big = plain * 5000  # megabytes still arriving when the error is found
+    with caplog.at_level("WARNING"):
+        response = await e.ingest(big, **{"Content-Encoding": encoding})
+        assert response.status == 400
+        response = await e.ingest(plain, **{"Content-Encoding": encoding})
+    assert response.status == 400
+    text = await response.text()
+    assert f"Content-Encoding {encoding}" in text and "not" in text
+    assert await e.value("redline_log_ingest_requests_total", source="fly", code="400") == 2
+    assert await e.value("redline_log_lines_total", source="fly", level="unknown") == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    ok = await e.ingest(plain)  # the same source goes on taking good bodies
+    assert ok.status == 200
 
 
 async def test_file_source_in_background_and_reload(exporter: Any, tmp_path: Path) -> None:

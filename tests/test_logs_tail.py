@@ -370,3 +370,112 @@ def test_rotation_under_a_concurrent_writer(tmp_path: Path) -> None:
     assert written == 20_250
     assert (rig.lines, rig.requests) == (written, written)
     assert rig.get("dropped", ("app", "partial")) == 0
+
+
+def numbered(start: int, count: int) -> str:
+    """Distinct lines (as real logs are: a timestamp or an id differs from line to line)."""
+    return "".join(
+        f"[GET] /health?n={n} - 200 (12ms) [req-{n}]\n" for n in range(start, start + count)
+    )
+
+
+def test_copytruncate_with_a_glob_reads_the_copy_once_and_its_unread_rest(tmp_path: Path) -> None:
+    """`app.log*` matches the copy copytruncate makes: the copy is known by its first bytes to
+    be the followed file, so only what had not been read yet is read from it (before: the
+    whole copy again)."""
+    log = tmp_path / "app.log"
+    log.touch()
+    rig = Rig(tmp_path, ["app.log*"])
+    rig.poll()
+    write(log, numbered(0, 100))
+    rig.poll()
+    assert rig.lines == 100
+    write(log, numbered(100, 50))  # written, not yet read, when the rotation comes
+    shutil.copy(log, tmp_path / "app.log.1")
+    os.truncate(log, 0)
+    write(log, numbered(150, 30))
+    rig.poll()
+    assert rig.lines == 180  # each line once: 100, the 50 from the copy, the 30 new ones
+    assert rig.get("rotations", ("app", "truncate")) == 1
+    write(log, numbered(180, 5))
+    rig.poll()
+    assert rig.lines == 185
+
+
+def test_copytruncate_seen_by_a_poll_between_the_copy_and_the_truncation(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.touch()
+    rig = Rig(tmp_path, ["app.log*"])
+    rig.poll()
+    write(log, numbered(0, 100))
+    rig.poll()
+    shutil.copy(log, tmp_path / "app.log.1")
+    write(log, numbered(100, 20))  # still in the original, which is read on
+    rig.poll()
+    assert rig.lines == 120  # the copy holds nothing unread: skipped
+    write(log, numbered(120, 10))
+    os.truncate(log, 0)  # those 10 are lost with the truncation: the copy predates them
+    write(log, numbered(130, 7))
+    rig.poll()
+    assert rig.lines == 127
+
+
+def test_a_file_truncated_and_refilled_past_the_position_read_is_read_from_its_start(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "app.log"
+    log.touch()
+    rig = Rig(tmp_path, ["app.log"])
+    rig.poll()
+    write(log, numbered(0, 10))
+    rig.poll()
+    os.truncate(log, 0)
+    write(log, numbered(10, 40))  # larger than what was read: the size alone does not tell
+    rig.poll()
+    assert rig.lines == 50
+    assert rig.get("rotations", ("app", "truncate")) == 1
+    assert rig.get("dropped", ("app", "partial")) == 0
+
+
+def test_copytruncate_under_a_concurrent_writer_counts_each_line_once(tmp_path: Path) -> None:
+    """A writer appending distinct lines and rotating by copytruncate (cp, then truncate, with
+    nothing written between) while the follower polls from another thread, the glob matching
+    the copies: every line is counted exactly once."""
+    log = tmp_path / "app.log"
+    log.touch()
+    rig = Rig(tmp_path, ["app.log*"], rotate_wait=0.2)
+    seen: list[str] = []
+    feed = rig.pipeline.feed
+
+    def sink(lines: list[str]) -> object:
+        seen.extend(lines)
+        return feed(lines)
+
+    rig.follower.sink = sink
+    rig.poll()
+    done = threading.Event()
+    written = 0
+
+    def writer() -> None:
+        nonlocal written
+        with open(log, "ab") as f:  # O_APPEND, as copytruncate needs
+            for rotation in range(1, 9):
+                for _ in range(25):
+                    f.write(numbered(written, 40).encode())
+                    f.flush()
+                    written += 40
+                    time.sleep(0.001)
+                shutil.copy(log, tmp_path / f"app.log.{rotation}")
+                os.truncate(log, 0)
+        done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not done.is_set() and time.monotonic() < deadline:
+        rig.follower.poll()
+    thread.join()
+    rig.poll()
+    assert written == 8000
+    assert len(seen) == len(set(seen)), "a line was read twice"
+    assert len(seen) == written, written - len(seen)

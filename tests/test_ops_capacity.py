@@ -104,6 +104,21 @@ def test_crossing_dates_match_the_known_shapes(
     _close(req.trend, 30)  # 20 + t = 50
     _close(req.growth, -15 + math.sqrt(525))  # (20 + t)(1 + 0.1 t) = 50
 
+    # where the shop runs, against the platforms' own limits
+    vol = _resource(c, "fly-volume", "hotdash-chatwoot vol_1")
+    assert vol.limit == 10 * GIB and vol.current == pytest.approx(6 * GIB, rel=1e-3)
+    _close(vol.trend, 40)  # 60% + 1%/day reaches 100% in 40 days
+    _close(vol.warn, 20)  # FlyVolumeFull's 80% line
+    data = _resource(c, "supabase-disk", "ref")
+    assert data.limit == 8 * GIB
+    _close(data.trend, 10)  # 5.5 GiB + 0.25 GiB/day reaches 8 GiB in 10 days
+    _close(data.warn, 3.6)  # SupabaseDiskFull's 80%: 6.4 GiB
+    supa = _resource(c, "supabase-connections", "ref")
+    assert supa.limit == 60 and supa.current == pytest.approx(30)
+    _close(supa.growth, 10)  # 30 (1 + 0.1 t) = 60
+    machine = _resource(c, "fly-memory", "hotdash-chatwoot e784079b449483")
+    assert machine.limit == GIB and machine.trend.status == "never"
+
 
 def test_report_and_charts(history_prom: Prometheus, tmp_path: Path) -> None:  # noqa: F811
     code = main(

@@ -92,9 +92,10 @@ def test_every_rule_is_tested_at_its_boundary_and_every_alert_when_quiet(
 
 
 def _known_names() -> set[str]:
-    names = {metric.name for metric in m.ALL} | {"up", "ALERTS"}
+    # redline's own series, and the platforms' that Prometheus scrapes from Fly and Supabase
+    names = {metric.name for metric in (*m.ALL, *m.PLATFORM_SERIES)} | {"up", "ALERTS"}
     names |= {metric.name for metric in monitoring.METRICS}  # Prometheus's, Alertmanager's own
-    for metric in m.ALL:
+    for metric in (*m.ALL, *m.PLATFORM_SERIES):
         if metric.type == "histogram":
             names |= {metric.name + s for s in ("_bucket", "_count", "_sum")}
     config, _ = load_config(ROOT / "config" / "hotrod.yml")

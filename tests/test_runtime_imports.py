@@ -61,3 +61,49 @@ def test_redline_run_imports_no_tooling() -> None:
         name for name in imported if any(name == t or name.startswith(t + ".") for t in TOOLING)
     )
     assert found == [], f"`redline run` imported tooling: {found}"
+
+
+def test_the_installed_package_leaves_the_demo_out(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The wheel carries the exporter and the ops commands, not the demo (a checkout's tool)."""
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("redline-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "exporter/app.py" in names and "exporter/default.yml" in names
+    assert [n for n in names if n.startswith("exporter/demo/")] == []
+
+
+# Runs with exporter.demo unimportable, as in the installed package.
+WITHOUT_DEMO = """
+import sys
+class NoDemo:
+    def find_spec(self, name, path=None, target=None):
+        if name == "exporter.demo" or name.startswith("exporter.demo."):
+            raise ImportError("no demo here")
+        return None
+sys.meta_path.insert(0, NoDemo())
+from exporter import rules
+from exporter.ops import baseline, capacity, postmortem
+from exporter.cli import main
+try:
+    main(["demo", "status"])
+except SystemExit as e:
+    print("EXIT", e.code)
+"""
+
+
+def test_the_ops_commands_work_without_the_demo() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_DEMO], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "EXIT error: the demo runs from a checkout of the repository: make demo" in result.stdout

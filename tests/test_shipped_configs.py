@@ -317,4 +317,7 @@ def test_hotrod_holds_no_literal_secret(hotrod: Config) -> None:
     # token shapes: Shopify's prefixed tokens, and long mixed letter-and-digit strings
     assert not re.search(r"shp(at|ca|pa|ss)_", text)
     assert not re.search(r"\b(?=[A-Za-z0-9]*\d)(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}\b", text)
-    assert not re.search(r"(?im)^\s*[\w-]*(token|password|secret)[\w-]*:\s*(?!\$\{)\S", text)
+    # a *_file key names where the secret is (platform.fly.token_file), never the secret
+    assert not re.search(
+        r"(?im)^\s*(?![\w-]*_file:)[\w-]*(token|password|secret)[\w-]*:\s*(?!\$\{)\S", text
+    )

@@ -32,7 +32,7 @@ from exporter.config import ConfigError
 from exporter.heartbeats.source import HeartbeatSource
 from exporter.logs.ingest import IngestEndpoint
 from exporter.webconfig import load_web_config
-from exporter.websecurity import SECURITY, BasicAuth, WebSecurity, parse_basic
+from exporter.websecurity import SECURITY, BasicAuth, ClientLimiter, WebSecurity, parse_basic
 
 ROOT = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "prometheus", "sCr4pe-pa55word"
@@ -295,6 +295,10 @@ def test_parse_basic_refuses_anything_odd() -> None:
 
 async def test_every_endpoint_needs_credentials_over_tls(serve: Any, certs: Certs) -> None:
     server = await serve(tls_auth_config(certs))
+    auth = server.app[SECURITY].auth
+    assert auth is not None
+    # this test tries every wrong header on every route from one address: no rationing here
+    auth.limiter = ClientLimiter(burst=10**6)
     routes = every_route(server.app)
     paths = {p.split("?")[0] for _, p in routes}
     assert {"/", "/metrics", "/probe", "/-/healthy", "/-/ready", "/-/reload"} <= paths
@@ -403,27 +407,29 @@ async def test_verified_credentials_are_cached(serve: Any) -> None:
         for _ in range(20):
             async with http.get(server.url + "/-/healthy", headers=AUTH) as resp:
                 assert resp.status == 200
-        for _ in range(5):
+        for _ in range(2):
             async with http.get(server.url + "/-/healthy", headers=basic(USER, "nope")) as resp:
                 assert resp.status == 401
         elapsed = time.perf_counter() - started
-    assert auth.bcrypt_checks == 2, auth.bcrypt_checks  # once right, once wrong
-    assert elapsed < 2.0
+    # once right (then cached); a wrong password is never cached, so each costs a check
+    assert auth.bcrypt_checks == 3, auth.bcrypt_checks
+    assert elapsed < 3.0
 
 
 async def test_cache_is_bounded_and_holds_no_password() -> None:
-    auth = BasicAuth({USER: bcrypt_hash(PASSWORD).encode()}, cache_size=3)
-    for i in range(6):
-        assert not await auth.check(basic(USER, f"guess-{i}")["Authorization"])
-    assert await auth.check(AUTH["Authorization"])
+    users = {f"user{i}": f"pass-{i}" for i in range(5)}
+    auth = BasicAuth({u: bcrypt_hash(p).encode() for u, p in users.items()}, cache_size=3)
+    for user, password in users.items():
+        assert (await auth.check(basic(user, password)["Authorization"], user)).ok
     assert len(auth._cache) == 3
-    assert all(PASSWORD.encode() not in key for key in auth._cache)
+    assert all(p.encode() not in key for key in auth._cache for p in users.values())
     # an unknown user is checked against a hash of the same cost, and is never let in
-    assert not await auth.check(basic("nobody", PASSWORD)["Authorization"])
+    nobody = await auth.check(basic("nobody", "pass-0")["Authorization"], "x")
+    assert (nobody.ok, nobody.reason) == (False, "unknown_user")
     # only the first 72 bytes count, as with Go's bcrypt and htpasswd
     long = "x" * 72
     auth = BasicAuth({USER: bcrypt_hash(long).encode()})
-    assert await auth.check(basic(USER, long + "more")["Authorization"])
+    assert (await auth.check(basic(USER, long + "more")["Authorization"])).ok
 
 
 async def test_configured_headers_are_on_every_answer(serve: Any) -> None:
@@ -725,3 +731,153 @@ async def test_prometheus_scrapes_through_the_generated_auth(
         assert ok, "the authenticated scrape carries the exporter's series"
     finally:
         await asyncio.to_thread(prom.stop)
+
+
+# --- a flood of wrong passwords (issue 17) ----------------------------------------------------
+
+
+async def _flood(port: int, sources: list[str], per_source: int, seconds: float) -> dict[int, int]:
+    """``per_source`` connections from each loopback address in ``sources``, each sending
+    requests with a fresh random wrong password back to back for ``seconds``; the count of
+    answers by status."""
+    statuses: dict[int, int] = {}
+    deadline = time.monotonic() + seconds
+    sessions = [
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(local_addr=(ip, 0), limit=per_source),
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+        for ip in sources
+    ]
+
+    async def one(http: aiohttp.ClientSession) -> None:
+        while time.monotonic() < deadline:
+            guess = basic(USER, os.urandom(9).hex())
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/metrics", headers=guess) as resp:
+                    await resp.read()
+                    statuses[resp.status] = statuses.get(resp.status, 0) + 1
+            except (aiohttp.ClientError, TimeoutError):
+                statuses[0] = statuses.get(0, 0) + 1
+
+    try:
+        await asyncio.gather(*(one(http) for http in sessions for _ in range(per_source)))
+    finally:
+        for http in sessions:
+            await http.close()
+    return statuses
+
+
+async def test_a_wrong_password_flood_does_not_starve_prometheus(
+    redline_run: Any, tmp_path: Path
+) -> None:
+    """100 connections from 4 addresses send random wrong passwords for 20 s while a real
+    Prometheus scrapes every 2 s with the right one (2 s timeout): every scrape succeeds in
+    time; the failures are counted by reason and logged at warning, a line per 10 s at most."""
+    from exporter.demo.servers import Prometheus
+    from exporter.demo.servers import free_port as prom_port
+    from exporter.rules.render import dump
+
+    # cost 10: a check costs a quarter of a second of CPU here, as in production
+    web = web_config(tmp_path, f"basic_auth_users:\n  {USER}: {bcrypt_hash(PASSWORD, 10)}\n")
+    proc, port = redline_run("--web.config.file", str(web))
+    _wait_listening(port, proc)
+    (tmp_path / "password").write_text(PASSWORD)
+    job = {
+        "job_name": "redline",
+        # 2 s: the machine running the tests is shared; the production timeout is 25 s
+        "scrape_interval": "2s",
+        "scrape_timeout": "2s",
+        "basic_auth": {"username": USER, "password_file": str(tmp_path / "password")},
+        "static_configs": [{"targets": [f"127.0.0.1:{port}"]}],
+    }
+    prom = Prometheus(tmp_path / "prom", dump({"scrape_configs": [job]}), port=prom_port())
+    await asyncio.to_thread(prom.start)
+    try:
+        await asyncio.to_thread(prom.wait_for, 'up{job="redline"} == 1', 30, 0.5)
+        flood_seconds = 20
+        statuses = await _flood(port, [f"127.0.0.{i}" for i in (2, 3, 4, 5)], 25, flood_seconds)
+        end = time.time()
+        window = f"{flood_seconds - 2}s"  # inside the flood, whatever the clocks' skew
+
+        def at_end(expr: str) -> float:
+            return float(prom.query(expr, at=end)[0]["value"][1])
+
+        scrapes = await asyncio.to_thread(at_end, f'count_over_time(up{{job="redline"}}[{window}])')
+        worst = await asyncio.to_thread(at_end, f'min_over_time(up{{job="redline"}}[{window}])')
+        slowest = await asyncio.to_thread(
+            at_end, f'max_over_time(scrape_duration_seconds{{job="redline"}}[{window}])'
+        )
+    finally:
+        await asyncio.to_thread(prom.stop)
+    assert statuses.get(200, 0) == 0, statuses
+    assert statuses.get(401, 0) + statuses.get(429, 0) > 500, statuses
+    assert worst == 1, f"a scrape failed during the flood ({statuses})"
+    assert scrapes >= (flood_seconds - 2) / 2 - 1, scrapes  # one per 2 s: none skipped
+    assert slowest < 2, slowest
+    async with session() as http, http.get(f"http://127.0.0.1:{port}/metrics", headers=AUTH) as r:
+        text = await r.text()
+    failures = {
+        reason: float(v)
+        for reason, v in re.findall(
+            r'^redline_web_auth_failures_total\{reason="(\w+)"\} (\S+)$', text, re.M
+        )
+    }
+    assert failures.get("wrong_password", 0) > 0 and failures.get("rate_limited", 0) > 0
+    assert sum(failures.values()) >= statuses.get(401, 0) + statuses.get(429, 0)
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    warnings = [line for line in err.splitlines() if "failed basic auth" in line]
+    assert warnings and all("level=warning" in line for line in warnings), err[-2000:]
+    assert len(warnings) <= flood_seconds / 10 + 2, warnings
+    assert re.search(r"the last from 127\.0\.0\.[2-5], user 'prometheus'", err), warnings
+    assert PASSWORD not in err
+
+
+async def test_wrong_passwords_cannot_evict_a_verified_password() -> None:
+    auth = BasicAuth({USER: bcrypt_hash(PASSWORD).encode()}, cache_size=3)
+    assert (await auth.check(AUTH["Authorization"], "10.0.0.1")).ok
+    checks = auth.bcrypt_checks
+    for i in range(50):
+        assert not (await auth.check(basic(USER, f"guess-{i}")["Authorization"], f"10.1.0.{i}")).ok
+    assert (await auth.check(AUTH["Authorization"], "10.0.0.1")).ok
+    assert auth.bcrypt_checks == checks + 50  # the right password was still cached
+    # wrong passwords are not cached: each costs a check, which the per-client limit bounds
+    assert len(auth._cache) == 1
+
+
+async def test_a_flooding_client_is_limited_and_others_are_checked_at_once() -> None:
+    auth = BasicAuth({USER: bcrypt_hash(PASSWORD, 10).encode()})
+    flood = [auth.check(basic(USER, f"guess-{i}")["Authorization"], "10.0.0.66") for i in range(60)]
+    flooding = asyncio.gather(*flood)
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    result = await auth.check(AUTH["Authorization"], "10.0.0.7")
+    waited = time.perf_counter() - started
+    results = await flooding
+    assert result.ok
+    reasons = [r.reason for r in results]
+    assert reasons.count("rate_limited") >= 50, reasons
+    assert set(reasons) == {"wrong_password", "rate_limited"}
+    # before the fix, every one of the 60 checks ran first, one at a time (about 15 s here)
+    assert waited < 3.0, waited
+
+
+async def test_unknown_users_and_cheaper_hashes_take_as_long_as_the_costliest() -> None:
+    auth = BasicAuth(
+        {
+            USER: bcrypt_hash(PASSWORD, 6).encode(),
+            OTHER_USER: bcrypt_hash(OTHER_PASSWORD, 11).encode(),
+        }
+    )
+
+    async def timed(user: str, password: str, client: str) -> float:
+        started = time.perf_counter()
+        await auth.check(basic(user, password)["Authorization"], client)
+        return time.perf_counter() - started
+
+    cheap = min([await timed(USER, f"no-{i}", f"10.2.0.{i}") for i in range(3)])
+    costly = min([await timed(OTHER_USER, f"no-{i}", f"10.3.0.{i}") for i in range(3)])
+    unknown = min([await timed("nobody", f"no-{i}", f"10.4.0.{i}") for i in range(3)])
+    # cost 6 alone is 32 times faster than cost 11; padded, the three answer alike
+    assert cheap > 0.5 * costly and unknown > 0.5 * costly, (cheap, costly, unknown)

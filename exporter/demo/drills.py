@@ -987,6 +987,30 @@ def _scenarios() -> dict[str, Scenario]:
             detect_timeout=240.0,
         ),
         Scenario(
+            "worker-oom",
+            "Chatwoot's worker OOM-killed",
+            "Chatwoot's Sidekiq worker machine runs out of memory and the kernel kills it, as at "
+            "launch: Fly's Machines API reports the exit with oom_killed; on-call gets exactly "
+            "one page with the runbook (FlyMachineOOMKilled, the worker processes the customers' "
+            "messages), and the same app's restart alert stays silent",
+            (Fault("chatwoot-worker", "oom"),),
+            ("chatwoot-worker",),
+            notified=(
+                Expect(
+                    "FlyMachineOOMKilled",
+                    {"service": "chatwoot", "app": "hotdash-chatwoot", "group": "worker"},
+                    "page",
+                    "oncall",
+                    within=PAGE_TARGET,
+                ),
+            ),
+            silent=(
+                Expect("FlyMachineOOMKilled", {"group": "web"}),
+                Expect("FlyMachineRestarting", {"service": "chatwoot"}),
+                Expect("ServiceDown", {"service": "chatwoot"}),
+            ),
+        ),
+        Scenario(
             "database-down",
             "the database down",
             "PostgreSQL stops: on-call gets one page (PostgresDown of the pooler the services "
@@ -1027,6 +1051,23 @@ def _scenarios() -> dict[str, Scenario]:
                 ),
                 Expect("BackupTooOld", {"backup": layout.BACKUP_SET}, "ticket", "vendors-jobs"),
             ),
+            detect_timeout=240.0,
+        ),
+        Scenario(
+            "backup-unrestorable",
+            "a backup that does not restore",
+            "the backup job writes dumps cut short and checksums them as they are (the integrity "
+            "checks pass: pg_restore --list reads the table of contents); only the restore test "
+            "notices: BackupRestoreFailed, one ticket with its runbook, resolved by the first "
+            "good dump that restores",
+            (Fault("backup-job", "truncated"),),
+            ("backup-job",),
+            notified=(
+                Expect(
+                    "BackupRestoreFailed", {"backup": layout.BACKUP_SET}, "ticket", "vendors-jobs"
+                ),
+            ),
+            silent=(Expect("(?!BackupRestoreFailed)(Backup|Heartbeat).*"),),
             detect_timeout=240.0,
         ),
         Scenario(

@@ -14,6 +14,9 @@ shopify           outage                               Shopify's status page rep
 google-analytics  outage                               the Google Ads status dashboard opens
                                                        an incident on Google Analytics
 database          down                                 PostgreSQL stops (pg_ctl stop -m fast)
+chatwoot-worker   oom                                  the platform stand-in: Chatwoot's worker
+                                                       machine runs out of memory and is
+                                                       OOM-killed (exit event, exit code 137)
 backup-job        down, failing, truncated,            the job stops (no dumps, no pings); its
                   wrong-database                       pg_dump fails and it reports that; it
                                                        writes a cut dump; or a dump of the
@@ -76,6 +79,7 @@ TARGETS: dict[str, Target] = {
         ("down", "failing", "truncated", "wrong-database"),
         "pg_dump job with a heartbeat",
     ),
+    "chatwoot-worker": Target("chatwoot-worker", ("oom",), "Chatwoot's Fly worker machine"),
     **{p: Target(p, ("down",), "process") for p in PROCESSES},
 }
 
@@ -90,6 +94,7 @@ HEAL_ORDER = (
     *STANDIN_SERVICES,
     "google-analytics",
     "backup-job",
+    "chatwoot-worker",
 )
 assert set(HEAL_ORDER) == set(TARGETS)
 
@@ -130,6 +135,10 @@ def _standin_fault(service: str, mode: str, delay: float | None = None) -> None:
     _post(DEFAULT_PORTS[service], "/_standin/fault", body)
 
 
+def _platform_fault(mode: str) -> None:
+    _post(layout.PLATFORM_PORT, "/_standin/fault", {"mode": mode})
+
+
 def _outage(feed: str, active: bool, lag: float = 0.0) -> None:
     body = {"feed": feed, "active": active, "lag": lag}
     _post(DEFAULT_PORTS["vendor-status"], "/_standin/outage", body)
@@ -154,6 +163,9 @@ def break_(target: str, mode: str, delay: float | None = None) -> str:
     if target in STANDIN_SERVICES:
         _standin_fault(target, mode, delay)
         return f"{target}: mode {mode}" + (f" ({delay:g}s)" if delay is not None else "")
+    if target == "chatwoot-worker":
+        _platform_fault("worker-oom")
+        return "chatwoot-worker: OOM-killed (exit 137), restarted by its policy"
     if target == "database":
         if database.cluster() is None:
             raise FaultError("the demo's database does not exist: run make demo")
@@ -197,6 +209,11 @@ def heal(target: str | None = None, lag: float | None = None) -> list[str]:
             if state["fault"]["mode"] != "ok":
                 _standin_fault(name, "ok")
                 done.append(f"{name}: mode ok")
+        elif name == "chatwoot-worker":
+            state = _get(layout.PLATFORM_PORT, "/_standin/state")
+            if state is not None and state.get("mode") != "ok":
+                _platform_fault("ok")
+                done.append("chatwoot-worker: memory back to normal")
         elif name == "database":
             if database.cluster() is not None and not database.running():
                 database.start()

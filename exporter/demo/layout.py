@@ -17,6 +17,7 @@ HOST = "127.0.0.1"
 EXPORTER_PORT = 9877
 PROMETHEUS_PORT = 9090
 RECEIVER_PORT = 9097
+PLATFORM_PORT = 13004  # Fly's and Supabase's stand-in (exporter/demo/platform.py)
 POSTGRES_PORT = 15432  # exporter/default.yml's databases[0] connects here
 POSTGRES_DB = "shop"
 
@@ -61,7 +62,15 @@ STATE_DIR = repo() / ".demo"
 LOG_DIR = STATE_DIR / "logs"  # the stand-ins' Fly-style NDJSON logs (default.yml: logs)
 BACKUP_DIR = STATE_DIR / "backups"  # the backup job's dumps (default.yml: backups)
 SECRETS_DIR = STATE_DIR / "secrets"  # the demo database's monitoring password
-NOTIFICATIONS = STATE_DIR / "notifications.jsonl"  # every notification the receiver got
+NOTIFICATIONS = STATE_DIR / "notifications.jsonl"
+# exporter/default.yml's platform token and key files; the demo's fixed values (loopback only),
+# not secrets. Prometheus's generated jobs and the exporter read them as production reads Fly's
+# token and Supabase's key.
+FLY_TOKEN_FILE = SECRETS_DIR / "fly-token"
+SUPABASE_KEY_FILE = SECRETS_DIR / "supabase-key"
+FLY_TOKEN = "demo-fly-token"
+SUPABASE_KEY = "demo-supabase-service-role-key"
+PLATFORM_URL = f"http://{HOST}:{PLATFORM_PORT}"  # every notification the receiver got
 REPORTS_DIR = STATE_DIR / "drills"  # drill reports (Markdown)
 BACKUP_FAULT_FILE = STATE_DIR / "backup-job.fault"  # "failing": the job's pg_dump fails
 

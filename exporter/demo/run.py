@@ -59,6 +59,7 @@ TRANSIENT = (
     layout.NOTIFICATIONS,
     layout.BACKUP_FAULT_FILE,
     STATE_DIR / "heartbeats.json",
+    STATE_DIR / "fly-machines.json",
 )
 
 
@@ -160,6 +161,14 @@ def components() -> list[Component]:
             ),
             "exporter.demo.traffic",
             description="the operator's requests to the HotDash app",
+        ),
+        Component(
+            "platform",
+            (py, "-m", "exporter.demo.platform", "--port", str(layout.PLATFORM_PORT)),
+            "exporter.demo.platform",
+            (f"{layout.PLATFORM_URL}/_standin/state",),
+            ports=(layout.PLATFORM_PORT,),
+            description="Fly's federation and Machines API, Supabase's metrics (stand-in)",
         ),
         Component(
             "workload",
@@ -377,7 +386,9 @@ def stop_component(name: str, crash: bool = False) -> int | None:
 def write_configs() -> str | None:
     """Render the demo profile of alert_rules/ into .demo/ and check it; None if all is well."""
     from exporter import rules
+    from exporter.demo.platform import write_secrets
 
+    write_secrets()  # the platform jobs' token and key files, which promtool checks too
     built = rules.build(layout.repo(), profile="demo")
     rules_dir = PROMETHEUS_DIR / "rules"
     shutil.rmtree(rules_dir, ignore_errors=True)

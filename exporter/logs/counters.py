@@ -28,7 +28,7 @@ LEVELS = ("debug", "info", "warn", "error", "fatal", "unknown")
 PARSE_ERROR_REASONS = ("format", "field")
 DROP_REASONS = ("too_long", "partial")
 ROTATION_KINDS = ("rename", "delete", "truncate")
-INGEST_CODES = ("200", "401", "413", "503")
+INGEST_CODES = ("200", "400", "401", "413", "503")
 
 
 @dataclass

@@ -3,12 +3,15 @@ shipper), one JSON record a line.
 
 Order of checks, so that nothing is counted from a request that is refused:
 
-1. the source must be a configured ``kind: ingest`` source (else 404, counted nowhere: the name
-   in the URL is not trusted to become a label);
-2. ``Authorization: Bearer <token>`` must match the source's token, compared in constant time
-   (else 401); a token that cannot be resolved (variable unset, file unreadable) is a 503;
-3. the body (after any ``Content-Encoding``, which aiohttp undoes) must fit ``max_body``
+1. ``Authorization: Bearer <token>`` must match the token of a configured ``kind: ingest``
+   source of that name, compared in constant time (else 401). An unknown name gets the very
+   same 401, after a comparison of the same cost, and is counted nowhere (the name in the URL
+   is not trusted to become a label): names cannot be found by trying them. A token that
+   cannot be resolved (variable unset, file unreadable) is a 503;
+2. the body (after any ``Content-Encoding``, which aiohttp undoes) must fit ``max_body``
    (else 413): it is read whole, up to that limit, before any line is counted;
+3. a body that is not what its ``Content-Encoding`` says (plain text sent as gzip) is a 400
+   naming the encoding, not a 5xx a shipper would retry for ever;
 4. every line is then counted: a line that is not a JSON object is a parse error (``format``).
 
 The answer is 200 with ``{"lines": N, "parse_errors": N, "dropped": N}``.
@@ -36,12 +39,21 @@ log = logging.getLogger("redline.logs.ingest")
 # Bodies up to this size are counted on the event loop; larger ones in a thread, so a 10 MB
 # batch does not hold up scrapes for the 100 ms its parsing takes.
 INLINE_BYTES = 64 * 1024
+# What a request to an unknown source is compared with (it matches no token anyone can send).
+_UNKNOWN = "\x00unknown ingest source"
 
 
 @dataclass(frozen=True)
 class IngestTarget:
     spec: LogSource
     pipeline: Pipeline
+
+
+def _unauthorized() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text="a valid bearer token is required\n",
+        headers={"WWW-Authenticate": 'Bearer realm="redline ingest"'},
+    )
 
 
 def _digest(token: str) -> bytes:
@@ -72,7 +84,8 @@ class IngestEndpoint:
         name = request.match_info["source"]
         target = self.targets.get(name)
         if target is None:
-            raise web.HTTPNotFound(text=f"no ingest source {name!r} is configured\n")
+            self._authorized(request, _UNKNOWN)  # the same work as for a known name
+            raise _unauthorized()
         spec = target.spec
         try:
             expected = self.secrets.resolve(spec.bearer_token or spec.bearer_token_file)
@@ -82,19 +95,37 @@ class IngestEndpoint:
             raise web.HTTPServiceUnavailable(text="the ingest token is not available\n") from None
         if not expected or not self._authorized(request, expected):
             self.state.add("ingest", (name, "401"))
-            raise web.HTTPUnauthorized(
-                text="a valid bearer token is required\n",
-                headers={"WWW-Authenticate": 'Bearer realm="redline ingest"'},
-            )
+            raise _unauthorized()
 
         limit = spec.max_body
         if request.content_length is not None and request.content_length > limit:
             return self._too_large(name, limit)
         body = bytearray()
-        async for chunk in request.content.iter_any():
-            body += chunk
-            if len(body) > limit:
-                return self._too_large(name, limit)
+        try:
+            async for chunk in request.content.iter_any():
+                body += chunk
+                if len(body) > limit:
+                    return self._too_large(name, limit)
+        except web.RequestPayloadError as e:
+            # aiohttp could not undo the Content-Encoding: the shipper's setting is wrong
+            encoding = request.headers.get("Content-Encoding", "")
+            self.state.add("ingest", (name, "400"))
+            log.warning(
+                "ingest source %s: a body sent as Content-Encoding %s is not (%s)",
+                name,
+                encoding,
+                e.__cause__ or e,
+            )
+            response = web.Response(
+                status=400,
+                text=f"the body is not valid {encoding} data, yet its Content-Encoding "
+                f"{encoding} says it is: send it uncompressed, or compress it\n",
+            )
+            # The rest of a broken stream is not read: the connection closes after the answer,
+            # and the body counts as ended so aiohttp does not try to drain it (and fail).
+            response.force_close()
+            request.content.feed_eof()
+            return response
 
         if len(body) > INLINE_BYTES:
             lines, dropped, parse_errors = await asyncio.to_thread(self._count, target, bytes(body))

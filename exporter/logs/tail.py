@@ -15,14 +15,25 @@ task calls it through ``asyncio.to_thread``, so the event loop never waits on a 
 - a followed file whose name no longer leads to it (renamed away or deleted) is read on until it
   has been quiet for ``rotate_wait``, since a writer keeps writing to it until it reopens its
   log; then it is closed;
-- a file that shrank below the position read (copytruncate) is read again from its start;
+- every file has a *fingerprint*, its first ``FINGERPRINT`` bytes, taken once it is that long
+  (as Vector's and Filebeat's checksum fingerprints): a file that shrank below the position
+  read, or whose first bytes are no longer its fingerprint (truncated and refilled past the
+  position read between two polls), was truncated (copytruncate) and is read again from its
+  start;
+- a file that appears with the fingerprint of a followed file is a *copy* of it (copytruncate's
+  copy, matched by a glob such as ``app.log*``): it is not read as a new file; when the
+  original is then found truncated, the copy is read from the position the original had been
+  read to, with the original's unfinished line, so the lines written before the copy but not
+  read yet are read once, from the copy, and nothing is read twice;
 - reads are positional (``pread``), in chunks, with a byte budget per poll so one poll holds its
   thread (and a shutdown waits) for a bounded time; a poll that used its budget says so, and
   the caller polls again at once.
 
-Known limit (as for every follower that polls): with copytruncate, lines written between the copy
-and the truncation are lost by the rotation itself, and a file truncated and refilled beyond the
-position read between two polls cannot be told from one that grew.
+Known limits: with copytruncate, lines written between the copy and the truncation are in
+neither file and are lost by the rotation itself (as for every follower); when no glob matches
+the copy, the lines written after the last poll and before the truncation are lost too; a file
+shorter than ``FINGERPRINT`` bytes has no fingerprint, so its copy is read as a new file and its
+truncation is seen only by its shrinking.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import os
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,6 +55,10 @@ from exporter.logs.counters import LogState
 log = logging.getLogger("redline.logs.tail")
 
 Ident = tuple[int, int]  # (st_dev, st_ino)
+# Bytes at the start of a file that identify its content (Vector's default checksum reads a
+# line up to 256 bytes; Filebeat's fingerprint 1,024): two log files rarely share as many.
+FINGERPRINT = 256
+TRUNCATIONS_KEPT = 4  # per file: truncations remembered for a copy seen only afterwards
 Sink = Callable[[list[str]], object]
 
 
@@ -156,10 +172,14 @@ class TailSettings:
 
 class _File:
     __slots__ = (
+        "copy_of",
         "failing",
         "fd",
+        "fingerprint",
+        "former_path",
         "ident",
         "last_data",
+        "last_truncated",
         "offset",
         "orphan_since",
         "path",
@@ -175,6 +195,16 @@ class _File:
         self.last_data = now
         self.orphan_since: float | None = None  # when its name stopped leading to it
         self.failing = False  # a read failed and was counted; counted again only after success
+        self.fingerprint: bytes | None = None  # its first FINGERPRINT bytes, once it has them
+        # A copy of that followed file (copytruncate): not read until the original is found
+        # truncated, then read from where the original was.
+        self.copy_of: Ident | None = None
+        self.former_path: str | None = None  # the name it had before a rename
+        # (fingerprint, position read) of its content before its last truncations, when no
+        # copy was followed then: a copy found later (the scan that found the truncation ran
+        # before the copy existed) is read from that position. A few, for rotations faster
+        # than polls.
+        self.last_truncated: deque[tuple[bytes, int]] = deque(maxlen=TRUNCATIONS_KEPT)
 
 
 class FileFollower:
@@ -267,7 +297,7 @@ class FileFollower:
             if path is not None:
                 if path != f.path:  # renamed to a name the globs match too: same file
                     self.state.add("rotations", (self.source, "rename"))
-                    f.path = path
+                    f.former_path, f.path = f.path, path
                 f.orphan_since = None
             elif f.orphan_since is None:
                 f.orphan_since = now
@@ -298,6 +328,8 @@ class FileFollower:
                 if initial:
                     self._present_at_start.add(ident)
                 continue
+            if not initial:
+                self._match_copy(opened)
             self._files[ident] = opened
             self._present_at_start.discard(ident)
         self._present_at_start &= found.keys()
@@ -358,16 +390,114 @@ class FileFollower:
         log.info("log source %s: following %s from byte %d", self.source, path, offset)
         return f
 
+    def _fingerprint(self, f: _File, size: int) -> None:
+        if f.fingerprint is None and size >= FINGERPRINT:
+            with contextlib.suppress(OSError):
+                head = os.pread(f.fd, FINGERPRINT, 0)
+                if len(head) == FINGERPRINT:
+                    f.fingerprint = head
+
+    def _match_copy(self, new: _File) -> None:
+        """A file that appeared with a followed file's fingerprint is copytruncate's copy of
+        it: it is skipped (its position set to its end) until the original is found truncated
+        (:meth:`_truncated`)."""
+        try:
+            size = os.fstat(new.fd).st_size
+        except OSError:
+            return
+        self._fingerprint(new, size)
+        if new.fingerprint is None:
+            return
+        if any(f.former_path == new.path for f in self._files.values()):
+            # rename rotation: the new file at a renamed file's old name is a new log, even
+            # when it starts like the renamed one (a log of identical lines); copytruncate
+            # leaves the original at its name and puts the copy at another
+            return
+        for f in self._files.values():
+            before = next((t for t in f.last_truncated if t[0] == new.fingerprint), None)
+            if before is not None:
+                # the copy of content truncated before the copy was seen: read its unread rest
+                read_to = min(before[1], size)
+                f.last_truncated.remove(before)
+                new.offset = read_to
+                with contextlib.suppress(OSError):
+                    new.splitter.skipping = (
+                        bool(read_to) and os.pread(new.fd, 1, read_to - 1) != b"\n"
+                    )
+                log.info(
+                    "log source %s: %s is a copy of %s before its truncation; read from byte %d",
+                    self.source,
+                    new.path,
+                    f.path,
+                    read_to,
+                )
+                return
+            # the original of a copy is at its name still (one renamed away is not copied)
+            if f.fingerprint == new.fingerprint and f.copy_of is None and f.orphan_since is None:
+                new.copy_of = f.ident
+                new.offset = size
+                new.splitter.skipping = False
+                log.info(
+                    "log source %s: %s is a copy of %s (same first %d bytes); read only for "
+                    "what %s had not been read to",
+                    self.source,
+                    new.path,
+                    f.path,
+                    FINGERPRINT,
+                    f.path,
+                )
+                return
+
+    def _truncated(self, f: _File) -> None:
+        """``f`` was truncated: read on from its copy, if one is followed, else from its
+        start."""
+        self.state.add("rotations", (self.source, "truncate"))
+        copies = [c for c in self._files.values() if c.copy_of == f.ident]
+        if copies:
+            copy = copies[-1]  # the latest copy holds the most
+            for c in copies:
+                c.copy_of = None
+            try:
+                size = os.fstat(copy.fd).st_size
+            except OSError:
+                size = 0
+            if size >= f.offset:
+                # read on in the copy where the original was, its unfinished line included
+                copy.offset = f.offset
+                copy.splitter, f.splitter = f.splitter, LineSplitter(self.settings.max_line)
+            else:
+                # the original was read past the copy (a poll came between the two): the
+                # copy holds nothing unread
+                copy.offset = size
+                copy.splitter.reset()
+                if f.splitter.reset():
+                    self.state.add("dropped", (self.source, "partial"))
+        else:
+            if f.fingerprint is not None:
+                f.last_truncated.append((f.fingerprint, f.offset))
+            if f.splitter.reset():
+                self.state.add("dropped", (self.source, "partial"))
+        f.offset = 0
+        f.fingerprint = None
+
     def _read(self, f: _File, budget: int, now: float) -> tuple[int, int]:
         try:
             size = os.fstat(f.fd).st_size
         except OSError:
             return 0, 0
         if size < f.offset:
-            self.state.add("rotations", (self.source, "truncate"))
-            if f.splitter.reset():
-                self.state.add("dropped", (self.source, "partial"))
-            f.offset = 0
+            self._truncated(f)
+        elif size > f.offset and f.fingerprint is not None:
+            # Grown, or truncated and refilled past the position: the first bytes tell.
+            try:
+                head = os.pread(f.fd, FINGERPRINT, 0)
+            except OSError:
+                head = f.fingerprint
+            if head != f.fingerprint:
+                self._truncated(f)
+        if f.copy_of is not None:
+            return 0, 0  # a copy waiting for its original's truncation
+        self._fingerprint(f, size)
         used = too_long = 0
         chunk = self.CHUNK
         push = f.splitter.push

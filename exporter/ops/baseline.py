@@ -54,7 +54,7 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import ApiError, PromClient, Sample
-from exporter.rules.model import alternatives, sel
+from exporter.promql import alternatives, sel
 
 BLIND_FACTOR = 5.0  # a latency threshold this many times the highest value seen is blind
 QUANTILES = (0.5, 0.95, 0.99)

@@ -2,10 +2,12 @@
 
 For every resource Prometheus has series for (disk space per filesystem, database size,
 database connections against the slots ordinary roles may use, memory and CPU per host and per
-process group, request rate per service), the level is read with a range query over the window
-(each point the mean over its step, or the rate over it for counters, so a counter reset is
-handled by rate() and every sample counts), a straight line is fitted by least squares, and the
-report gives:
+process group, request rate per service; and where the shop runs: each Fly machine's memory
+against its size, each Fly volume against its size, the Supabase instance's /data disk,
+connections against its max_connections and memory), the level is read with a range query
+over the window (each point the mean over its step, or the rate over it for counters, so a
+counter reset is handled by rate() and every sample counts), a straight line is fitted by
+least squares, and the report gives:
 
 - the current level, its limit and the share used;
 - the trend per day and the date the line crosses the limit (and the warning line of the alert
@@ -46,7 +48,7 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import ApiError, PromClient
-from exporter.rules.model import sel
+from exporter.promql import sel
 
 MIN_POINTS = 10
 MIN_SPAN_FRACTION = 0.1  # the data must span at least this share of the horizon
@@ -161,6 +163,68 @@ def _kinds() -> list[Kind]:
             "none",
             limit=mem_total,
             limit_labels=("instance",),
+        ),
+        # --- where the shop runs: Fly machines and volumes, the Supabase instance, each
+        # against its real limit (the machine's memory, the volume's size, /data, the server's
+        # max_connections) rather than the local host's
+        Kind(
+            "fly-memory",
+            "Fly machine memory",
+            f"max by (app, instance) (avg_over_time({m.FLY_MEM_TOTAL.name}[{{r}}]) - "
+            f"avg_over_time({m.FLY_MEM_AVAILABLE.name}[{{r}}]))",
+            ("app", "instance"),
+            "bytes",
+            "none",
+            limit=f"max by (app, instance) ({m.FLY_MEM_TOTAL.name})",
+            limit_labels=("app", "instance"),
+        ),
+        Kind(
+            "fly-volume",
+            "Fly volume",
+            f"max by (app, id) (avg_over_time({m.FLY_VOLUME_USED_PCT.name}[{{r}}]) / 100 * "
+            f"avg_over_time({m.FLY_VOLUME_SIZE.name}[{{r}}]))",
+            ("app", "id"),
+            "bytes",
+            "growth",
+            limit=f"max by (app, id) ({m.FLY_VOLUME_SIZE.name})",
+            limit_labels=("app", "id"),
+            warn_alert="FlyVolumeFull",
+        ),
+        Kind(
+            "supabase-disk",
+            "Supabase disk (/data)",
+            f"max by (supabase_project_ref) "
+            f"(avg_over_time({sel(m.SUPA_FS_SIZE, mountpoint='/data')}[{{r}}]) - "
+            f"avg_over_time({sel(m.SUPA_FS_AVAIL, mountpoint='/data')}[{{r}}]))",
+            ("supabase_project_ref",),
+            "bytes",
+            "growth",
+            limit=f"max by (supabase_project_ref) ({sel(m.SUPA_FS_SIZE, mountpoint='/data')})",
+            limit_labels=("supabase_project_ref",),
+            warn_alert="SupabaseDiskFull",
+        ),
+        Kind(
+            "supabase-connections",
+            "Supabase connections",
+            f"sum by (supabase_project_ref) (avg_over_time({m.SUPA_BACKENDS.name}[{{r}}]))",
+            ("supabase_project_ref",),
+            "connections",
+            "level",
+            limit=f"max by (supabase_project_ref) ({m.SUPA_MAX_CONNECTIONS.name})",
+            limit_labels=("supabase_project_ref",),
+            warn_alert="SupabaseConnectionsHigh",
+        ),
+        Kind(
+            "supabase-memory",
+            "Supabase memory",
+            f"max by (supabase_project_ref) (avg_over_time({m.SUPA_MEM_TOTAL.name}[{{r}}]) - "
+            f"avg_over_time({m.SUPA_MEM_AVAILABLE.name}[{{r}}]))",
+            ("supabase_project_ref",),
+            "bytes",
+            "none",
+            limit=f"max by (supabase_project_ref) ({m.SUPA_MEM_TOTAL.name})",
+            limit_labels=("supabase_project_ref",),
+            warn_alert="SupabaseMemoryHigh",
         ),
         Kind(
             "requests",

@@ -45,7 +45,8 @@ from exporter.ops.common import (
     write_text,
 )
 from exporter.ops.promapi import AlertmanagerClient, ApiError, PromClient
-from exporter.rules.model import WATCHDOG, sel
+from exporter.promql import sel
+from exporter.rules.model import WATCHDOG
 
 # P0 detected within 5 min (docs/targets.md; docs/incident-response.md, SEV-1)
 DETECTION_TARGET = 300.0

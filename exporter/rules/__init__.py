@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.config import Config
+from exporter.config import Config, load_config
 from exporter.rules import (
     alertmanager,
     alerts,
@@ -128,6 +128,13 @@ def slo_table(slos: SLOSpec) -> str:
             what = f"probes {', '.join(sli.probes.probes)} succeed"
         elif sli.database is not None:
             what = f"database {sli.database} answers (pg_up)"
+        elif sli.fly_requests is not None:
+            what = f"requests without 5xx (Fly proxy, app {sli.fly_requests.app})"
+        elif sli.fly_latency is not None:
+            what = (
+                f"requests under {slo.num(sli.fly_latency.threshold)} s "
+                f"(Fly proxy, app {sli.fly_latency.app})"
+            )
         elif sli.requests is not None:
             what = "requests without 5xx (logs)"
         else:
@@ -233,15 +240,27 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
             )
         rule_files.append(f"rules/{name}.yml")
 
+    # the platforms' scrape jobs come from the operator's file; the demo's from the demo's
+    # config (exporter/default.yml), whose platform section points at the loopback stand-in,
+    # at the demo's scrape interval
+    if variant is None:
+        jobs = prometheus_config.platform_jobs(config)
+    else:
+        jobs = prometheus_config.platform_jobs(load_config(None)[0], base=root)
+        for job in jobs:
+            job["scrape_interval"], job["scrape_timeout"] = (
+                stack.scrape_interval,
+                stack.scrape_timeout,
+            )
     files["prometheus/prometheus.yml"] = render(
-        prometheus_config.config(stack, rule_files),
-        "alert_rules/stack.yml",
+        prometheus_config.config(stack, rule_files, extra_jobs=jobs),
+        ["alert_rules/stack.yml", CONFIG],
         preamble=prometheus_config.PREAMBLE,
         appendix=prometheus_config.APPENDIX,
     )
     for replica in stack.replicas:  # an HA pair: one file per server, beside prometheus.yml
         files[f"prometheus/prometheus-{replica}.yml"] = render(
-            prometheus_config.config(stack, rule_files, replica),
+            prometheus_config.config(stack, rule_files, replica, extra_jobs=jobs),
             "alert_rules/stack.yml",
             preamble=prometheus_config.replica_preamble(replica, stack.replicas),
         )

@@ -33,12 +33,12 @@ What the profile changes, and why:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from exporter import durations
-from exporter.demo import layout
 from exporter.rules.render import Ordered
 from exporter.rules.spec import (
     AlertSpec,
@@ -83,12 +83,18 @@ class DemoProfile:
     # its 1 min: a peer's flush is held up by its wait, and a wait longer than the interval
     # lines its checks up with the other peer's flushes, which sends a repeat twice.
     peer_timeout: str = "3s"
-    exporters: tuple[str, ...] = (f"{layout.HOST}:{layout.EXPORTER_PORT}",)
-    prometheus: tuple[str, ...] = (f"{layout.HOST}:{layout.PROMETHEUS_PORT}",)
-    alertmanagers: tuple[str, ...] = field(
-        default_factory=lambda: tuple(p.address for p in layout.ALERTMANAGERS)
+    # the demo's addresses (exporter/demo/layout.py), read when a profile is made: the demo is
+    # a checkout's tooling, left out of the installed package, which renders production only
+    exporters: tuple[str, ...] = field(
+        default_factory=lambda: (f"{_layout().HOST}:{_layout().EXPORTER_PORT}",)
     )
-    receiver_url: str = layout.RECEIVER_URL
+    prometheus: tuple[str, ...] = field(
+        default_factory=lambda: (f"{_layout().HOST}:{_layout().PROMETHEUS_PORT}",)
+    )
+    alertmanagers: tuple[str, ...] = field(
+        default_factory=lambda: tuple(p.address for p in _layout().ALERTMANAGERS)
+    )
+    receiver_url: str = field(default_factory=lambda: str(_layout().RECEIVER_URL))
     # the demo runs one Prometheus; tests of an HA pair render the pair with the demo's timings
     replicas: tuple[str, ...] = ()
 
@@ -229,7 +235,7 @@ Inhibitions, in order:
         }
 
 
-PROFILES: dict[str, DemoProfile | None] = {"production": None, "demo": DemoProfile()}
+PROFILES: dict[str, Callable[[], DemoProfile] | None] = {"production": None, "demo": DemoProfile}
 
 
 def profile(name: str | DemoProfile) -> DemoProfile | None:
@@ -239,4 +245,11 @@ def profile(name: str | DemoProfile) -> DemoProfile | None:
         return name
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; one of {', '.join(PROFILES)}")
-    return PROFILES[name]
+    make = PROFILES[name]
+    return None if make is None else make()
+
+
+def _layout() -> Any:
+    from exporter.demo import layout
+
+    return layout

@@ -11,17 +11,14 @@ alert must stay silent.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from exporter.metrics import Metric
+from exporter.promql import TARGET_LABELS, Match, alternatives, labels_of, sel
 from exporter.rules.render import Ordered, num
 from exporter.rules.spec import Severity, StackSpec
 
-# Labels Prometheus adds to every scraped series; rules may select and keep them.
-TARGET_LABELS = ("job", "instance")
 # The always-firing alert that proves the pipeline works (the dead man's switch): dashboards,
 # drills and post-mortems leave it out of what counts as an incident.
 WATCHDOG = "Watchdog"
@@ -133,49 +130,27 @@ def rule_data(alert: Alert, rule: Rule, stack: StackSpec) -> Ordered:
     )
 
 
-# --- building PromQL from Metric objects ------------------------------------------------------
-
-Match = str | tuple[str, str]  # "value" (=) or (op, value) with op in =, !=, =~, !~
-
-_SUFFIXES = {"histogram": ("_bucket", "_count", "_sum")}
-
-
-def sel(metric: Metric, suffix: str = "", **matchers: Match) -> str:
-    """A selector of ``metric``: ``sel(m.PROBE_SUCCESS, service="x", probe=("=~", "a|b"))``.
-    Only the metric's own labels (and job, instance, le of a histogram bucket) may be matched,
-    so a rule cannot select a label the exporter never sets."""
-    if suffix and suffix not in _SUFFIXES.get(metric.type, ()):
-        raise ValueError(f"{metric.name} ({metric.type}) has no series {metric.name}{suffix}")
-    allowed = set(metric.labels) | set(TARGET_LABELS) | ({"le"} if suffix == "_bucket" else set())
-    parts = []
-    for label, match in matchers.items():
-        if label not in allowed:
-            raise ValueError(f"{metric.name} has no label {label!r}")
-        op, value = ("=", match) if isinstance(match, str) else match
-        if op not in ("=", "!=", "=~", "!~"):
-            raise ValueError(f"bad matcher operator {op!r}")
-        parts.append(f'{label}{op}"{value}"')
-    body = "{" + ", ".join(parts) + "}" if parts else ""
-    return f"{metric.name}{suffix}{body}"
-
-
-def labels_of(metric: Metric, *names: str) -> str:
-    """``service, probe`` for ``by (...)`` clauses, checked against the metric's labels."""
-    for name in names:
-        if name not in metric.labels and name not in TARGET_LABELS:
-            raise ValueError(f"{metric.name} has no label {name!r}")
-    return ", ".join(names)
-
-
-def alternatives(values: tuple[str, ...] | list[str]) -> str:
-    """A PromQL regex (anchored by PromQL) matching exactly these configured names. Names are
-    letters, digits, ``_``, ``-``, ``:`` and ``.``; a dot is escaped, written ``\\.`` inside the
-    PromQL string."""
-    for v in values:
-        if not re.match(r"^[A-Za-z0-9_.:-]+$", v):
-            raise ValueError(f"{v!r} is not a plain name usable in a regex matcher")
-    return "|".join(v.replace(".", "\\\\.") for v in values)
+# --- building PromQL: exporter/promql.py, re-exported for the rule modules ------------------
 
 
 def n(value: Decimal | int) -> str:
     return num(value)
+
+
+__all__ = [
+    "TARGET_LABELS",
+    "WATCHDOG",
+    "Alert",
+    "Case",
+    "Expect",
+    "Match",
+    "Measure",
+    "Rule",
+    "alternatives",
+    "annotations_of",
+    "const",
+    "labels_of",
+    "n",
+    "rule_data",
+    "sel",
+]

@@ -16,8 +16,12 @@ With the replica label kept, every alert reaches the receivers twice (tests/test
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from exporter.config import Config
+from exporter.platform.config import FLY_JOB, SUPABASE_JOB
 from exporter.rules.alerts import JOB
 from exporter.rules.render import Ordered
 from exporter.rules.spec import REPLICA_LABEL, StackSpec
@@ -74,8 +78,14 @@ def _remote_write(stack: StackSpec, replica: str | None) -> list[dict[str, Any]]
     return writes
 
 
-def config(stack: StackSpec, rule_files: list[str], replica: str | None = None) -> dict[str, Any]:
-    """prometheus.yml's data; ``replica``: one of stack.replicas, for that server of the pair."""
+def config(
+    stack: StackSpec,
+    rule_files: list[str],
+    replica: str | None = None,
+    extra_jobs: list[Ordered] | None = None,
+) -> dict[str, Any]:
+    """prometheus.yml's data; ``replica``: one of stack.replicas, for that server of the pair;
+    ``extra_jobs``: scrape jobs from the operator's file (:func:`platform_jobs`)."""
     if replica is not None and replica not in stack.replicas:
         raise ValueError(f"{replica!r} is not one of stack.yml's replicas {stack.replicas}")
     exporters: dict[tuple[tuple[str, str], ...], list[str]] = {}
@@ -108,11 +118,109 @@ def config(stack: StackSpec, rule_files: list[str], replica: str | None = None) 
             ),
             Ordered(job_name="prometheus", static_configs=_targets(stack.prometheus)),
             Ordered(job_name="alertmanager", static_configs=_targets(stack.alertmanagers)),
+            *(extra_jobs or []),
         ],
     }
     if stack.remote_write:
         out["remote_write"] = _remote_write(stack, replica)
     return out
+
+
+# --- the platforms' own metrics (config/hotrod.yml's platform: section) -------------------------
+
+# Every series of the Supabase instance is stored under this prefix: its node_*, pg_* and
+# process_* names are those of redline's own host and database series, and without it the host
+# and Postgres alerts would read the Supabase instance as if it were redline's host.
+SUPABASE_PREFIX = "supabase_"
+PLATFORM_INTERVAL = "60s"  # both platforms publish once a minute (docs/platform.md)
+PLATFORM_TIMEOUT = "30s"
+
+
+def _split(url: str) -> tuple[str, str, str, dict[str, list[str]]]:
+    """scheme, host:port, path and query parameters of a URL."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    params: dict[str, list[str]] = {}
+    for pair in filter(None, parts.query.split("&")):
+        key, _, value = pair.partition("=")
+        params.setdefault(key, []).append(value)
+    return parts.scheme, f"{parts.hostname}:{port}", parts.path or "/", params
+
+
+def platform_jobs(config: Config, base: Path | None = None) -> list[Ordered]:
+    """The Fly federation job and the Supabase job of ``config``'s ``platform:`` section.
+
+    Fly: ``/federate`` of the org's managed store with ``match[]`` limited to the ``fly_*``
+    series of the shop's apps (the org may run others), the token from its file, ``honor_labels``
+    so Fly's own ``app``, ``region``, ``host`` and ``instance`` labels are kept, and ``service``
+    set from the app -> service map. Supabase: its metrics endpoint with basic auth (user
+    service_role, the key from its file), ``service`` from the config, names prefixed (see
+    :data:`SUPABASE_PREFIX`). ``base``: the directory relative token and key paths are read
+    from (the demo's, which runs in the repository); Prometheus would read them relative to its
+    config file.
+    """
+
+    def secret_file(p: str) -> str:
+        return str(base / p) if base is not None and not Path(p).is_absolute() else p
+
+    jobs: list[Ordered] = []
+    fly = config.platform.fly
+    apps = config.fly_apps()
+    if fly is not None and apps:
+        scheme, address, path, params = _split(fly.federate)
+        token = secret_file(fly.token_file.path)
+        names = "|".join(sorted(apps))
+        params["match[]"] = [f'{{__name__=~"fly_.+", app=~"{names}"}}']
+        relabel = [
+            Ordered(
+                source_labels=["app"],
+                regex=app.replace(".", "\\."),
+                target_label="service",
+                replacement=service.name,
+            )
+            for app, service in sorted(apps.items())
+        ]
+        jobs.append(
+            Ordered(
+                job_name=FLY_JOB,
+                scrape_interval=PLATFORM_INTERVAL,
+                scrape_timeout=PLATFORM_TIMEOUT,
+                honor_labels=True,
+                scheme=scheme,
+                metrics_path=path,
+                params=params,
+                authorization={"type": "Bearer", "credentials_file": token},
+                static_configs=[{"targets": [address]}],
+                metric_relabel_configs=relabel,
+            )
+        )
+    supa = config.platform.supabase
+    if supa is not None:
+        scheme, address, path, params = _split(supa.url)
+        key = secret_file(supa.key_file.path)
+        jobs.append(
+            Ordered(
+                job_name=SUPABASE_JOB,
+                scrape_interval=PLATFORM_INTERVAL,
+                scrape_timeout=PLATFORM_TIMEOUT,
+                scheme=scheme,
+                metrics_path=path,
+                **({"params": params} if params else {}),
+                basic_auth={"username": "service_role", "password_file": key},
+                static_configs=[
+                    {"targets": [address], "labels": {"service": supa.service}},
+                ],
+                metric_relabel_configs=[
+                    Ordered(
+                        source_labels=["__name__"],
+                        regex="(.+)",
+                        target_label="__name__",
+                        replacement=f"{SUPABASE_PREFIX}$1",
+                    )
+                ],
+            )
+        )
+    return jobs
 
 
 PREAMBLE = """\

@@ -56,6 +56,21 @@ def _le(threshold: Decimal) -> str:
     return repr(float(threshold))
 
 
+# Fly's proxy labels responses with their status code (ASSUMPTION: the three digits, as its docs
+# show fly_app_http_responses_count{status}; confirm with a query by status).
+FLY_5XX = "5.."
+
+
+def _fly_le(threshold: Decimal) -> str:
+    """The ``le`` of Fly's bucket bound, written either way (1 or 1.0): its store is
+    VictoriaMetrics, whose text may differ from prometheus_client's. ASSUMPTION: the threshold
+    is one of Fly's bucket bounds (check the le values of fly_app_http_response_time_seconds)."""
+    whole = threshold == threshold.to_integral_value()
+    plain = str(int(threshold)) if whole else format(threshold.normalize(), "f")
+    forms = dict.fromkeys([plain, _le(threshold)])
+    return "|".join(f.replace(".", "\\\\.") for f in forms)
+
+
 def error_ratio(slo: SLO, window: str) -> str:
     """PromQL for the share of bad events of ``slo`` over ``window``."""
     sli = slo.sli
@@ -68,6 +83,18 @@ def error_ratio(slo: SLO, window: str) -> str:
         return f"1 - avg(avg_over_time({success}[{window}]))"
     if sli.database is not None:
         return f"1 - avg(avg_over_time({sel(m.PG_UP, database=sli.database)}[{window}]))"
+    if sli.fly_requests is not None:
+        app = {"app": sli.fly_requests.app}
+        errors = sel(m.FLY_APP_RESPONSES, **app, status=("=~", FLY_5XX))
+        total = sel(m.FLY_APP_RESPONSES, **app)
+        return f"(sum(rate({errors}[{window}])) or vector(0))\n/\nsum(rate({total}[{window}]))"
+    if sli.fly_latency is not None:
+        app = {"app": sli.fly_latency.app}
+        good = sel(
+            m.FLY_APP_RESPONSE_TIME, "_bucket", **app, le=("=~", _fly_le(sli.fly_latency.threshold))
+        )
+        total = sel(m.FLY_APP_RESPONSE_TIME, "_count", **app)
+        return f"1 - (\n  sum(rate({good}[{window}]))\n  /\n  sum(rate({total}[{window}]))\n)"
     req = sli.requests or sli.latency
     assert req is not None
     where: dict[str, Any] = {"service": req.service}
@@ -103,6 +130,21 @@ def events(slo: SLO, window: str) -> tuple[str, str]:
     if sli.probes is not None or sli.database is not None:
         ratio = f'{_ratio(window)}{{slo="{slo.name}"}}'
         return ratio, f"{ratio} >= bool 0"
+    if sli.fly_requests is not None:
+        app = {"app": sli.fly_requests.app}
+        errors = sel(m.FLY_APP_RESPONSES, **app, status=("=~", FLY_5XX))
+        total = sel(m.FLY_APP_RESPONSES, **app)
+        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))"
+    if sli.fly_latency is not None:
+        app = {"app": sli.fly_latency.app}
+        good = sel(
+            m.FLY_APP_RESPONSE_TIME, "_bucket", **app, le=("=~", _fly_le(sli.fly_latency.threshold))
+        )
+        total = sel(m.FLY_APP_RESPONSE_TIME, "_count", **app)
+        return (
+            f"sum(rate({total}[{window}])) - sum(rate({good}[{window}]))",
+            f"sum(rate({total}[{window}]))",
+        )
     req = sli.requests or sli.latency
     assert req is not None
     where: dict[str, Any] = {"service": req.service}
@@ -383,6 +425,8 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
         }
     if sli.database is not None:
         return {series(m.PG_UP, database=sli.database): _runs(o.good)}
+    if sli.fly_requests is not None or sli.fly_latency is not None:
+        return _fly_series(slo, o)
     req = sli.requests or sli.latency
     assert req is not None
     route = req.routes[0] if req.routes else "api"
@@ -405,6 +449,26 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
             _counter(good)
         ),
         series(m.LOG_HTTP_DURATION, "_count", **where): _encode(_counter(o.total)),
+    }
+
+
+def _fly_series(slo: SLO, o: Outage) -> dict[str, str]:
+    """Fly's proxy series for the request-counting simulation."""
+    sli = slo.sli
+    fly = sli.fly_requests or sli.fly_latency
+    assert fly is not None
+    where = {"service": fly.service, "app": fly.app, "region": "ord", "instance": "m1"}
+    good = [t - b for t, b in zip(o.total, o.bad, strict=True)]
+    if sli.fly_requests is not None:
+        out = {series(m.FLY_APP_RESPONSES, **where, status="200"): _encode(_counter(good))}
+        if any(o.bad):
+            out[series(m.FLY_APP_RESPONSES, **where, status="503")] = _encode(_counter(o.bad))
+        return out
+    assert sli.fly_latency is not None
+    le = _fly_le(sli.fly_latency.threshold).split("|")[0].replace("\\\\", "")
+    return {
+        series(m.FLY_APP_RESPONSE_TIME, "_bucket", **where, le=le): _encode(_counter(good)),
+        series(m.FLY_APP_RESPONSE_TIME, "_count", **where): _encode(_counter(o.total)),
     }
 
 

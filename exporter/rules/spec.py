@@ -116,16 +116,36 @@ class LatencySLI(Model):
     threshold: Quantity
 
 
+class FlySLI(Model):
+    """Availability from Fly's proxy: the share of the app's responses with a 5xx status
+    (fly_app_http_responses_count{status})."""
+
+    service: Name
+    app: Name
+
+
+class FlyLatencySLI(Model):
+    """Latency from Fly's proxy: the share of the app's responses slower than ``threshold``
+    (fly_app_http_response_time_seconds), a bucket bound of Fly's histogram."""
+
+    service: Name
+    app: Name
+    threshold: Quantity
+
+
 class SLI(Model):
     probes: ProbesSLI | None = None
     requests: RequestsSLI | None = None
     latency: LatencySLI | None = None
     database: Name | None = None  # availability of a configured database (pg_up)
+    fly_requests: FlySLI | None = None
+    fly_latency: FlyLatencySLI | None = None
 
     def kind(self) -> str:
-        kinds = [k for k in ("probes", "requests", "latency", "database") if getattr(self, k)]
+        names = ("probes", "requests", "latency", "database", "fly_requests", "fly_latency")
+        kinds = [k for k in names if getattr(self, k)]
         if len(kinds) != 1:
-            raise ValueError("an SLI is exactly one of probes, requests, latency, database")
+            raise ValueError(f"an SLI is exactly one of {', '.join(names)}")
         return kinds[0]
 
 

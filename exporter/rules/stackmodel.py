@@ -34,6 +34,8 @@ from exporter.rules.spec import (
     SLI,
     SLO,
     AlertsSpec,
+    FlyLatencySLI,
+    FlySLI,
     InhibitRule,
     LatencyBudget,
     LatencySLI,
@@ -124,6 +126,17 @@ def _service_sli(service: Service, index: int) -> SLI:
         return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))
     if sli.requests is not None:
         return SLI(requests=RequestsSLI(service=service.name, routes=sli.requests.routes))
+    if sli.fly_requests is not None or sli.fly_latency is not None:
+        assert service.fly is not None  # the config refuses a fly SLI without it
+        app = service.fly.app
+        if sli.fly_requests is not None:
+            return SLI(fly_requests=FlySLI(service=service.name, app=app))
+        assert sli.fly_latency is not None
+        return SLI(
+            fly_latency=FlyLatencySLI(
+                service=service.name, app=app, threshold=_num(sli.fly_latency.threshold)
+            )
+        )
     assert sli.latency is not None
     return SLI(
         latency=LatencySLI(

@@ -23,6 +23,7 @@ from exporter.rules.alerts import (
     monitoring,
     outages,
     pipeline,
+    platform,
     restore,
     services,
     vendors,
@@ -43,6 +44,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "backups": backups.alerts,
     "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
+    "platform": platform.alerts,
     "monitoring": monitoring.alerts,
     "missing": missing.alerts,
     "outages": outages.alerts,
