@@ -75,6 +75,20 @@ MISSING_DATA: dict[str, tuple[tuple[str, ...], str]] = {
         ("RedlineSourceDown", "RedlineCollectorFailing"),
         "node_* series of the host source",
     ),
+    "FlyMachineDown": (
+        ("PlatformDataStale", "FlyMachinesApiFailing"),
+        "machine states come from Fly's federation and Machines API",
+    ),
+    "FlyMachineOOMKilled": (
+        ("FlyMachinesApiFailing", "PlatformDataStale"),
+        "exit events come from Fly's Machines API",
+    ),
+    "FlyMachineMemoryLow": (("PlatformDataStale",), "fly_instance_* of Fly's federation"),
+    "SupabaseDiskFull": (("PlatformDataStale",), "the Supabase metrics endpoint's node_* series"),
+    "SupabaseConnectionsHigh": (
+        ("PlatformDataStale",),
+        "the Supabase metrics endpoint's Postgres series",
+    ),
     "ProcessGroupDown": (
         ("RedlineSourceDown", "RedlineCollectorFailing"),
         "the host source's process groups",
