@@ -37,12 +37,6 @@ EXPECTED_EMPTY: dict[tuple[str, str, str], str] = {
     ("redline-backups-vendors", "Google Analytics data", "A"): "no GA4 check configured",
     # the stack's restore test passes (a failure's reasons: tests/test_backups_restore.py)
     ("redline-backups-vendors", "Why the last restore test failed", "A"): "the restore passes",
-    # The alerting pipeline's own metrics: the stack scrapes the exporter only, no Prometheus or
-    # Alertmanager job (their alerts' queries: promtool, prometheus/tests/monitoring.yml)
-    ("redline-self", "Notifications failing", "A"): "no Alertmanager scraped",
-    ("redline-self", "Config reloads", "A"): "Prometheus does not scrape itself here",
-    ("redline-self", "Config reloads", "B"): "no Alertmanager scraped",
-    ("redline-self", "Rule evaluation failures", "A"): "Prometheus does not scrape itself here",
 }
 
 
