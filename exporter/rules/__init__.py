@@ -202,6 +202,11 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
     burn = alerts_spec.alerts[slo.ALERT]
     check_one_page(alerts_spec, routing)
     slo_alerts = _slo_alerts(slos, alerts_spec, stack)
+    # the probes whose JSON checks pin the deployed version (ServiceWrongVersion's)
+    pinned = frozenset(
+        (t.partition("/")[0], t.partition("/")[2])
+        for t in alerts_spec.alerts["ServiceWrongVersion"].probes
+    )
     step = seconds(stack.evaluation_interval)
 
     files: dict[str, str] = {}
@@ -228,13 +233,17 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
     for s, alert in zip(slos.slos, slo_alerts, strict=True):
         # the recordings and the alerts in one group: the alerts read the ratios recorded at
         # the same evaluation
-        rules = slo.recordings(s, slos, burn) + [rule_data(alert, r, stack) for r in alert.rules]
+        rules = slo.recordings(s, slos, burn, pinned) + [
+            rule_data(alert, r, stack) for r in alert.rules
+        ]
         name = f"slo-{s.name}"
         files[f"prometheus/rules/{name}.yml"] = render(
             {"groups": [Ordered(name=name, rules=rules)]}, slo_sources
         )
         if variant is None:
-            tests = promtests.alert_tests([alert], stack) + slo.expression_tests(s, burn, step)
+            tests = promtests.alert_tests([alert], stack) + slo.expression_tests(
+                s, burn, step, pinned
+            )
             files[f"prometheus/tests/{name}.yml"] = render(
                 promtests.test_file([f"../rules/{name}.yml"], tests, stack), slo_sources
             )

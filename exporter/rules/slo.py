@@ -71,9 +71,12 @@ def _fly_le(threshold: Decimal) -> str:
     return "|".join(f.replace(".", "\\\\.") for f in forms)
 
 
-def error_ratio(slo: SLO, window: str) -> str:
-    """PromQL for the share of bad events of ``slo`` over ``window``."""
+def error_ratio(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = frozenset()) -> str:
+    """PromQL for the share of bad events of ``slo`` over ``window``; an SLI with version-pinned
+    probes (``pinned``) reads the recording of available runs (:data:`AVAILABLE`)."""
     sli = slo.sli
+    if sli.probes is not None and pinned_probes(slo, pinned):
+        return f'1 - avg(avg_over_time({AVAILABLE}{{slo="{slo.name}"}}[{window}]))'
     if sli.probes is not None:
         success = sel(
             m.PROBE_SUCCESS,
@@ -163,12 +166,45 @@ def events(slo: SLO, window: str) -> tuple[str, str]:
     )
 
 
-def recordings(slo: SLO, spec: SLOSpec, alert: AlertSpec) -> list[Ordered]:
+# A probe run that failed only its version pin (reason json on a probe of ServiceWrongVersion's
+# `probes`) answered: a planned upgrade is ServiceWrongVersion's ticket, not an outage that
+# spends the availability budget and pages through the burn. Such SLIs read this recording, per
+# probe run 1 when it succeeded or failed only its pin.
+AVAILABLE = "slo:probe_available:success"
+
+
+def pinned_probes(slo: SLO, pinned: frozenset[tuple[str, str]]) -> tuple[str, ...]:
+    """The SLI's probes whose JSON checks pin a version (``pinned``: (service, probe) pairs)."""
+    sli = slo.sli.probes
+    if sli is None:
+        return ()
+    return tuple(p for p in sli.probes if (sli.service, p) in pinned)
+
+
+def available(slo: SLO) -> str:
+    """Per probe run of the SLI: 1 when it succeeded or failed only its version pin."""
+    sli = slo.sli.probes
+    assert sli is not None
+    where: dict[str, Any] = {"service": sli.service, "probe": ("=~", alternatives(sli.probes))}
+    success = sel(m.PROBE_SUCCESS, **where)
+    pin = sel(m.PROBE_REASON, **where, reason="json")
+    ident = "job, instance, service, probe"
+    # the reason series exist once the exporter ran the probe; without them, probe_success
+    return f"{success}\n  + on ({ident}) ({pin} == bool 1)\nor\n{success}"
+
+
+def recordings(
+    slo: SLO, spec: SLOSpec, alert: AlertSpec, pinned: frozenset[tuple[str, str]] = frozenset()
+) -> list[Ordered]:
     labels = {"service": slo.service, "slo": slo.name}
     this = f'{{slo="{slo.name}"}}'
     b = num(budget(slo))
-    rules = [
-        Ordered(record=_ratio(w), expr=error_ratio(slo, w), labels=labels) for w in windows(alert)
+    rules = []
+    if pinned_probes(slo, pinned):
+        rules.append(Ordered(record=AVAILABLE, expr=available(slo), labels=labels))
+    rules += [
+        Ordered(record=_ratio(w), expr=error_ratio(slo, w, pinned), labels=labels)
+        for w in windows(alert)
     ]
     short = windows(alert)[0]
     bad, total = events(slo, short)
@@ -513,7 +549,9 @@ DESCRIPTION = (
 )
 
 
-def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]:
+def expression_tests(
+    slo: SLO, alert: AlertSpec, step: Decimal, pinned: frozenset[tuple[str, str]] = frozenset()
+) -> list[Ordered]:
     """What the metadata rules record: the objective, the budget and all of it left on a quiet
     input; an error ratio of exactly 1 once the short window holds nothing but the outage."""
     labels = f'{{service="{slo.service}", slo="{slo.name}"}}'
@@ -587,7 +625,27 @@ def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]
                 ],
             )
         )
+    # a pinned probe failing only its version check (a planned upgrade) for the whole short
+    # window: no error, where the burn once paged within minutes
+    pin_tests = []
+    for probe in pinned_probes(slo, pinned):
+        assert slo.sli.probes is not None
+        o = outage(slo, "total", full_at + 1, 0)
+        ident = {"service": slo.sli.probes.service, "probe": probe}
+        inputs = {k: v for k, v in input_series(slo, o).items() if f'probe="{probe}"' in k}
+        inputs[series(m.PROBE_REASON, **ident, reason="json")] = _runs(
+            [Decimal(1) - g for g in o.good]
+        )
+        pin_tests.append(
+            Ordered(
+                name=f"{ALERT} {slo.name}: {probe} failing only its version pin",
+                interval=f"{num(step)}s",
+                input_series=[Ordered(series=k, values=v) for k, v in inputs.items()],
+                promql_expr_test=[sample(_ratio(short), 0, full_at)],
+            )
+        )
     return [
+        *pin_tests,
         *quiet_night,
         test(
             "recorded metadata",
