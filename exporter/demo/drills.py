@@ -475,7 +475,11 @@ class Drill:
                 since = self.t_healed[target]
 
                 def resolved(ended: list[Expect] = ended, since: float = since) -> bool:
-                    return all(self.deliveries(e, "resolved", since) for e in ended)
+                    # the whole paged group closed, not only one of its alerts resolved
+                    return all(
+                        self.deliveries(e, "resolved", since) and self.closed_at(e) is not None
+                        for e in ended
+                    )
 
                 self.watch(s.resolve_timeout, resolved)
         self.t_heal = time.time() if not self.t_healed else max(self.t_healed.values())
@@ -523,6 +527,22 @@ class Drill:
             open_[key] = firing
         out.still_open = sorted(open_)
         return out
+
+    def closed_at(self, e: Expect) -> float | None:
+        """When the last paging group holding an alert of ``e`` got its resolved notification
+        (the incident closed); None while one is open."""
+        last: dict[str, tuple[str, float]] = {}
+        mine: set[str] = set()
+        for n in sorted(self.notifications, key=lambda n: n["received_at"]):
+            if n["receiver"] != PAGER:
+                continue
+            key = str(n["payload"].get("groupKey", ""))
+            if any(e.matches(a["labels"]) for a in n["payload"]["alerts"]):
+                mine.add(key)
+            last[key] = (n["payload"]["status"], n["received_at"])
+        if not mine or any(last[k][0] != "resolved" for k in mine):
+            return None
+        return max(last[k][1] for k in mine)
 
     def expected_pages(self) -> int:
         if self.scenario.pages is not None:
@@ -615,14 +635,21 @@ class Drill:
                 for n, _ in self.deliveries(e, "resolved", self.t_fault)
                 if healed is None or n["received_at"] < healed
             ]
-            late = self.deliveries(e, "resolved", healed) if healed is not None else []
-            took = late[0][0]["received_at"] - healed if late and healed is not None else None
+            closed = self.closed_at(e)
+            after = healed is not None and closed is not None and closed >= healed
+            took = closed - healed if after and closed is not None and healed else None
+            # the others' faults still in place when it closed: it resolved on its own
+            others = [t for target, t in self.t_healed.items() if target != e.healed_by]
+            alone = closed is not None and all(closed < t or t < (healed or 0) for t in others)
             checks.append(
                 Check(
                     "resolved on its own",
-                    f"{e.text()} resolved after {e.healed_by} healed, not before",
-                    f"{len(early)} resolved notice(s) before, {len(late)} after",
-                    not early and bool(late),
+                    f"{e.text()}: its page closed after {e.healed_by} healed, before the "
+                    "faults healed after it",
+                    f"{len(early)} resolved notice(s) before its healing; "
+                    + ("closed" if closed else "not closed")
+                    + ("" if alone else ", after a later healing"),
+                    not early and after and alone,
                     took,
                     s.resolve_within,
                 )
