@@ -4,12 +4,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: help install system lint generate dashboards check-generated test unit demo demo-stop bench clean
+.PHONY: help install system lint generate dashboards check-generated check test unit unit-fast demo demo-stop bench clean
 
 help:
 	@echo "make demo       start the whole stack on 127.0.0.1 (docs/demo.md) and print the URLs"
 	@echo "make demo-stop  stop what make demo started"
 	@echo "make test       install everything, lint, check generated files, run every test"
+	@echo "make check      the fast loop: lint, generated files, every test but the demo's and slow ones"
 	@echo "make generate   regenerate every generated file (docs/metrics.md, ...)"
 	@echo "make dashboards regenerate the Grafana dashboards and provisioning (dashboards/)"
 	@echo "make bench      run the benchmarks against their peers and print the table"
@@ -45,11 +46,29 @@ check-generated: generate
 	  git status --short -- $(GENERATED) >&2; git diff --stat -- $(GENERATED) >&2; \
 	  echo "generated files are out of date: run 'make generate' and commit" >&2; exit 1; fi
 
-# pytest exits 5 when it collected nothing; make treats every non-zero exit as a failure.
-unit: install system
-	$(PY) -m pytest -q
+# The tests run in parallel (pytest-xdist), a module per worker, the demo's first and under the
+# machine-wide demo lock (tests/conftest.py); the 15 slowest are listed at the end. Three workers
+# on two cores: the demo's worker mostly waits on its stack, the other two keep the cores busy
+# (docs/performance.md). pytest exits 5 when it collected nothing; make fails on any non-zero exit.
+PYTEST_WORKERS ?= 3
+PYTEST := $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
+	--durations=15
 
-test: lint check-generated unit
+unit: install system
+	$(PYTEST) $(PYTEST_ARGS)
+
+# lint and the generated files' check run next to the tests (they finish long before the demo's
+# tests do); --output-sync keeps each one's lines whole. Any one failing fails make test.
+test: install system
+	@$(MAKE) --no-print-directory -j3 --output-sync=line lint check-generated unit
+
+# The fast loop: lint, generated files and every test that needs no demo stack and is not marked
+# slow (pyproject.toml's markers); it lists what it left out. make test runs everything.
+check: install system
+	@$(MAKE) --no-print-directory -j3 --output-sync=line lint check-generated unit-fast
+
+unit-fast: install system
+	$(PYTEST) -m "not demo and not slow" $(PYTEST_ARGS)
 
 demo: install system
 	$(PY) -m exporter.demo.run start

@@ -53,7 +53,7 @@ traffic = s.row(
     s.timeseries(
         "5xx ratio by service",
         "Server errors over all responses; orange and red where LogErrorRateHigh opens a ticket "
-        "and pages (targets, docs/targets.md: below 0.5%, alert at 1% and 5%).",
+        "and pages (targets: below 0.5%, alert at 1% and 5%).",
         Q(_ratio("service"), "{{service}}"),
         unit=s.RATIO,
         thresholds=s.above("LogErrorRateHigh"),

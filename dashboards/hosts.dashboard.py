@@ -32,7 +32,7 @@ cpu_memory = s.row(
     s.timeseries(
         "CPU busy",
         "Share of CPU time not idle, all CPUs; orange and red where HostCPUHigh opens a ticket "
-        "and pages (targets, docs/targets.md: warn 70% for 10 min, critical 90% for 5 min).",
+        "and pages (targets: warn 70% for 10 min, critical 90% for 5 min).",
         Q(
             f"1 - avg by (instance) (rate({sel(m.NODE_CPU_SECONDS, mode='idle', **HOST)}[{RATE}]))",
             "{{instance}}",
@@ -70,7 +70,7 @@ cpu_memory = s.row(
     s.timeseries(
         "Memory used",
         "1 - MemAvailable / MemTotal; orange and red where HostMemoryHigh opens a ticket and "
-        "pages (targets, docs/targets.md: warn 70%, critical 85%).",
+        "pages (targets: warn 70%, critical 85%).",
         Q(
             f"1 - {sel(m.NODE_MEMORY_MEMAVAILABLE, **HOST)}\n"
             f"  / {sel(m.NODE_MEMORY_MEMTOTAL, **HOST)}",
@@ -113,7 +113,7 @@ disk = s.row(
     s.timeseries(
         "Disk space used",
         "Used share of each filesystem; orange where HostDiskUsageHigh opens a ticket "
-        "(targets, docs/targets.md: disk warn 80%).",
+        "(targets: disk warn 80%).",
         Q(f"1 - {AVAIL} / {SIZE}", MOUNT),
         unit=s.RATIO,
         max_=1,

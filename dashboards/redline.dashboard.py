@@ -63,10 +63,10 @@ health = s.row(
     ),
     s.timeseries(
         "Exporter process",
-        "CPU (in CPUs) and resident memory of the exporter process.",
+        "CPU (in CPUs, left axis) and resident memory (bytes, right axis) of the exporter "
+        "process; its open files are the next panel.",
         Q(f"rate({sel(s.PROCESS_CPU, **JOB)}[{RATE}])", "{{instance}} CPU"),
         Q(sel(s.PROCESS_RESIDENT_MEMORY, **JOB), "{{instance}} memory"),
-        Q(sel(s.PROCESS_OPEN_FDS, **JOB), "{{instance}} open fds"),
         overrides=[
             {
                 "matcher": {"id": "byRegexp", "options": ".* memory"},
@@ -76,6 +76,12 @@ health = s.row(
                 ],
             }
         ],
+    ),
+    s.timeseries(
+        "Exporter open files",
+        "File descriptors the exporter process holds open (sockets, log files followed).",
+        Q(sel(s.PROCESS_OPEN_FDS, **JOB), "{{instance}}"),
+        unit=s.COUNT,
     ),
 )
 

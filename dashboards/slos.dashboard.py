@@ -122,7 +122,13 @@ overview = s.row(
         w=16,
         h=10,
     ),
-    s.text("Objectives", _spec_table(), w=8, h=10),
+    s.text(
+        "Objectives",
+        "What each SLO promises, from alert_rules/slos.yml (config/hotrod.yml's SLOs).",
+        _spec_table(),
+        w=8,
+        h=10,
+    ),
 )
 
 per_slo = s.row(

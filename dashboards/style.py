@@ -810,10 +810,9 @@ def timeline(
         targets=_targets(queries),
         mappings=state_mappings(states),
         colorMode="fixed",
+        extraJson={"fieldConfig": {"defaults": {"unit": NONE}}},  # states: mapped, no unit
         links=_links(alerts, links),
         showValue="never",
-        # states, not quantities: said explicitly (the dashboard lint wants a unit everywhere)
-        extraJson={"fieldConfig": {"defaults": {"unit": NONE}}},
         gridPos=_size(w, h),
         maxDataPoints=None,
     )
@@ -861,8 +860,14 @@ def state_stat(
     )
 
 
-def text(title: str, content: str, w: int = 24, h: int = 4) -> g.Text:
-    return g.Text(title=title, content=content, mode="markdown", gridPos=_size(w, h))
+def text(title: str, description: str, content: str, w: int = 24, h: int = 4) -> g.Text:
+    return g.Text(
+        title=title,
+        description=description,
+        content=content,
+        mode="markdown",
+        gridPos=_size(w, h),
+    )
 
 
 # --- rows, variables, the dashboard -----------------------------------------------------------

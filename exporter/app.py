@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__, collector, selfmetrics, status
+from exporter import __version__, collector, probes, selfmetrics, status
 from exporter.config import (
     Config,
     ConfigError,
@@ -78,6 +78,7 @@ class Runtime:
             )
             log.error("config reload refused, keeping the previous config: %s", text)
             return 409, text
+        probes.prepare(config)
         self.config, self.config_name = config, name
         if self.scheduler is not None:
             self.scheduler.forget_missing(set(config.targets()))
@@ -291,5 +292,6 @@ def initial_runtime(config_path: str | Path | None, shard: Shard = UNSHARDED) ->
     path = str(config_path) if config_path is not None else None
     config, name = load_config(path)
     config = shard.apply(config)
+    probes.prepare(config)
     record_config(config, shard)
     return Runtime(config_path=path, config=config, config_name=name, shard=shard)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from exporter import __version__
-from exporter.config import ConfigError, load_config, secret_fields
+from exporter.config import ConfigError, load_config, secret_fields, written_passwords
 from exporter.durations import argparse_positive_seconds
 from exporter.secrets import Redactor, SecretSource
 from exporter.shard import UNSHARDED, Shard
@@ -34,7 +34,15 @@ class _LogfmtFormatter(logging.Formatter):
     traceback follows as err="..." on the same line (newlines escaped), so an internal error
     (aiohttp's "Error handling request", a source that raised) can be diagnosed."""
 
+    # The running exporter's redactor (set by `redline run`): every line goes through it, so
+    # a secret a library quotes in a message or a traceback never reaches the log.
+    redactor: Redactor | None = None
+
     def format(self, record: logging.LogRecord) -> str:
+        line = self._format(record)
+        return self.redactor.redact(line) if self.redactor is not None else line
+
+    def _format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
         line = f"ts={ts}.{int(record.msecs):03d}Z level={record.levelname.lower()} "
         line += f"logger={record.name} msg={_quoted(record.getMessage())}"
@@ -84,6 +92,7 @@ async def _serve(args: argparse.Namespace) -> int:
     except ConfigError as e:
         _print_config_error(e)
         return 1
+    _LogfmtFormatter.redactor = runtime.redactor
     security = _web_security(args)
     if security is None:
         return 1
@@ -179,6 +188,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
     if not _check_stack(args, config, name):
         return 1
+    for path, value in written_passwords(config):
+        print(
+            f"warning: {name}: {path}: {value} holds a password written in the URL; it ends up "
+            "in the config's copies and backups: use ${VARIABLE} for it (or basic_auth with "
+            "password_file)",
+            file=sys.stderr,
+        )
     probes = sum(len(s.probes) for s in config.services)
     print(f"{name}: OK ({len(config.services)} services, {probes} probes)")
     return 0
@@ -240,7 +256,7 @@ def placeholder(url: str) -> bool:
 
 async def _probe(args: argparse.Namespace) -> int:
     from exporter.collector import probe_families
-    from exporter.probes import PROBES
+    from exporter.probes import probe_function
     from exporter.probes.base import ProbeContext, new_session, run_probe
     from exporter.scheduler import Served
 
@@ -266,7 +282,11 @@ async def _probe(args: argparse.Namespace) -> int:
             timeout = args.timeout if args.timeout is not None else probe.timeout
             deadline = asyncio.get_running_loop().time() + timeout
             result = await run_probe(
-                PROBES[probe.kind], probe, ctx, deadline, degraded_after=probe.degraded_after
+                probe_function(probe.kind),
+                probe,
+                ctx,
+                deadline,
+                degraded_after=probe.degraded_after,
             )
             failed += 0 if result.success else 1
             print(f"{name} ({probe.kind}), {result.duration * 1000:.1f} ms")

@@ -41,7 +41,10 @@ def probe_families(served: Iterable[Served]) -> list[Family]:
 
 async def collect_source(source: Source, deadline: float) -> list[Family]:
     """A source's families plus its up/duration series; a source that raises or runs past the
-    deadline is reported down and never fails the scrape."""
+    deadline is reported down and never fails the scrape. A disabled source reports
+    nothing."""
+    if not source.enabled:
+        return []
     start = time.perf_counter()
     up = 1.0
     families: list[Family] = []

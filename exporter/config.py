@@ -684,6 +684,35 @@ def read_config_file(path: str | Path) -> str:
         ) from None
 
 
+_URL_USERINFO = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://([^/@\s:]*):([^/@\s]+)@")
+
+
+def written_passwords(config: Config) -> list[tuple[str, str]]:
+    """(path, URL with the password masked) of every string value holding a URL whose userinfo
+    has a password written out (``http://alice:pw@host/``), not a ${NAME} reference: for
+    ``redline check`` to warn."""
+    out: list[tuple[str, str]] = []
+
+    def walk(obj: Any, path: str) -> None:
+        if isinstance(obj, BaseModel):
+            for key in type(obj).model_fields:
+                walk(getattr(obj, key), f"{path}.{key}" if path else key)
+        elif isinstance(obj, dict):
+            for key, value in obj.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(obj, tuple):
+            for i, value in enumerate(obj):
+                walk(value, f"{path}[{i}]")
+        elif isinstance(obj, str):
+            for match in _URL_USERINFO.finditer(obj):
+                if not re.fullmatch(r"(\$\{[A-Za-z_][A-Za-z0-9_]*\})+", match.group(2)):
+                    masked = obj[: match.start(2)] + "****" + obj[match.end(2) :]
+                    out.append((path, masked))
+
+    walk(config, "")
+    return out
+
+
 def secret_fields(config: Config) -> list[tuple[str, Any]]:
     """(path, value) of every value that may hold a ${NAME} reference or a secret file, for
     ``redline check`` to report the ones missing now."""

@@ -1,7 +1,7 @@
 """Every metric name redline exposes, defined once.
 
 Collectors, the docs generator (docs/metrics.md), dashboards and rule generators import these
-objects instead of spelling names. Names follow one rule (docs/metrics.md): blackbox_exporter's
+objects instead of spelling names. Names follow docs/architecture.md, "Naming": blackbox_exporter's
 ``probe_*`` where the meaning is the same, otherwise ``redline_<area>_<what>_<unit>``.
 
 Every series about a configured probe carries ``service`` and ``probe`` (the names from the
@@ -106,15 +106,25 @@ DNS_LOOKUP_TIME = Metric(
     "probe_dns_lookup_time_seconds", "gauge", "Time taken for the DNS lookup, in seconds.", P
 )
 DNS_ANSWER_RRS = Metric(
-    "probe_dns_answer_rrs", "gauge", "Number of records in the answer section.", P
+    "probe_dns_answer_rrs",
+    "gauge",
+    "Number of records in the answer section (0 on NXDOMAIN, SERVFAIL or no reply, as "
+    "blackbox_exporter reports).",
+    P,
 )
 
 # --- MCP (probes/mcp.py) -----------------------------------------------------------------------
-MCP_TOOLS = Metric("redline_mcp_tools", "gauge", "Number of tools the MCP server listed.", P)
+MCP_TOOLS = Metric(
+    "redline_mcp_tools",
+    "gauge",
+    "Number of tools the MCP server listed (0 when it could not be reached or read).",
+    P,
+)
 MCP_TOOL_LISTED = Metric(
     "redline_mcp_tool_listed",
     "gauge",
-    "1 if the configured tool is listed by the MCP server, else 0.",
+    "1 if the configured tool is listed by the MCP server, else 0 (also when the server could "
+    "not be reached or read).",
     (*P, "tool"),
 )
 
@@ -122,7 +132,8 @@ MCP_TOOL_LISTED = Metric(
 SOURCE_UP = Metric(
     "redline_source_up",
     "gauge",
-    "1 if the source (postgres, host, logs, ...) answered this scrape in time without error.",
+    "1 if the source (postgres, host, logs, ...) answered this scrape in time without error; "
+    "absent for a source the config turns off (host: {enabled: false}).",
     ("source",),
 )
 SOURCE_DURATION = Metric(

@@ -17,13 +17,13 @@ from typing import Any
 
 from exporter import selfmetrics
 from exporter.config import Service
-from exporter.probes import PROBES
+from exporter.probes import probe_function
 from exporter.probes.base import ProbeContext, ProbeResult, run_probe
 
 _GRACE = 0.05
 
 
-@dataclass
+@dataclass(slots=True)
 class Served:
     """A result as served to one scrape."""
 
@@ -96,7 +96,7 @@ class Scheduler:
         try:
             async with self._slots:
                 result = await run_probe(
-                    PROBES[probe.kind],
+                    probe_function(probe.kind),
                     probe,
                     self.ctx,
                     deadline,

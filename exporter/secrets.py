@@ -55,40 +55,91 @@ def references(value: str | FileSecret | None) -> list[str]:
     return [f"environment variable {name}" for name in _REF.findall(value) if name]
 
 
+# An Authorization header's credential echoed back by a target (debugging endpoints do):
+# redacted whatever it is, even when no secret is known yet. 6+ token characters: a challenge
+# such as `Bearer realm="x"` is left alone.
+_AUTH_VALUE = re.compile(r"(?i)\b(basic|bearer|token)(\s+)([A-Za-z0-9._~+/-]{6,}=*)")
+# The password of a URL's userinfo (http://alice:pw@host/, postgresql://u:p@db/): only in the
+# authority part, so a path or query holding ':' and '@' is left alone.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/@\s:]*:)([^/@\s]+)(@)")
+# Where a quoted value is cut: a secret's start just before one of these is a fragment of it.
+_CUTS = (TRUNCATED, '"', "'")
+
+
 class Redactor:
-    """Remembers every secret value resolved so far and removes them from text."""
+    """Remembers every secret value resolved so far and removes them from text: the values
+    themselves, any run of ``FRAGMENT`` or more of their characters (a target that echoes only
+    the first characters of a token), their start just before a cut or a closing quote, echoed
+    ``Authorization`` credentials, and the password of any URL's userinfo. Every place that
+    shows what a target answered (/status, /status.json, ``redline probe``, traces, log lines,
+    post-mortems) goes through :meth:`redact`."""
 
     MIN_LEN = 4  # shorter values would scrub ordinary words and digits
+    FRAGMENT = 8  # a run this long of a secret's characters is redacted wherever it is
 
     def __init__(self) -> None:
         self._values: set[str] = set()
+        self._grams: frozenset[str] = frozenset()  # every FRAGMENT-long run of every value
         self._lock = threading.Lock()
 
     def add(self, value: str) -> None:
-        if len(value) >= self.MIN_LEN:
+        if len(value) >= self.MIN_LEN and value not in self._values:
+            size = self.FRAGMENT
             with self._lock:
                 self._values.add(value)
+                self._grams = self._grams | {
+                    value[i : i + size] for i in range(len(value) - size + 1)
+                }
 
     def redact(self, text: str) -> str:
-        if not text or not self._values:
+        if not text:
             return text
-        # longest first, so a secret that contains another is removed whole
-        values = sorted(self._values, key=len, reverse=True)
-        for value in values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        if TRUNCATED in text:
-            # Messages quote what a target sent cut short ("found \"abc..."), and the cut can
-            # fall inside a secret: the start of a secret just before "..." is removed too.
+        if self._values:
+            # longest first, so a secret that contains another is removed whole
+            values = sorted(self._values, key=len, reverse=True)
             for value in values:
-                text = _redact_cut(text, value)
+                if value in text:
+                    text = text.replace(value, REDACTED)
+            text = _redact_fragments(text, self._grams, self.FRAGMENT)
+            if any(cut in text for cut in _CUTS):
+                for value in values:
+                    text = _redact_cut(text, value)
+        text = _AUTH_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+
+
+def _redact_fragments(text: str, grams: frozenset[str], size: int) -> str:
+    """Replace every run of ``size`` or more characters that also occurs in a secret: one set
+    lookup per position of the text, however many secrets there are."""
+    if not grams or len(text) < size:
         return text
+    spans: list[list[int]] = []
+    for i in range(len(text) - size + 1):
+        if text[i : i + size] in grams:
+            if spans and i <= spans[-1][1]:
+                spans[-1][1] = i + size
+            else:
+                spans.append([i, i + size])
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        out += [text[pos:start], REDACTED]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _redact_cut(text: str, value: str) -> str:
+    """A secret's start (4 characters or more) just before a cut ("...") or a closing quote."""
+    pattern = re.compile("|".join(re.escape(c) for c in _CUTS))
     out: list[str] = []
     start = 0
-    while (end := text.find(TRUNCATED, start)) != -1:
+    for match in pattern.finditer(text):
+        end = match.start()
+        if end < start:
+            continue
         piece = text[start:end]
         last = piece[-1:]
         for length in range(min(len(value) - 1, len(piece)), Redactor.MIN_LEN - 1, -1):
@@ -96,8 +147,8 @@ def _redact_cut(text: str, value: str) -> str:
             if value[length - 1] == last and piece.endswith(value[:length]):
                 piece = piece[:-length] + REDACTED
                 break
-        out.append(piece + TRUNCATED)
-        start = end + len(TRUNCATED)
+        out.append(piece + match.group())
+        start = match.end()
     out.append(text[start:])
     return "".join(out)
 

@@ -1,4 +1,4 @@
-"""The exporter's own behaviour: the only global metric objects in redline.
+"""The exporter's own behaviour: the only global metric objects in redline (docs/architecture.md).
 Data about monitored things is built fresh per scrape in exporter/collector.py instead."""
 
 from __future__ import annotations

@@ -1,8 +1,27 @@
-"""Shared fixtures: a probe context as the exporter builds it, and loopback servers."""
+"""Shared fixtures: a probe context as the exporter builds it, and loopback servers; and how the
+suite runs in parallel (pytest-xdist, ``--dist loadfile``: each module in one worker, so a
+module-scoped fixture is built once and a module's tests keep their order):
+
+- modules marked ``demo`` use the demo's fixed ports (exporter/demo/layout.py): they are
+  scheduled first, and hold the machine-wide demo lock (:data:`DEMO_LOCK`) while they run, so a
+  suite in another checkout never starts the demo at the same time (unless
+  ``REDLINE_DEMO_PORT_OFFSET`` gives this checkout ports of its own);
+- modules marked ``last`` (the soak, whose scrapes have a 2 s deadline) are scheduled last;
+- what a marker expression left out (``make check``: ``-m "not demo and not slow"``) is listed at
+  the end, by marker and file, so nothing is left out silently.
+
+(``--dist loadgroup`` with ``xdist_group`` marks would say the same per test, but pytest-xdist
+3.8 marks a group by rewriting ``item._nodeid``, which pytest 9.2 no longer reads: the groups are
+silently ignored there.)
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import fcntl
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,3 +60,125 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+# --- parallel runs --------------------------------------------------------------------------------
+
+DEMO_LOCK = Path("/tmp/redline-demo.lock")  # the lock every checkout's demo tests take
+DEMO_LOCK_WAIT = 1800.0  # seconds: another checkout's demo tests take a few minutes
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The demo's tests first: they are the longest chain (mostly waiting on the stack), so they
+    start at once while the other workers take everything else. The ``last`` ones at the end:
+    handed to a worker when the others' work is done, so they have the cores nearly alone."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("demo") is None,
+            item.get_closest_marker("last") is not None,
+        )
+    )
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the command's name
+    return pids
+
+
+def _held_by_an_ancestor(path: Path) -> bool:
+    """True when a process above this one (``flock /tmp/redline-demo.lock make test``) holds
+    the lock on ``path``: taking it again here would wait for ourselves."""
+    try:
+        st = path.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    ancestors = _ancestors()
+    for line in locks.splitlines():
+        fields = line.split()
+        if "->" in fields:  # a waiter, not a holder
+            continue
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+            return int(fields[4]) in ancestors
+    return False
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _demo_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module marked ``demo`` (``pytestmark``) runs with the demo lock held, taken before its
+    own module fixtures start anything (see the module's doc)."""
+    from exporter.demo import layout
+
+    if (
+        not request.node.get_closest_marker("demo")
+        or layout.OFFSET
+        or _held_by_an_ancestor(DEMO_LOCK)
+    ):
+        yield
+        return
+    with DEMO_LOCK.open("a") as f:
+        # a blocking wait queues behind the other waiters (polling would let them pass first);
+        # the alarm bounds it
+        def waited_too_long(signum: int, frame: object) -> None:
+            raise TimeoutError
+
+        previous = signal.signal(signal.SIGALRM, waited_too_long)
+        signal.alarm(int(DEMO_LOCK_WAIT))
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except TimeoutError:
+            pytest.fail(f"{DEMO_LOCK} still held by another suite after {DEMO_LOCK_WAIT:.0f}s")
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --- what a marker expression left out -----------------------------------------------------------
+
+LEFT_OUT_MARKERS = ("demo", "slow")
+_left_out: dict[str, set[str]] = {}  # why -> the node ids left out for it
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        why = [m for m in LEFT_OUT_MARKERS if item.get_closest_marker(m)]
+        key = f"marked {', '.join(why)} (make test runs them)" if why else "deselected (-k, -m)"
+        _left_out.setdefault(key, set()).add(item.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # an xdist worker hands its list to the controller, which prints it
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["left_out"] = {k: sorted(v) for k, v in _left_out.items()}
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    for why, ids in getattr(node, "workeroutput", {}).get("left_out", {}).items():
+        _left_out.setdefault(why, set()).update(ids)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _left_out:
+        return
+    total = len(set().union(*_left_out.values()))
+    terminalreporter.section(f"left out: {total} tests")
+    for why, ids in sorted(_left_out.items()):
+        files: dict[str, int] = {}
+        for nodeid in ids:
+            path = nodeid.split("::")[0]
+            files[path] = files.get(path, 0) + 1
+        listed = ", ".join(f"{path} ({n})" for path, n in sorted(files.items()))
+        terminalreporter.write_line(f"{why}: {listed}")

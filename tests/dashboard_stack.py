@@ -49,6 +49,7 @@ from aiohttp import web
 
 from exporter.app import initial_runtime, make_app
 from exporter.config import Config, load_config
+from exporter.demo import layout
 from exporter.demo.platform import PlatformStandIn
 from exporter.demo.servers import Alertmanager, Prometheus, ServerError, free_port
 from exporter.demo.standins import DEFAULT_PORTS, run_standins
@@ -161,7 +162,7 @@ class Ports:
 def _moved(value: Any, ports: dict[str, int]) -> Any:
     """A probe's URL or address with the stand-ins' default ports replaced by ``ports``."""
     if isinstance(value, str):
-        for name, default in DEFAULT_PORTS.items():
+        for name, default in layout.BASE_STANDIN_PORTS.items():
             value = value.replace(f"127.0.0.1:{default}/", f"127.0.0.1:{ports[name]}/")
             if value == f"127.0.0.1:{default}":
                 value = f"127.0.0.1:{ports[name]}"

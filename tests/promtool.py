@@ -7,9 +7,10 @@ import subprocess
 
 # promtool's linter flags camelCase names, but these are node_exporter's own names (from
 # /proc/meminfo), kept identical on purpose so the community's dashboards and alerts work
-# (docs/metrics.md); promtool flags node_exporter itself for them. Nothing else is allowed.
+# (docs/architecture.md, "Naming"); promtool flags node_exporter itself for them. Nothing else
+# is allowed.
 NODE_EXPORTER_CAMELCASE = "metric names should be written in 'snake_case' not 'camelCase'"
-# postgres_exporter's pg_stat_activity_count (a peer name kept on purpose) is a gauge whose
+# postgres_exporter's pg_stat_activity_count (docs/architecture.md, "Naming") is a gauge whose
 # name ends in _count, which promtool flags on postgres_exporter too; kept for its dashboards.
 PG_ACTIVITY_COUNT = (
     'pg_stat_activity_count non-histogram and non-summary metrics should not have "_count" suffix'

@@ -256,3 +256,21 @@ def test_log_lines_carry_the_traceback_of_an_internal_error() -> None:
     assert "\n" not in line
     assert 'msg="Error handling request" err="Traceback (most recent call last):' in line
     assert "in fails\\n" in line and "KeyError: 'the missing key'" in line
+
+
+def test_a_password_written_in_a_url_is_warned_about_and_never_printed(tmp_path: Path) -> None:
+    path = tmp_path / "p.yml"
+    path.write_text(
+        "services: [{name: app, probes: [{name: h, kind: http, "
+        "url: 'http://alice:pw-written-here@127.0.0.1:9/health', timeout: 1s}, "
+        "{name: ok, kind: http, url: 'http://bob:${APP_PASSWORD}@127.0.0.1:9/', timeout: 1s}]}]"
+    )
+    check = run("check", str(path))
+    assert check.returncode == 0
+    warnings = [line for line in check.stderr.splitlines() if "password written in the URL" in line]
+    assert len(warnings) == 1, check.stderr
+    assert "services[0].probes[0].url" in warnings[0] and "alice:****@" in warnings[0]
+    assert "pw-written-here" not in check.stdout + check.stderr
+    probe = run("probe", "app/h", "--config.file", str(path))
+    assert "app/h (http)" in probe.stdout
+    assert "pw-written-here" not in probe.stdout + probe.stderr, probe.stdout

@@ -1,11 +1,14 @@
-"""Dashboard lint: what every generated panel must say for an on-call to trust it (the
-overview's and the SLOs dashboard's own questions: tests/test_dashboards_overview.py and
-tests/test_dashboards_panels.py).
+"""The dashboard lint: rules every panel of dashboards/json/*.json keeps, so the defects review
+found (a tile green on no data, a number without a unit, a count and seconds on one axis, a
+panel nobody can read the question of) cannot come back in a new panel.
 
-- every stat tile maps no data (null or NaN) to a text that says what it means, never green
-  unless that meaning is "none" (no alert series: none firing), so a query that returns nothing
-  (a target gone, the exporter dead) is never a silent green tile;
-- every panel but rows and text states its unit (a state timeline says "none").
+- every stat maps "no data" (a special null/NaN mapping: grey unknown, or said otherwise);
+- every panel but rows and text has a unit (``none`` for mapped states and plain numbers);
+- every panel but rows has a description (the question it answers);
+- one question per panel: a series given another unit (an override) goes on its own axis, so
+  no axis mixes units; a panel's queries of the same unit share it.
+
+(Every panel's query returning data against the real Prometheus: tests/test_dashboards_queries.py.)
 """
 
 from __future__ import annotations
@@ -17,42 +20,82 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-JSON_DIR = ROOT / "dashboards" / "json"
-PATHS = sorted(JSON_DIR.glob("*.json"))
-GREEN = {"green", "#73BF69", "semi-dark-green", "dark-green"}
+PATHS = sorted((ROOT / "dashboards" / "json").glob("*.json"))
 
 
 def _panels(path: Path) -> list[dict[str, Any]]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    panels = list(data["panels"])
-    for panel in list(panels):
-        panels.extend(panel.get("panels", []))
-    return panels
+    out = []
+    for panel in json.loads(path.read_text(encoding="utf-8"))["panels"]:
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return out
 
 
-@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
-def test_every_stat_tile_maps_no_data_away_from_green(path: Path) -> None:
-    for panel in _panels(path):
-        if panel["type"] != "stat":
-            continue
-        mappings = panel["fieldConfig"]["defaults"].get("mappings", [])
-        special = [
-            m
-            for m in mappings
-            if m.get("type") == "special" and m["options"].get("match") in ("null", "null+nan")
-        ]
-        assert special, f"{path.stem}: {panel['title']}: no mapping for no data"
-        result = special[0]["options"]["result"]
-        assert result.get("text"), panel["title"]
-        # green only where no data has a stated meaning (no alert series: none firing)
-        if result.get("color") in GREEN:
-            assert "none" in result["text"].lower(), f"{panel['title']}: {result}"
+def lint(panel: dict[str, Any]) -> list[str]:
+    """What is wrong with one panel (empty: nothing)."""
+    kind, title = panel["type"], panel["title"]
+    if kind == "row":
+        return []
+    problems = []
+    if not (panel.get("description") or "").strip():
+        problems.append(f"{title}: no description")
+    if kind == "text":
+        return problems
+    defaults = panel.get("fieldConfig", {}).get("defaults", {})
+    if not defaults.get("unit"):
+        problems.append(f"{title}: no unit")
+    if kind == "stat":
+        special = [m for m in defaults.get("mappings", []) if m["type"] == "special"]
+        matches = {m["options"]["match"] for m in special}
+        if not matches & {"null", "null+nan"}:
+            problems.append(f"{title}: no mapping for no data")
+    if kind == "timeseries":
+        base_axis = defaults.get("custom", {}).get("axisPlacement", "auto")
+        for override in panel.get("fieldConfig", {}).get("overrides", []):
+            props = {p["id"]: p["value"] for p in override["properties"]}
+            if "unit" in props and props["unit"] != defaults.get("unit"):
+                axis = props.get("custom.axisPlacement", base_axis)
+                if axis in (base_axis, "auto") or (base_axis == "auto" and axis == "left"):
+                    problems.append(
+                        f"{title}: {override['matcher']['options']} in {props['unit']} shares "
+                        f"the axis of {defaults.get('unit')}"
+                    )
+    return problems
 
 
-@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
-def test_every_panel_states_its_unit(path: Path) -> None:
-    for panel in _panels(path):
-        if panel["type"] in ("row", "text"):
-            continue
-        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
-        assert unit, f"{path.stem}: {panel['title']} ({panel['type']}) has no unit"
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_dashboard_lint(path: Path) -> None:
+    problems = [problem for panel in _panels(path) for problem in lint(panel)]
+    assert not problems, "\n".join(problems)
+
+
+def _stat(**defaults: Any) -> dict[str, Any]:
+    return {"type": "stat", "title": "t", "description": "d", "fieldConfig": {"defaults": defaults}}
+
+
+def test_the_lint_has_teeth() -> None:
+    """Each rule fails the panel that breaks it (and passes the one that keeps it)."""
+    null = {"type": "special", "options": {"match": "null+nan", "result": {"text": "unknown"}}}
+    assert lint(_stat(unit="short", mappings=[null])) == []
+    assert lint(_stat(unit="short", mappings=[])) == ["t: no mapping for no data"]
+    assert lint(_stat(mappings=[null])) == ["t: no unit"]
+    assert lint({**_stat(unit="s", mappings=[null]), "description": ""}) == ["t: no description"]
+    mixed = {
+        "type": "timeseries",
+        "title": "Lock waits",
+        "description": "d",
+        "fieldConfig": {
+            "defaults": {"unit": "short", "custom": {}},
+            "overrides": [
+                {
+                    "matcher": {"id": "byRegexp", "options": ".*wait"},
+                    "properties": [{"id": "unit", "value": "s"}],
+                }
+            ],
+        },
+    }
+    assert lint(mixed) == ["Lock waits: .*wait in s shares the axis of short"]
+    mixed["fieldConfig"]["overrides"][0]["properties"].append(  # type: ignore[index]
+        {"id": "custom.axisPlacement", "value": "right"}
+    )
+    assert lint(mixed) == []

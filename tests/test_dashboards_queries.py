@@ -39,6 +39,9 @@ EXPECTED_EMPTY: dict[tuple[str, str, str], str] = {
     ("redline-backups-vendors", "Why the last restore test failed", "A"): "the restore passes",
 }
 
+# a real Prometheus scraping a real exporter and Postgres: make check leaves it out
+pytestmark = pytest.mark.slow
+
 
 def _targets() -> Iterator[tuple[str, str, str, str]]:
     """(uid, panel title, refId, expr) of every panel query, rows' panels included."""
@@ -88,7 +91,6 @@ def test_there_are_queries() -> None:
     assert not stale, f"EXPECTED_EMPTY names queries no dashboard has: {stale}"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("uid", "title", "ref", "expr"),
     TARGETS,
@@ -116,7 +118,6 @@ def _annotations() -> Iterator[tuple[str, str]]:
             yield data["uid"], a["expr"]
 
 
-@pytest.mark.slow
 def test_annotation_queries_succeed(prom: Prometheus) -> None:
     """Alerts as annotations: every query must run (whether an alert fires depends on the day)."""
     for uid, expr in _annotations():
@@ -132,7 +133,6 @@ def _label_values(query: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-@pytest.mark.slow
 def test_variables_have_values(prom: Prometheus) -> None:
     """Each dashboard variable's label_values() query finds values (else its dashboard shows
     nothing at all)."""

@@ -182,8 +182,10 @@ def _wait(url: str, what: str, proc: subprocess.Popen[bytes], log: Path, timeout
         try:
             with opener.open(url, timeout=1):
                 return
-        except urllib.error.HTTPError:
-            return  # it answers
+        except urllib.error.HTTPError as e:
+            if e.code < 500:
+                return  # it answers (nginx's plain HTTP port: a redirect)
+            time.sleep(0.2)  # 503: Prometheus still loading, not ready
         except OSError:
             time.sleep(0.2)
     raise ServerError(f"{what} did not answer {url}: {log.read_text(errors='replace')[-2000:]}")

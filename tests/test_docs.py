@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter import generate
 from exporter import metrics as m
@@ -33,10 +35,54 @@ def test_readme_says_nothing_is_coming_soon() -> None:
     assert not re.search(r"\bsoon\b", README.read_text(), re.IGNORECASE)
 
 
+# Built from pieces so this file does not match itself: the design notes outside the repository
+# (by file name, or cited by their upper-case name alone) and the folder that holds them.
+OUTSIDE = re.compile(r"\b" + "DES" + r"IGN\b(?:\.md)?|\.\./" + "shared")
+
+
 @pytest.mark.parametrize("path", OWN, ids=lambda p: p.name)
 def test_the_product_speaks_of_itself_only(path: Path) -> None:
-    text = path.read_text()
-    assert "DESIGN.md" not in text and "../shared" not in text
+    assert not OUTSIDE.search(path.read_text())
+
+
+def test_no_tracked_file_cites_a_file_outside_the_repository() -> None:
+    """Docs, rules, configs, dashboards and comments speak of the product itself: the business
+    targets live in docs/targets.md, the shop's services in docs/architecture.md."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode()
+    cited = []
+    for name in filter(None, listed.split("\0")):
+        path = ROOT / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue  # images and other binaries
+        for number, line in enumerate(text.splitlines(), 1):
+            if OUTSIDE.search(line):
+                cited.append(f"{name}:{number}: {line.strip()}")
+    assert not cited, "\n".join(cited)
+
+
+def test_targets_page_is_linked_and_names_where_each_target_lives() -> None:
+    """docs/targets.md names real alerts and real SLOs/probes of config/hotrod.yml, so a rename
+    there cannot leave the page pointing at nothing."""
+    targets = (ROOT / "docs" / "targets.md").read_text()
+    assert "docs/targets.md" in README.read_text()
+    alerts_yml = (ROOT / "alert_rules" / "alerts.yml").read_text()
+    alerts = set(re.findall(r"^  ([A-Z][A-Za-z0-9]+):$", alerts_yml, re.MULTILINE))
+    named = set(re.findall(r"`([A-Z][a-z]+[A-Z][A-Za-z0-9]+)`", targets))
+    assert len(named) >= 15 and named <= alerts, named - alerts
+    hotrod = yaml.safe_load((ROOT / "config" / "hotrod.yml").read_text())
+    services = {s["name"]: s for s in hotrod["services"]}
+    refs = re.findall(r"services\[([a-z-]+)\]\.(slos|probes)\[([a-z-]+)\]", targets)
+    assert len(refs) >= 10
+    for service, kind, name in refs:
+        assert name in {item["name"] for item in services[service].get(kind, [])}, (service, name)
+    for figure in ("99.9%", "99.95%", "43.2 min", "0.1%", "0.5%", "1 h", "SEV-1", "October 13-15"):
+        assert figure in targets, figure
 
 
 def test_metrics_table_lists_every_metric() -> None:

@@ -1,7 +1,14 @@
-"""End to end, as `make demo` runs it: the whole stack on loopback (stand-ins, PostgreSQL with its
-workload, the backup job, the exporter, two Alertmanager peers gossiping, Prometheus with the
-demo profile of the generated rules, the webhook receiver), then the service-down and
-database-down drills (exporter/demo/drills.py) against it, with the demo's short intervals.
+"""End to end, as a newcomer runs `make demo`: the whole stack comes up on loopback (stand-ins,
+the demo PostgreSQL with its workload, the backup job, the exporter on its embedded config, two
+Alertmanager peers gossiping, Prometheus with the demo profile of the generated rules, the
+webhook receiver); every probe of the default config succeeds against the healthy stand-ins, the
+database, backup, heartbeat, log and vendor sources read real data, promtool accepts the scrape,
+Prometheus scrapes the exporter and knows both Alertmanagers. Then the service-down and
+database-down drills (exporter/demo/drills.py) run against it, with the demo's short intervals,
+and at the end `make demo-stop` ends it all.
+
+One stack for the whole module (started once: a start and a stop take about a minute), so the
+tests run in file order; each also runs alone (``-k``), starting the stack it needs.
 
 Each drill breaks something real and checks what reached the receiver: the page at the right
 receiver with its runbook link within 90 s, the resolved notification within 2 min of healing,
@@ -19,41 +26,171 @@ outage: `redline postmortem` of the service-down drill, `redline baseline` over 
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.cli import main
+from exporter.config import load_config
 from exporter.demo import drills, layout
+from exporter.demo.standins import DEFAULT_PORTS
 from exporter.ops import capacity, postmortem
 from exporter.ops.promapi import PromClient
+from tests.promtool import promtool_problems
+
+# the demo's fixed ports: one at a time, under the demo lock (tests/conftest.py)
+pytestmark = pytest.mark.demo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = [sys.executable, "-m", "exporter.demo.run"]
+PORTS = [
+    layout.EXPORTER_PORT,
+    layout.PROMETHEUS_PORT,
+    layout.RECEIVER_PORT,
+    layout.POSTGRES_PORT,
+    *(p.port for p in layout.ALERTMANAGERS),
+    *DEFAULT_PORTS.values(),
+    layout.PLATFORM_PORT,
+]
 
 
 # the drills run so far in this module, by scenario: the ops commands read their outages
 DONE: dict[str, drills.Drill] = {}
-STARTED: list[float] = []  # when the stack started
+# when the stack had started (Prometheus up): the capacity test counts its history from here,
+# so a start slowed by a busy machine does not eat into the 270 s of data it needs
+STARTED: list[float] = []
+START: list[subprocess.CompletedProcess[str]] = []  # what `make demo` said
+
+
+def _demo(action: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*DEMO, action], capture_output=True, text=True, timeout=180, cwd=ROOT, check=False
+    )
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[None]:
+    started = _demo("start")
     STARTED.append(time.time())
-    started = subprocess.run(
-        [*DEMO, "start"], capture_output=True, text=True, timeout=180, cwd=ROOT, check=False
-    )
+    START.append(started)
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         yield
     finally:
-        subprocess.run([*DEMO, "stop"], capture_output=True, timeout=120, cwd=ROOT, check=False)
+        _demo("stop")  # safe when test_demo_stop_ends_everything stopped it already
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _scrape() -> str:
+    request = urllib.request.Request(
+        f"{layout.EXPORTER_URL}/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "10"}
+    )
+    with urllib.request.urlopen(request, timeout=15) as resp:
+        return str(resp.read().decode())
+
+
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def _json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_demo_starts_the_stack_and_probes_everything(stack: None) -> None:
+    started = START[0]
+    for url in (
+        f"{layout.EXPORTER_URL}/metrics",
+        f"{layout.PROMETHEUS_URL}/alerts",
+        f"{layout.RECEIVER_URL}/",
+        *(p.url for p in layout.ALERTMANAGERS),
+    ):
+        assert url in started.stdout, url
+    assert "make demo-stop" in started.stdout
+
+    text = _scrape()
+    success = {
+        (s.labels["service"], s.labels["probe"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "probe_success"
+    }
+    config, _ = load_config(None)
+    expected = {tuple(name.split("/", 1)) for name in config.targets()}
+    assert set(success) == expected
+    failing = sorted(k for k, v in success.items() if v != 1)
+    assert not failing, f"probes failing against healthy stand-ins: {failing}"
+    assert promtool_problems(text) == []
+
+    # the sources beyond the probes read the demo's real database, dumps, pings, logs and
+    # status pages (the background ones within a few seconds)
+    wanted = {
+        "pg_up": {(("database", "supabase"),): 1.0},
+        "redline_backup_status": {(("backup", "shop"), ("status", "ok")): 1.0},
+        "redline_heartbeat_status": {(("heartbeat", "shop-backup"), ("status", "up")): 1.0},
+        "redline_vendor_feed_up": {(("feed", "shopify"),): 1.0},
+        # the machines of the platform stand-in, polled through Fly's Machines API shape
+        "redline_fly_api_up": {(("app", "hotdash-chatwoot"),): 1.0},
+    }
+    deadline = time.monotonic() + 40
+    while True:
+        text = _scrape()
+        missing = [
+            f"{name}{key}"
+            for name, series in wanted.items()
+            for key, value in series.items()
+            if _samples(text, name).get(key) != value
+        ]
+        lines = _samples(text, "redline_log_lines_total")
+        if not missing and sum(lines.values()) > 0:
+            break
+        assert time.monotonic() < deadline, f"not read: {missing}, log lines {lines}"
+        time.sleep(0.25)
+
+    # Prometheus scrapes the exporter and alerts both Alertmanagers
+    deadline = time.monotonic() + 30
+    while not _json(f'{layout.PROMETHEUS_URL}/api/v1/query?query=up{{job="redline"}}==1')["data"][
+        "result"
+    ]:
+        assert time.monotonic() < deadline, "Prometheus does not scrape the exporter"
+        time.sleep(0.25)
+    # and the platforms, through the generated jobs (the Fly apps and Supabase dashboards)
+    for job in ("fly-federate", "supabase"):
+        deadline = time.monotonic() + 30
+        query = f'{layout.PROMETHEUS_URL}/api/v1/query?query=up{{job="{job}"}}==1'
+        while not _json(query)["data"]["result"]:
+            assert time.monotonic() < deadline, f"Prometheus does not scrape {job}"
+            time.sleep(0.25)
+    active = _json(f"{layout.PROMETHEUS_URL}/api/v1/alertmanagers")["data"]
+    urls = {a["url"] for a in active["activeAlertmanagers"]}
+    assert urls == {f"{p.url}/api/v2/alerts" for p in layout.ALERTMANAGERS}
+    peers = _json(f"{layout.ALERTMANAGERS[0].url}/api/v2/status")["cluster"]["peers"]
+    assert len(peers) == len(layout.ALERTMANAGERS)
 
 
 def _run(name: str, capsys: pytest.CaptureFixture[str]) -> drills.Drill:
@@ -276,3 +413,43 @@ def test_capacity_over_the_demos_life(
     assert not missing, f"not fitted on the demo: {missing}; {result.gaps.items}"
     connections = next(r for r in result.resources if r.kind.title == "Database connections")
     assert connections.limit is not None and 0 < connections.current < connections.limit
+
+
+def test_demo_stop_ends_everything(stack: None) -> None:
+    """`make demo-stop`: no process of the demo listens any more, the database is gone."""
+    stopped = _demo("stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    listening = [port for port in PORTS if _listening(port)]
+    assert not listening, f"still listening after demo-stop: {listening}"
+    assert not (layout.STATE_DIR / "postgres.json").exists()
+
+
+def test_entry_point_runs_until_sigterm() -> None:
+    ports = DEFAULT_PORTS.values()
+    if any(_listening(port) for port in ports):
+        pytest.skip("a default stand-in port is in use (is `make demo` running?)")
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter.demo.standins"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not all(_listening(port) for port in ports):
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "stand-ins did not start"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    text = out.decode()
+    for name, port in DEFAULT_PORTS.items():
+        assert f"http://127.0.0.1:{port}" in text, name
+    assert "stand-ins stopped" in text

@@ -10,6 +10,7 @@ import copy
 import re
 from typing import Any, get_args
 
+import pytest
 import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -22,6 +23,9 @@ from exporter.webconfig import parse_web_config
 from tests.fuzz_support import fuzz, json_values, scalars
 
 FILE = "fuzz.yml"
+
+# hypothesis runs hundreds of generated configs: make check leaves it out, make test runs it
+pytestmark = pytest.mark.slow
 
 
 def model_keys(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
@@ -189,7 +193,15 @@ json_assertions = st.sampled_from(
     ]
 )
 regexes = st.sampled_from(["ok", "^a.*b$", "(?i)healthy", r"\d+"])
-timing = {"timeout": durations, "min_interval": durations, "degraded_after": durations}
+# A latency budget must stay below the probe's timeout (a budget the probe cannot reach is
+# refused), so valid configs draw timeouts of at least 0.5 s and budgets below that.
+timeouts = (
+    st.sampled_from(["500ms", "1s", "10s", "5m", "1h", "2d", "0.5s"])
+    | st.integers(1, 3600)
+    | st.floats(0.5, 3600)
+)
+budgets = st.sampled_from(["1ms", "100ms", "250ms", "0.4s"]) | st.floats(0.001, 0.499)
+timing = {"timeout": timeouts, "min_interval": durations, "degraded_after": budgets}
 http_optional = {
     **timing,
     "method": st.sampled_from(["GET", "HEAD", "POST"]),
@@ -280,7 +292,7 @@ valid_configs = st.fixed_dictionaries(
             {}, optional={"scrape_timeout": durations, "scrape_timeout_margin": durations}
         ),
         "defaults": st.fixed_dictionaries(
-            {}, optional={"timeout": durations, **{"max_body_bytes": sizes}}
+            {}, optional={"timeout": timeouts, **{"max_body_bytes": sizes}}
         ),
         "services": st.lists(service, max_size=3, unique_by=lambda s: s["name"]),
         "heartbeats": st.fixed_dictionaries(

@@ -10,6 +10,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -79,6 +80,9 @@ lines = (
     | record.map(json.dumps)
     | st.builds(lambda r, m: json.dumps({**r, "message": m}), record, hotrod | rails)
 )
+
+# hypothesis runs hundreds of generated lines and streams: make check leaves it out
+pytestmark = pytest.mark.slow
 
 
 def check_record(rec: Any) -> None:

@@ -70,6 +70,9 @@ betterstack_doc = st.fixed_dictionaries(
 )
 documents = anything | statuspage_doc | google_doc | instatus_doc | betterstack_doc
 
+# hypothesis runs hundreds of generated documents: make check leaves it out, make test runs it
+pytestmark = pytest.mark.slow
+
 
 def check_snapshot(snap: common.Snapshot, provider: str) -> None:
     assert snap.provider == provider

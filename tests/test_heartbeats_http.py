@@ -125,21 +125,27 @@ async def test_refused_pings_change_nothing(app: Any) -> None:
         ("/heartbeat/metric-rollups", {}, b"", 401, "unauthorized"),
         ("/heartbeat/metric-rollups", {"Authorization": TOKEN}, b"", 401, "unauthorized"),
         ("/heartbeat/retention-purge", AUTH, b"", 401, "unauthorized"),  # it has its own token
+        # with the shared token a wrong name is told as such (a cron line to fix); without it,
+        # an unknown name answers exactly as a wrong token does: names cannot be enumerated
         ("/heartbeat/no-such-job", AUTH, b"", 404, "unknown"),
+        ("/heartbeat/no-such-job", {"Authorization": "Bearer wrong"}, b"", 401, "unauthorized"),
+        ("/heartbeat/no-such-job", {}, b"", 401, "unauthorized"),
+        ("/heartbeat/metric-rollups/restart", {}, b"", 401, "unauthorized"),
         ("/heartbeat/metric-rollups/restart", AUTH, b"", 404, "unknown"),
         ("/heartbeat/metric-rollups/256", AUTH, b"", 404, "unknown"),
         ("/heartbeat/metric-rollups", AUTH, b"x" * 1025, 413, "too_large"),
     ]
     for path, headers, body, code, _ in cases:
         resp = await client.post(path, headers=headers, data=body)
-        assert resp.status == code, path
+        assert resp.status == code, (path, headers)
         if code == 401:
             assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+            assert await resp.text() == "wrong or missing token\n"
     assert source.states == before == {}
     s = await metrics(client)
     assert status(s, "metric-rollups") == "never"
     for reason, count in {
-        "unauthorized": 4,
+        "unauthorized": 7,
         "unknown": 3,
         "too_large": 1,
         "unavailable": 0,

@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import collector
 from exporter import metrics as m
 from exporter.app import initial_runtime, make_app
+from exporter.collector import collect_source
 from exporter.config import Config, ConfigError, parse_config
 from exporter.host import registry
 from exporter.host.config import (
@@ -332,6 +333,15 @@ async def test_disabled_host_reports_nothing() -> None:
     assert config.host.enabled is False
     assert await HostSource(config, Redactor()).collect(asyncio.get_running_loop().time() + 5) == []
     assert Config().host.enabled is True  # on by default
+    # and no redline_source_up{source="host"} 1 claiming it works (absent, as node_exporter
+    # leaves out a disabled collector's node_scrape_collector_success)
+    source = HostSource(config, Redactor())
+    families = await collect_source(source, asyncio.get_running_loop().time() + 5)
+    assert families == []
+    enabled = HostSource(Config(), Redactor())
+    families = await collect_source(enabled, asyncio.get_running_loop().time() + 10)
+    up = [s for f in families if f.name == "redline_source_up" for s in f.samples]
+    assert [(s.labels, s.value) for s in up] == [({"source": "host"}, 1.0)]
 
 
 @pytest.mark.parametrize(
@@ -418,7 +428,7 @@ async def test_a_hung_collector_is_cut_at_the_deadline_and_not_started_twice(
 
     def hung(config: HostConfig) -> list[Family]:
         calls.append(1)
-        release.wait(5)
+        release.wait(60)  # released below; the bound only ends a thread a failed test left
         return []
 
     monkeypatch.setitem(registry.COLLECTORS, "system", lambda: hung)
@@ -466,7 +476,7 @@ async def test_a_hung_mount_is_reported_and_skipped_until_it_answers(
     def statvfs(path: Any) -> os.statvfs_result:
         if path == hung:  # a stale NFS mount would block like this
             hung_calls.append(1)
-            release.wait(5)
+            release.wait(60)  # released below; the bound only ends a thread a failed test left
         return real(path)
 
     def errors(s: Samples) -> dict[str, float]:
@@ -551,4 +561,4 @@ async def test_metrics_endpoint_serves_the_host_and_follows_reloads(
     assert (await client.post("/-/reload")).status == 200
     text = await (await client.get("/metrics")).text()
     assert "node_memory_MemTotal_bytes" not in text
-    assert 'redline_source_up{source="host"} 1.0' in text
+    assert 'redline_source_up{source="host"}' not in text  # off: not claimed to work

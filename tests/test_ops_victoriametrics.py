@@ -11,11 +11,14 @@ PromQL's; docs/scaling.md lists the differences).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import shutil
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,8 +51,11 @@ RTOL = 0.02
 @pytest.fixture(scope="module")
 def vm(history_prom: Prometheus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
     workdir = tmp_path_factory.mktemp("vm-history")
-    # the history is from 2025: keep it (the default retention is one month)
-    with VictoriaMetrics(workdir, extra_args=("-retentionPeriod=100y",)) as server:
+    # the history is from 2025: keep it (the default retention is one month); no result cache,
+    # so no answer computed while the import was still landing is served again later
+    with VictoriaMetrics(
+        workdir, extra_args=("-retentionPeriod=100y", "-search.disableCache")
+    ) as server:
         vmctl = shutil.which("vmctl") or "/usr/bin/vmctl"
         other_end, terminal = os.openpty()
         moved = subprocess.run(
@@ -70,7 +76,28 @@ def vm(history_prom: Prometheus, tmp_path_factory: pytest.TempPathFactory) -> It
         os.close(terminal)
         os.close(other_end)
         assert moved.returncode == 0, moved.stdout + moved.stderr
+        _searchable(server, history_prom)
         yield server.url
+
+
+def _searchable(server: VictoriaMetrics, prom: Prometheus) -> None:
+    """Wait until VictoriaMetrics answers for the end of each data set as many series as
+    Prometheus does: what vmctl sent is in memory for a moment before it is searchable."""
+    # not every version has it; the wait below is what counts
+    with contextlib.suppress(OSError):
+        urllib.request.urlopen(f"{server.url}/internal/force_flush", timeout=10).close()
+    deadline = time.monotonic() + 60
+    expr = 'count({__name__=~".+"})'
+    for end in (CAP_END, BASE_END, PM_END):
+        want = [r["value"][1] for r in prom.query(expr, at=end)]
+        got: list[str] = []
+        while time.monotonic() < deadline:
+            answer = server.get_json("/api/v1/query", {"query": expr, "time": str(end)})
+            got = [r["value"][1] for r in answer["data"]["result"]]
+            if got == want:
+                break
+            time.sleep(0.5)
+        assert got == want, f"VictoriaMetrics at {end}: {got} series, Prometheus {want}"
 
 
 def same(a: Any, b: Any, path: str = "") -> list[str]:

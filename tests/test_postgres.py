@@ -359,7 +359,9 @@ async def test_app_serves_postgres_and_reloads(pg: Cluster, tmp_path: Path) -> N
         s = Scrape(await (await client.get("/metrics")).text())
         assert s.value("pg_up", database="main") == 1
         assert s.value("redline_source_up", source="postgres") == 1
-        src = next(x for x in runtime.sources if isinstance(x, PostgresSource))
+        (deferred,) = (x for x in runtime.sources if x.name == "postgres")
+        src = deferred.source  # loaded: the config has a database
+        assert isinstance(src, PostgresSource)
         pool = src.monitors["main"].connector.pool
 
         # a new custom query: the pool stays open
@@ -373,9 +375,10 @@ async def test_app_serves_postgres_and_reloads(pg: Cluster, tmp_path: Path) -> N
         s = Scrape(await (await client.get("/metrics")).text())
         assert s.value("redline_sql_one", database="main") == 1
 
-        # the database removed: its pool is closed
+        # the database removed: its pool is closed (the only database: a reload must be forced)
         path.write_text("databases: []\n")
-        assert (await client.post("/-/reload")).status == 200
+        assert (await client.post("/-/reload")).status == 409
+        assert (await client.post("/-/reload?force=1")).status == 200
         assert src.monitors == {}
         s = Scrape(await (await client.get("/metrics")).text())
         assert not s.series("pg_up")
@@ -479,7 +482,7 @@ async def test_monitoring_role_is_least_privilege(pg: Cluster) -> None:
 
 
 async def test_hotrod_custom_queries_run_on_the_hotrod_schema(pg: Cluster, source: Any) -> None:
-    """config/hotrod.yml's custom SQL against the Hot Rod AN tables it reads (docs/targets.md
+    """config/hotrod.yml's custom SQL against the Hot Rod AN tables it reads (docs/architecture.md
     and the decision_sync_events view's migration), with rows of known ages."""
     if pg.psql("SELECT count(*) FROM pg_database WHERE datname = 'hotrod'") == "0":
         pg.psql("CREATE DATABASE hotrod")

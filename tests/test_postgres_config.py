@@ -171,6 +171,7 @@ def test_session_settings_only_when_direct() -> None:
         "application_name": "redline",
         "default_transaction_read_only": "on",
         "statement_timeout": "3000",
+        "lock_timeout": "500",  # a quarter of the timeout, at most 0.5 s
     }
     # a transaction-mode pooler refuses (or would not keep) other startup parameters
     assert server_settings(db, True) == {"application_name": "redline"}

@@ -155,6 +155,8 @@ async def test_error_rcodes(
     assert result.reason == "dns"
     assert result.message == f"{name} A at 127.0.0.1:{fake_dns.port} (udp): {detail}"
     assert "probe_dns_lookup_time_seconds" in _values(result)
+    # as blackbox_exporter: no answer records is 0, so "== 0" alerts fire on NXDOMAIN too
+    assert _values(result)["probe_dns_answer_rrs"] == 0
 
 
 async def test_empty_answer(fake_dns: FakeDns, probe_ctx: ProbeContext) -> None:

@@ -1,4 +1,4 @@
-"""The JSON probe against loopback targets shaped like the real ones (docs/targets.md):
+"""The JSON probe against loopback targets shaped like the real ones (docs/architecture.md):
 agent-service /queue/stats, llamaindex-mcp /health, Chatwoot /api."""
 
 from __future__ import annotations

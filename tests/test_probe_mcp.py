@@ -171,7 +171,7 @@ async def test_status_not_2xx(serve: Serve, probe_ctx: ProbeContext) -> None:
         "tools/list: HTTP 500 Internal Server Error",
     )
     assert _value(result, m.HTTP_STATUS_CODE) == 500
-    assert [s for s in result.samples if s.metric is m.MCP_TOOLS] == []
+    assert _value(result, m.MCP_TOOLS) == 0  # no tools seen: 0, not absent
 
 
 async def test_redirect_is_not_followed(serve: Serve, probe_ctx: ProbeContext) -> None:
@@ -227,12 +227,18 @@ async def test_connection_refused(probe_ctx: ProbeContext) -> None:
     port = server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-    result = await _run(_plain(f"http://127.0.0.1:{port}/mcp"), probe_ctx)
+    result = await _run(
+        _plain(f"http://127.0.0.1:{port}/mcp", tools=["query_support", "refresh_index"]),
+        probe_ctx,
+    )
     assert (result.reason, result.message) == (
         "connect",
         f"tools/list: cannot connect to 127.0.0.1:{port}: Connection refused",
     )
     assert _value(result, m.HTTP_STATUS_CODE) == 0
+    # 0, not absent: "== 0" alerts and dashboards see an unreachable server as no tools
+    assert _value(result, m.MCP_TOOLS) == 0
+    assert _listed(result) == {"query_support": 0, "refresh_index": 0}
 
 
 async def test_peer_never_answers(probe_ctx: ProbeContext) -> None:

@@ -51,6 +51,7 @@ def test_rule_files_pass_check_rules_and_its_lint() -> None:
     assert "FAILED" not in result.stdout and "duplicate" not in result.stdout
 
 
+@pytest.mark.slow  # promtool runs every rule test file (about a minute)
 def test_every_alert_test_passes() -> None:
     files = [str(p) for p in sorted((PROM / "tests").glob("*.yml"))]
     assert len(files) == len(list((PROM / "rules").glob("*.yml")))
@@ -59,6 +60,7 @@ def test_every_alert_test_passes() -> None:
     assert result.stdout.count("SUCCESS") == len(files)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("rule_file", "old", "new"),
     [

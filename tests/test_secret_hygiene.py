@@ -36,6 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATED = ("prometheus", "dashboards", "alert_rules", "alertmanager", "docs")
 PG_ROLE = "rl_secret_probe"
 
+# a real exporter, Postgres and the generators, each searched for secrets: not in make check
+pytestmark = pytest.mark.slow
+
 
 MARKER = "S3CRET_"
 

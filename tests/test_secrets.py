@@ -60,3 +60,36 @@ def test_short_values_are_not_redacted_so_text_stays_readable() -> None:
     redactor = Redactor()
     redactor.add("ab")
     assert redactor.redact("about") == "about"
+
+
+def test_fragments_of_a_secret_are_redacted_wherever_the_cut_falls() -> None:
+    r = Redactor()
+    r.add("shpat_SECRET0123456789abcdef")
+    # a target that answers only the first characters, without "..." after them
+    assert r.redact('found "shpat_SECRE"') == f'found "{REDACTED}"'
+    assert "0123456789" not in r.redact("tail: 0123456789abcdef, head: x")
+    assert "abcdef" not in r.redact("...6789abcdef")
+    # ordinary text that shares a few letters with a secret stays readable
+    assert r.redact("shpat is a prefix, SECRET a word") == "shpat is a prefix, SECRET a word"
+
+
+def test_echoed_authorization_headers_are_redacted() -> None:
+    r = Redactor()  # nothing resolved yet: a header's value is still no thing to show
+    for text in (
+        'found "Basic cHJvYmV1c2VyOnMzY3JldC1wYXNzd29yZA=="',
+        'found "Basic cHJvYmV1c2Vy..."',
+        "authorization: bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+    ):
+        out = r.redact(text)
+        assert "cHJvYmV1c2Vy" not in out and "eyJhbGci" not in out, out
+        assert REDACTED in out
+    # a challenge is no credential
+    assert r.redact('WWW-Authenticate: Bearer realm="x"') == 'WWW-Authenticate: Bearer realm="x"'
+
+
+def test_passwords_in_urls_are_redacted() -> None:
+    r = Redactor()
+    out = r.redact("GET http://alice:pw-1234@shop.internal:8080/health -> 200")
+    assert out == f"GET http://alice:{REDACTED}@shop.internal:8080/health -> 200"
+    assert r.redact("postgresql://u:p%40ss@db/x") == f"postgresql://u:{REDACTED}@db/x"
+    assert r.redact("see http://host/path?a=b:c@d") == "see http://host/path?a=b:c@d"

@@ -1,7 +1,7 @@
 """The configs redline ships: the embedded default (the demo on loopback stand-ins) and
 config/hotrod.yml (the real stack, validated here but never contacted).
 
-Both load cleanly and cover every service of docs/targets.md; the default points only at
+Both load cleanly and cover every service of docs/architecture.md; the default points only at
 loopback and agrees with what the stand-ins serve; hotrod.yml references its secrets instead of
 holding them; neither ever calls llamaindex-mcp's counter reset.
 """
@@ -30,10 +30,10 @@ from exporter.config import (
     load_config,
     status_matches,
 )
-from exporter.demo import standins
+from exporter.demo import layout, standins
 
 HOTROD = Path(__file__).resolve().parents[1] / "config" / "hotrod.yml"
-SERVICES = {"hotdash-app", "agent-service", "llamaindex-mcp", "chatwoot"}  # docs/targets.md
+SERVICES = {"hotdash-app", "agent-service", "llamaindex-mcp", "chatwoot"}  # docs/architecture.md
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 FLY_HOSTS = {
     "hotdash-staging.fly.dev",
@@ -138,7 +138,8 @@ def test_default_ports_are_the_standins(default: Config) -> None:
     for service, probe in probes(default):
         _, port = host_port(probe)
         if port is not None:
-            assert port == standins.DEFAULT_PORTS[service], f"{service}/{probe.name}"
+            # default.yml names the base ports; the demo moves them by its offset (layout.moved)
+            assert port == layout.BASE_STANDIN_PORTS[service], f"{service}/{probe.name}"
 
 
 # --- the default config against the stand-ins ---------------------------------------------------

@@ -55,7 +55,9 @@ from aiohttp import web
 
 from tests.pg import Cluster, free_port, new_cluster
 
-pytestmark = pytest.mark.slow
+# scheduled last (tests/conftest.py): its scrapes have a 2 s deadline, so the other workers'
+# busiest tests had better be done
+pytestmark = [pytest.mark.slow, pytest.mark.last]
 
 ROOT = Path(__file__).resolve().parent.parent
 SOAK_SECONDS = float(os.environ.get("REDLINE_SOAK_SECONDS", "45"))

@@ -1,20 +1,15 @@
-"""The stand-ins serve the shapes of docs/targets.md, switch fault modes, rate-limit like
+"""The stand-ins serve the shapes of docs/architecture.md, switch fault modes, rate-limit like
 llamaindex-mcp and count calls of its reset route. Everything runs on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -99,45 +94,6 @@ async def test_a_taken_port_is_a_clear_error() -> None:
         with pytest.raises(s.StandInError, match=rf"agent-service: cannot listen on .*:{port}"):
             async with s.run_standins(ports={"agent-service": port}):
                 pass
-
-
-def test_entry_point_runs_until_sigterm() -> None:
-    ports = s.DEFAULT_PORTS.values()
-    if any(_listening(port) for port in ports):
-        pytest.skip("a default stand-in port is in use (is `make demo` running?)")
-    repo = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "exporter.demo.standins"],
-        cwd=repo,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while not all(_listening(port) for port in ports):
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "stand-ins did not start"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0
-    text = out.decode()
-    for name, port in s.DEFAULT_PORTS.items():
-        assert f"http://127.0.0.1:{port}" in text, name
-    assert "stand-ins stopped" in text
-
-
-def _listening(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
 
 
 # --- HotDash app --------------------------------------------------------------------------------

@@ -692,7 +692,9 @@ async def test_in_the_exporter_scrapes_serve_the_background_fetches(
             await client.get("/metrics")
         assert server.count(SP) == fetched  # scrapes never fetch
         path.write_text("vendors: {feeds: []}\n")
-        assert (await client.post("/-/reload")).status == 200
+        # every vendor removed at once: refused unless forced (docs/configuration.md)
+        assert (await client.post("/-/reload")).status == 409
+        assert (await client.post("/-/reload?force=1")).status == 200
         assert "redline_vendor_feed_up" not in await (await client.get("/metrics")).text()
     finally:
         await client.close()
@@ -786,7 +788,7 @@ def test_fixtures_are_not_modified_by_parsing() -> None:
 
 
 def test_hotrod_follows_every_vendor_of_the_stack() -> None:
-    """docs/targets.md: Shopify, Supabase, Fly.io and OpenAI on Statuspage, Google Analytics
+    """docs/architecture.md: Shopify, Supabase, Fly.io and OpenAI on Statuspage, Google Analytics
     on the Google Ads dashboard, Chatwoot; and the three API checks with secrets referenced."""
     config = load_config(Path(__file__).resolve().parents[1] / "config" / "hotrod.yml")[0]
     feeds = {f.name: f for f in config.vendors.feeds}

@@ -18,10 +18,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from exporter import metrics as m
 from exporter.backups.config import RestoreTest
-from exporter.backups.restore import REASONS, RestoreTester, restore_tester
 from exporter.backups.restore_state import (
     CHECK_STATUSES,
     PHASES,
@@ -33,6 +33,11 @@ from exporter.backups.restore_state import (
 from exporter.config import Config
 from exporter.families import Families
 from exporter.secrets import Redactor
+
+if TYPE_CHECKING:
+    # exporter/backups/restore.py brings asyncpg: imported once a restore test is configured
+    # (redline run without one never loads it; docs/performance.md)
+    from exporter.backups.restore import RestoreTester
 
 log = logging.getLogger("redline.backups.restore")
 
@@ -82,7 +87,11 @@ class RestoreSchedule:
         await self.close()
         self._key = key
         self.tests = {t.backup: t for t in restore.tests}
-        self.tester = restore_tester(config, self.redactor, self.clock)
+        self.tester = None
+        if restore.tests:
+            from exporter.backups.restore import restore_tester
+
+            self.tester = restore_tester(config, self.redactor, self.clock)
         if self.tester is None or not running or not self.background:
             return
         for name in self.tests:
@@ -194,6 +203,8 @@ class RestoreSchedule:
             if run is None:
                 continue
             out.set(m.BACKUP_RESTORE_SUCCESS, 1.0 if run.success else 0.0, **labels)
+            from exporter.backups.restore import REASONS  # loaded: a test has run
+
             reason = run.reason if run.reason in REASONS else None
             out.states(m.BACKUP_RESTORE_REASON, REASONS, reason, **labels)
             out.set(m.BACKUP_RESTORE_LAST_RUN, run.finished_at, **labels)

@@ -5,20 +5,87 @@ configs (exporter/rules/demo.py).
 Everything listens on 127.0.0.1 only. Paths are under ``.demo/`` at the top of the repository;
 exporter/default.yml names the same files relatively (``.demo/backups``, ...), which is why the
 runner starts the exporter in the repository's top directory.
+
+Every port is a base port plus ``REDLINE_DEMO_PORT_OFFSET`` (default 0), read once here, so two
+checkouts on one machine can each run the demo (and its tests) without meeting on a port:
+``REDLINE_DEMO_PORT_OFFSET=100 make demo`` puts the exporter on 9977, Prometheus on 9190, the
+stand-ins on 13100..., and the exporter's config is exporter/default.yml with its loopback ports
+moved the same way (:func:`moved`, written to ``.demo/redline.yml`` by the runner).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 HOST = "127.0.0.1"
+OFFSET_VARIABLE = "REDLINE_DEMO_PORT_OFFSET"
 
-EXPORTER_PORT = 9877
-PROMETHEUS_PORT = 9090
-RECEIVER_PORT = 9097
-PLATFORM_PORT = 13004  # Fly's and Supabase's stand-in (exporter/demo/platform.py)
-POSTGRES_PORT = 15432  # exporter/default.yml's databases[0] connects here
+# The ports with no offset: the ones exporter/default.yml, docs/demo.md and the stand-ins' table
+# name. Every port of the demo is one of these plus the offset.
+BASE_EXPORTER_PORT = 9877
+BASE_PROMETHEUS_PORT = 9090
+BASE_ALERTMANAGER_PORTS = ((9093, 9094), (9095, 9096))  # (web, gossip) of each peer
+BASE_RECEIVER_PORT = 9097
+BASE_PLATFORM_PORT = 13004  # Fly's and Supabase's stand-in (exporter/demo/platform.py)
+BASE_POSTGRES_PORT = 15432  # exporter/default.yml's databases connect here
+# The stand-ins of the services (exporter/demo/standins.py), as exporter/default.yml's URLs name
+# them.
+BASE_STANDIN_PORTS: dict[str, int] = {
+    "hotdash-app": 13000,
+    "agent-service": 18787,
+    "llamaindex-mcp": 18080,
+    "chatwoot": 13001,
+    "shopify": 13002,
+    "vendor-status": 13003,
+}
+_BASE_PORTS = (
+    BASE_EXPORTER_PORT,
+    BASE_PROMETHEUS_PORT,
+    *(p for pair in BASE_ALERTMANAGER_PORTS for p in pair),
+    BASE_RECEIVER_PORT,
+    BASE_PLATFORM_PORT,
+    BASE_POSTGRES_PORT,
+    *BASE_STANDIN_PORTS.values(),
+)
+MAX_OFFSET = 65535 - max(_BASE_PORTS)
+
+
+def port_offset(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
+    """The offset of every demo port: ``REDLINE_DEMO_PORT_OFFSET``, 0 when unset or empty.
+
+    Raises ValueError naming the variable when it is not a whole number in 0..MAX_OFFSET."""
+    raw = environ.get(OFFSET_VARIABLE, "").strip()
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_OFFSET:
+        raise ValueError(
+            f"{OFFSET_VARIABLE}={raw!r}: must be a whole number from 0 to {MAX_OFFSET} "
+            "(added to every port of the demo)"
+        )
+    return value
+
+
+try:
+    OFFSET = port_offset()
+except ValueError as _e:
+    # read when the demo's modules are imported: a wrong value stops here, before anything
+    # listens anywhere, with the variable named (not a traceback)
+    sys.exit(f"redline demo: {_e}")
+
+EXPORTER_PORT = BASE_EXPORTER_PORT + OFFSET
+PROMETHEUS_PORT = BASE_PROMETHEUS_PORT + OFFSET
+RECEIVER_PORT = BASE_RECEIVER_PORT + OFFSET
+PLATFORM_PORT = BASE_PLATFORM_PORT + OFFSET
+POSTGRES_PORT = BASE_POSTGRES_PORT + OFFSET
+STANDIN_PORTS: dict[str, int] = {name: p + OFFSET for name, p in BASE_STANDIN_PORTS.items()}
 POSTGRES_DB = "shop"
 
 
@@ -40,7 +107,12 @@ class Peer:
 
 
 # Two peers gossiping on loopback; Prometheus sends every alert to both (never to one of them).
-ALERTMANAGERS = (Peer("alertmanager-a", 9093, 9094), Peer("alertmanager-b", 9095, 9096))
+ALERTMANAGERS = tuple(
+    Peer(name, web + OFFSET, gossip + OFFSET)
+    for name, (web, gossip) in zip(
+        ("alertmanager-a", "alertmanager-b"), BASE_ALERTMANAGER_PORTS, strict=True
+    )
+)
 
 # exporter/default.yml's heartbeat and backup set of the demo's backup job
 HEARTBEAT_TOKEN = "demo-heartbeat-token"  # the demo's fixed token (loopback only); not a secret
@@ -77,3 +149,21 @@ BACKUP_FAULT_FILE = STATE_DIR / "backup-job.fault"  # "failing": the job's pg_du
 EXPORTER_URL = f"http://{HOST}:{EXPORTER_PORT}"
 PROMETHEUS_URL = f"http://{HOST}:{PROMETHEUS_PORT}"
 RECEIVER_URL = f"http://{HOST}:{RECEIVER_PORT}"
+
+
+_LOOPBACK_PORT = re.compile(r"(?<=127\.0\.0\.1:)(\d+)\b")
+
+
+def moved(text: str, offset: int | None = None) -> str:
+    """``text`` (exporter/default.yml) with each ``127.0.0.1:PORT`` of a demo base port moved by
+    ``offset`` (the layout's by default); other ports stay as written."""
+    shift = OFFSET if offset is None else offset
+    if not shift:
+        return text
+    bases = set(_BASE_PORTS)
+
+    def move(m: re.Match[str]) -> str:
+        port = int(m.group(1))
+        return str(port + shift) if port in bases else m.group(1)
+
+    return _LOOPBACK_PORT.sub(move, text)

@@ -35,8 +35,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
+from exporter.config import DEFAULT_CONFIG_NAME
 from exporter.demo import database, layout
 from exporter.demo.layout import HOST, STATE_DIR
 from exporter.demo.servers import Alertmanager, Prometheus, ServerError
@@ -50,6 +52,7 @@ START_TIMEOUT = 30.0  # seconds for a process to answer before start gives up
 STOP_TIMEOUT = 5.0  # seconds for a process group to exit on SIGTERM before it gets SIGKILL
 SETTLE = 1.0  # seconds a process without a URL must stay alive to count as started
 PROMETHEUS_DIR = STATE_DIR / "prometheus"
+EXPORTER_CONFIG = STATE_DIR / "redline.yml"  # only with REDLINE_DEMO_PORT_OFFSET set
 # Cleared by a fresh start: what the previous run of the demo left behind.
 TRANSIENT = (
     PROMETHEUS_DIR / "data",
@@ -179,7 +182,14 @@ def components() -> list[Component]:
         ),
         Component(
             "exporter",
-            (str(bin_dir / "redline"), "run", "--web.listen-address", EXPORTER_ADDRESS),
+            (
+                str(bin_dir / "redline"),
+                "run",
+                "--web.listen-address",
+                EXPORTER_ADDRESS,
+                # with a port offset, default.yml with its ports moved (write_configs)
+                *(("--config.file", str(EXPORTER_CONFIG)) if layout.OFFSET else ()),
+            ),
             "redline run",
             (f"http://{EXPORTER_ADDRESS}/",),
             ports=(layout.EXPORTER_PORT,),
@@ -401,6 +411,9 @@ def write_configs() -> str | None:
         path = STATE_DIR / peer.name / "alertmanager.yml"
         path.write_text(built["alertmanager/alertmanager.yml"], encoding="utf-8")
     am_config = STATE_DIR / layout.ALERTMANAGERS[0].name / "alertmanager.yml"
+    if layout.OFFSET:
+        default = resources.files("exporter").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
+        EXPORTER_CONFIG.write_text(layout.moved(default), encoding="utf-8")
     checks = [
         (("promtool",), ["check", "config", str(PROMETHEUS_DIR / "prometheus.yml")]),
         (("amtool",), ["check-config", str(am_config)]),

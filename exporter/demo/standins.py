@@ -1,8 +1,8 @@
 """Stand-ins of the Hot Rod AN services on loopback, for the demo and the tests.
 
 Each stand-in is one small aiohttp app on its own port of 127.0.0.1, answering the routes and
-JSON shapes of the real service (docs/targets.md), so redline's default config can probe a
-realistic stack without the network:
+JSON shapes of the real service (docs/architecture.md, "The shop redline watches"), so
+redline's default config can probe a realistic stack without the network:
 
 ====================  =====  ====================================================================
 stand-in              port   routes
@@ -74,15 +74,11 @@ from typing import Any, TextIO
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from exporter.demo import layout
+
 HOST = "127.0.0.1"  # loopback only: the stand-ins are never reachable from another machine
-DEFAULT_PORTS: dict[str, int] = {
-    "hotdash-app": 13000,
-    "agent-service": 18787,
-    "llamaindex-mcp": 18080,
-    "chatwoot": 13001,
-    "shopify": 13002,
-    "vendor-status": 13003,
-}
+# the demo's ports (the table above plus REDLINE_DEMO_PORT_OFFSET, exporter/demo/layout.py)
+DEFAULT_PORTS: dict[str, int] = layout.STANDIN_PORTS
 FAULT_MODES = ("ok", "slow", "failing", "down", "wrong_version", "degraded")
 DEFAULT_SLOW_DELAY = 1.5  # above the /health p95 target (500 ms), below the probe timeouts
 MAX_DELAY = 30.0  # longer than any scrape timeout, so timeouts can be shown, but still bounded
@@ -421,7 +417,7 @@ class HotDashApp(StandIn):
         return super().failing_response(request)
 
     # milliseconds a healthy answer takes: API reads well inside the 1 s p95 target, tiles
-    # (several queries each) inside the 3 s one (docs/targets.md targets)
+    # (several queries each) inside the 3 s one (docs/targets.md)
     API_MS = (5, 120)
     TILE_MS = (40, 600)
 

@@ -2,13 +2,14 @@
 ``/heartbeat/NAME/fail`` and ``/heartbeat/NAME/EXIT_CODE`` (0 success, 1-255 failure), as
 healthchecks.io's ping URLs, each with ``Authorization: Bearer TOKEN``.
 
-A refused ping changes nothing: an unknown name or action is a 404, a wrong or missing token a
-401 (compared in constant time), a body over ``max_body`` a 413, a token whose secret cannot be
-read a 503. An accepted ping updates the state in memory at once and is answered once that
-state is on disk (or after :data:`ACK_WAIT` if the disk is slow or the save fails: the ping
-still counts). Saves are coalesced: pings arriving while a save runs share the next one, and
-saves are at least :data:`MIN_SAVE_INTERVAL` apart, so a flood of pings costs a few writes a
-second, never one per ping.
+A refused ping changes nothing: a wrong or missing token is a 401 (compared in constant time),
+and so is an unknown name unless the caller holds the shared token (then a 404, as an unknown
+action with a valid token is), so names cannot be enumerated; a body over ``max_body`` a 413, a
+token whose secret cannot be read a 503. An accepted ping updates the state in memory at once
+and is answered once that state is on disk (or after :data:`ACK_WAIT` if the disk is slow or the
+save fails: the ping still counts). Saves are coalesced: pings arriving while a save runs share
+the next one, and saves are at least :data:`MIN_SAVE_INTERVAL` apart, so a flood of pings costs
+a few writes a second, never one per ping.
 """
 
 from __future__ import annotations
@@ -55,6 +56,26 @@ def ping_kind(action: str) -> state.Kind | None:
     if action.isdigit() and len(action) <= 3 and int(action) <= 255:
         return "success" if int(action) == 0 else "failure"
     return None
+
+
+# What a ping to an unknown name is compared with when no shared token is available.
+_NO_TOKEN = "\x00no heartbeat token"
+
+
+def _same(given: str, expected: str) -> bool:
+    """compare_digest takes as long whatever the difference, so timing reveals no prefix;
+    comparing SHA-256 digests hides the token's length too, and surrogatepass encodes any
+    header (aiohttp keeps bytes that are not UTF-8 as surrogates: no 500 for them)."""
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest(),
+        hashlib.sha256(expected.encode("utf-8", "surrogatepass")).digest(),
+    )
+
+
+def _wrong_token() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text="wrong or missing token\n", headers={"WWW-Authenticate": 'Bearer realm="redline"'}
+    )
 
 
 class HeartbeatSource(Source):
@@ -129,6 +150,10 @@ class HeartbeatSource(Source):
             return self.secrets.resolve(job.token or job.token_file)
         return self.secrets.resolve(section.token or section.token_file)
 
+    def _shared_token(self) -> str:
+        section = self.config.heartbeats
+        return self.secrets.resolve(section.token or section.token_file)
+
     def _reject(self, reason: str, error: web.HTTPException) -> web.HTTPException:
         """Count a refused ping; return the answer to raise."""
         self.rejected[reason] += 1
@@ -139,9 +164,21 @@ class HeartbeatSource(Source):
         name = request.match_info["name"]
         kind = ping_kind(request.match_info.get("action", ""))
         job = self._job(name)
-        if job is None or kind is None:
-            what = f"heartbeat {name!r}" if job is None else "action"
-            raise self._reject("unknown", web.HTTPNotFound(text=f"unknown {what}\n"))
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        given = given.strip() if scheme.lower() == "bearer" else ""
+        if job is None:
+            # The token is checked before the name is judged: only a caller holding the shared
+            # token learns that a name is unknown; anyone else gets the wrong-token answer,
+            # after the same comparison, so names cannot be found by trying them.
+            try:
+                shared = self._shared_token()
+            except MissingSecret:
+                shared = ""
+            if _same(given, shared or _NO_TOKEN) and shared:
+                raise self._reject(
+                    "unknown", web.HTTPNotFound(text=f"unknown heartbeat {name!r}\n")
+                )
+            raise self._reject("unauthorized", _wrong_token())
         try:
             expected = self._token(job)
             if not expected:
@@ -153,21 +190,10 @@ class HeartbeatSource(Source):
                 "unavailable",
                 web.HTTPServiceUnavailable(text="the heartbeat's token is not available\n"),
             ) from None
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        # compare_digest takes as long whatever the difference, so timing reveals no prefix;
-        # comparing SHA-256 digests hides the token's length too, and surrogatepass encodes any
-        # header (aiohttp keeps bytes that are not UTF-8 as surrogates: no 500 for them)
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            hashlib.sha256(given.strip().encode("utf-8", "surrogatepass")).digest(),
-            hashlib.sha256(expected.encode("utf-8", "surrogatepass")).digest(),
-        ):
-            raise self._reject(
-                "unauthorized",
-                web.HTTPUnauthorized(
-                    text="wrong or missing token\n",
-                    headers={"WWW-Authenticate": 'Bearer realm="redline"'},
-                ),
-            )
+        if not _same(given, expected) or not given:
+            raise self._reject("unauthorized", _wrong_token())
+        if kind is None:
+            raise self._reject("unknown", web.HTTPNotFound(text="unknown action\n"))
         limit = self.config.heartbeats.max_body
         size = request.content_length
         if size is None or size <= limit:

@@ -77,6 +77,10 @@ class HostSource(Source):
         self._since: dict[CollectorName, float] = {}  # perf_counter() of each run in progress
         self._failing: dict[CollectorName, str] = {}  # collector -> error last logged
 
+    @property
+    def enabled(self) -> bool:
+        return self.config.host.enabled
+
     async def collect(self, deadline: float) -> list[Family]:
         host = self.config.host
         if not host.enabled:

@@ -73,9 +73,9 @@ LocalTime = Annotated[date | datetime, BeforeValidator(_local)]
 
 
 class LaunchConfig(Model):
-    """The launch window. The defaults are the first launch's (docs/targets.md): October 13-15
-    (2025, the launch built on Shopify Admin API 2025-10), in America/Chicago, the zone of the
-    apps' Fly region (ord) and of alert_rules/routing.yml's ``launch-window``."""
+    """The launch window. The defaults are docs/targets.md's: October 13-15 (2025, the launch
+    built on Shopify Admin API 2025-10), in America/Chicago, the zone of the apps' Fly region
+    (ord) and of alert_rules/routing.yml's ``launch-window``."""
 
     start: LocalTime = date(2025, 10, 13)
     end: LocalTime = date(2025, 10, 15)  # a date: inclusive (to the end of that day)

@@ -1,6 +1,7 @@
 """The stream-fed state of the log sources: counters and histograms that only grow, kept by the
-source object for the life of the process, so a config reload never resets them (the one place
-where global counters are right, as they are fed by streams).
+source object for the life of the process, so a config reload never resets them
+(docs/architecture.md, "Naming": the one place where global counters are right, as they are fed
+by streams).
 
 Readers (threads following files, ingest requests) tally a batch of lines in a local
 :class:`Tally` without any lock, then :meth:`LogState.merge` adds it under the lock in one go;

@@ -38,6 +38,16 @@ REASONS: tuple[str, ...] = (
 # The client-side timeout of a query in transaction mode trails the server's statement_timeout a
 # little, so the server cancels first and the connection stays clean.
 CLIENT_GRACE = 0.25
+# How long a query waits for a lock another session holds (a migration's ACCESS EXCLUSIVE on a
+# table that pg_table_size must open, a VACUUM FULL): a quarter of the query's timeout, at most
+# this. A locked table then costs its area this long and a clear reason ("lock"), never the
+# whole timeout of a scrape that everything else is waiting on.
+LOCK_TIMEOUT_MAX = 0.5
+
+
+def lock_timeout_ms(timeout: float) -> int:
+    return max(1, int(min(LOCK_TIMEOUT_MAX, timeout / 4) * 1000))
+
 
 # stateset and info are gauges in the text format (one series per state, value 0/1)
 
@@ -79,11 +89,25 @@ def classify(error: BaseException) -> str:
     return "internal"
 
 
+def area_reason(error: BaseException) -> str:
+    """Why an area (a sub-collector) failed: "lock" when it gave up waiting for a lock another
+    session holds, else the :func:`classify` reason."""
+    if isinstance(error, asyncpg.LockNotAvailableError):
+        return "lock"
+    return classify(error)
+
+
 def describe(error: BaseException) -> str:
     """A one-line message for an error, without the DSN (asyncpg's messages name the user and
     host at most; the caller still redacts)."""
     if isinstance(error, Down):
         return error.message
+    if isinstance(error, asyncpg.LockNotAvailableError):
+        return (
+            "a table it reads is locked by another session (an ALTER TABLE, VACUUM FULL, "
+            "LOCK TABLE or a migration): gave up at lock_timeout, this area is skipped in this "
+            "scrape"
+        )
     if isinstance(error, TimeoutError):
         return "timed out"
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -174,7 +198,8 @@ async def run_query(
         return list(await conn.fetch(sql, *args, timeout=budget))
     ms = max(1, int(budget * 1000))
     await conn.execute(
-        f"BEGIN READ ONLY; SELECT set_config('statement_timeout', '{ms}', true)",
+        f"BEGIN READ ONLY; SELECT set_config('statement_timeout', '{ms}', true), "
+        f"set_config('lock_timeout', '{lock_timeout_ms(budget)}', true)",
         timeout=budget + CLIENT_GRACE,
     )
     try:

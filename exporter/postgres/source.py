@@ -42,8 +42,10 @@ from exporter.postgres.base import (
     Down,
     Families,
     SubCollector,
+    area_reason,
     classify,
     describe,
+    lock_timeout_ms,
 )
 from exporter.postgres.config import Database
 from exporter.postgres.custom import Custom
@@ -161,6 +163,7 @@ def server_settings(db: Database, transaction_pooler: bool) -> dict[str, str]:
     if not transaction_pooler:
         settings["default_transaction_read_only"] = "on"
         settings["statement_timeout"] = str(max(1, int(db.server_timeout * 1000)))
+        settings["lock_timeout"] = str(lock_timeout_ms(db.timeout))
     return settings
 
 
@@ -325,9 +328,11 @@ class DatabaseMonitor:
         keys = ("dsn", "dsn_file", "password", "password_file", "transaction_pooler", "pool")
         if any(getattr(db, k) != getattr(self.db, k) for k in keys):
             return False
-        if (db.connect_timeout, db.server_timeout) != (
+        # the session's statement_timeout and lock_timeout come from these
+        if (db.connect_timeout, db.server_timeout, lock_timeout_ms(db.timeout)) != (
             self.db.connect_timeout,
             self.db.server_timeout,
+            lock_timeout_ms(self.db.timeout),
         ):
             return False
         if self.connector.params is None:
@@ -442,7 +447,7 @@ class DatabaseMonitor:
     def _note_outcome(self, outcome: _Outcome) -> None:
         topic = f"collector {outcome.name}"
         if outcome.error is not None:
-            reason = classify(outcome.error)
+            reason = area_reason(outcome.error)
             self._note(topic, f"failed ({reason}): {describe(outcome.error)}")
         else:
             self._note(topic, None)

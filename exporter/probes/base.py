@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -60,7 +61,9 @@ class ProbeFailure(Exception):
         self.message = message
 
 
-@dataclass
+# slots: a scrape of 1,000 targets holds some 12,000 samples and 1,000 results between scrapes;
+# without a __dict__ each is about 100 bytes smaller.
+@dataclass(slots=True)
 class Sample:
     metric: m.Metric
     value: float
@@ -109,7 +112,7 @@ class ProbeContext:
         return resolved
 
 
-@dataclass
+@dataclass(slots=True)
 class ProbeResult:
     success: bool
     status: str  # one of STATUSES
@@ -290,3 +293,16 @@ async def run_probe(
         trace=[ctx.redactor.redact(t) for t in report.trace],
         retry_after=report.retry_after,
     )
+
+
+def socket_error_text(err: OSError) -> str:
+    """'Connection refused' rather than asyncio's 'Connect call failed (...)'."""
+    if err.errno and err.errno > 0:  # negative ones are resolver (EAI_*) codes with own text
+        return os.strerror(err.errno)
+    if err.strerror:
+        return err.strerror
+    if str(err):
+        return str(err)
+    if isinstance(err, ConnectionError):  # asyncio raises these without a text
+        return "the peer closed the connection"
+    return type(err).__name__

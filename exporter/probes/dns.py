@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 import time
 from typing import Any
@@ -25,7 +24,7 @@ import dns.resolver
 
 from exporter import metrics as m
 from exporter.config import DnsProbe
-from exporter.probes.base import ProbeContext, ProbeFailure, Report
+from exporter.probes.base import ProbeContext, ProbeFailure, Report, socket_error_text
 
 
 async def probe(cfg: DnsProbe, ctx: ProbeContext, report: Report) -> None:
@@ -35,6 +34,11 @@ async def probe(cfg: DnsProbe, ctx: ProbeContext, report: Report) -> None:
             answers = await _system_lookup(cfg, report)
         else:
             answers = await _server_lookup(cfg, report)
+    except ProbeFailure:
+        # no answer section (NXDOMAIN, SERVFAIL, no reply): 0 records, as blackbox_exporter
+        # reports, so "probe_dns_answer_rrs == 0" holds there too
+        report.set(m.DNS_ANSWER_RRS, 0)
+        raise
     finally:
         # also on failure: how long a NXDOMAIN or a dead server took is worth seeing
         report.set(m.DNS_LOOKUP_TIME, time.perf_counter() - start)
@@ -207,19 +211,6 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def socket_error_text(err: OSError) -> str:
-    """'Connection refused' rather than asyncio's 'Connect call failed (...)'."""
-    if err.errno and err.errno > 0:  # negative ones are resolver (EAI_*) codes with own text
-        return os.strerror(err.errno)
-    if err.strerror:
-        return err.strerror
-    if str(err):
-        return str(err)
-    if isinstance(err, ConnectionError):  # asyncio raises these without a text
-        return "the peer closed the connection"
-    return type(err).__name__
 
 
 def _ms(start: float) -> str:

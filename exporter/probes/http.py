@@ -23,9 +23,6 @@ import time
 from typing import Any
 
 import aiohttp
-import dns.asyncresolver
-import dns.exception
-import dns.resolver
 from aiohttp.abc import AbstractResolver, ResolveResult
 from multidict import CIMultiDictProxy
 
@@ -33,8 +30,14 @@ from exporter import assertions
 from exporter import metrics as m
 from exporter.config import HttpProbe, status_matches
 from exporter.probes import tls
-from exporter.probes.base import ProbeContext, ProbeFailure, Report, RequestTimer, new_session
-from exporter.probes.dns import socket_error_text
+from exporter.probes.base import (
+    ProbeContext,
+    ProbeFailure,
+    Report,
+    RequestTimer,
+    new_session,
+    socket_error_text,
+)
 from exporter.secrets import FileSecret
 
 # A target asking us to stay away longer than this is probed again after this long anyway, so
@@ -332,6 +335,9 @@ class ServerResolver(AbstractResolver):
     the system resolver, so a probe sees what that server answers."""
 
     def __init__(self, server: str) -> None:
+        # dnspython only for a probe with its own resolver (most have none)
+        import dns.asyncresolver
+
         host, _, port = server.rpartition(":")
         self.server = server
         self._resolver = dns.asyncresolver.Resolver(configure=False)  # no /etc/resolv.conf
@@ -344,6 +350,9 @@ class ServerResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        import dns.exception
+        import dns.resolver
+
         wanted: tuple[tuple[str, socket.AddressFamily], ...]
         if family == socket.AF_INET:
             wanted = (("A", socket.AF_INET),)

@@ -1,6 +1,6 @@
 """MCP probe: list the tools of an MCP server and check the configured ones are there.
 
-Two flavours (docs/targets.md):
+Two flavours (docs/architecture.md, "The shop redline watches"):
 
 * ``plain`` -- llamaindex-mcp's HTTP+JSON dialect: ``POST {"method": "tools/list"}`` answered
   by ``{"tools": [...]}`` or ``{"result": {"tools": [...]}}``.
@@ -40,18 +40,25 @@ _ACCEPT_STREAMABLE = "application/json, text/event-stream"
 
 async def probe(cfg: McpProbe, ctx: ProbeContext, report: Report) -> None:
     client = _Client.build(cfg, ctx, report)
+    wanted = list(dict.fromkeys(cfg.tools))
     try:
         if cfg.flavor == "plain":
             tools = await _plain_tools(client)
         else:
             tools = await _streamable_tools(client, cfg)
+    except ProbeFailure:
+        # unreachable or unreadable: no tools seen, 0 rather than absent series (an alert on
+        # "redline_mcp_tool_listed == 0" must fire on a dead server too)
+        report.set(m.MCP_TOOLS, 0)
+        for tool in wanted:
+            report.set(m.MCP_TOOL_LISTED, 0, tool=tool)
+        raise
     finally:
         # one series, the last meaningful response (0 if none): several exchanges, one status
         report.set(m.HTTP_STATUS_CODE, client.status)
         report.set(m.HTTP_RETRY_AFTER, report.retry_after)
 
     report.set(m.MCP_TOOLS, len(tools))
-    wanted = list(dict.fromkeys(cfg.tools))
     for tool in wanted:
         report.set(m.MCP_TOOL_LISTED, 1 if tool in tools else 0, tool=tool)
     missing = [tool for tool in wanted if tool not in tools]

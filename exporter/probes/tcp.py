@@ -16,7 +16,7 @@ from exporter import metrics as m
 from exporter.config import TcpProbe
 from exporter.probes import dns as dns_probe
 from exporter.probes import tls
-from exporter.probes.base import ProbeContext, ProbeFailure, Report
+from exporter.probes.base import ProbeContext, ProbeFailure, Report, socket_error_text
 
 _READ_CHUNK = 4096
 
@@ -94,7 +94,7 @@ async def _connect(
         try:
             reader, writer = await asyncio.open_connection(address, port)
         except OSError as e:
-            errors.append(f"{_join(address, port)}: {dns_probe.socket_error_text(e)}")
+            errors.append(f"{_join(address, port)}: {socket_error_text(e)}")
             report.note(f"connect to {errors[-1]}")
             continue
         report.set(m.TCP_CONNECT_DURATION, time.perf_counter() - start)
@@ -124,9 +124,7 @@ async def _handshake(
     except ssl.SSLError as e:  # also ssl.CertificateError, a subclass
         raise ProbeFailure("tls", tls.describe_ssl_error(e)) from None
     except OSError as e:  # the peer closed or reset during the handshake
-        raise ProbeFailure(
-            "tls", f"TLS handshake failed: {dns_probe.socket_error_text(e)}"
-        ) from None
+        raise ProbeFailure("tls", f"TLS handshake failed: {socket_error_text(e)}") from None
     report.set(m.TLS_HANDSHAKE_DURATION, time.perf_counter() - start)
     ssl_object = writer.get_extra_info("ssl_object")
     version = tls.tls_version(ssl_object)
@@ -171,9 +169,7 @@ async def _expect(cfg: TcpProbe, reader: asyncio.StreamReader, report: Report) -
 
 
 def _io_failure(doing: str, err: OSError) -> ProbeFailure:
-    return ProbeFailure(
-        "connect", f"connection lost while {doing}: {dns_probe.socket_error_text(err)}"
-    )
+    return ProbeFailure("connect", f"connection lost while {doing}: {socket_error_text(err)}")
 
 
 def _join(address: str, port: int) -> str:

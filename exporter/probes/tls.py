@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import functools
 import ssl
+from types import ModuleType
 from typing import Any
-
-from cryptography import x509
 
 from exporter.config import TLSConfig
 
@@ -27,6 +26,16 @@ def ssl_context(cfg: TLSConfig) -> ssl.SSLContext:
     return ctx
 
 
+@functools.cache
+def load_decoder() -> ModuleType:
+    """cryptography's x509 module, imported once, when a TLS probe is configured
+    (exporter/probes/__init__.py prepares it): about 8 MB of an exporter's memory that a config
+    without TLS does not need."""
+    from cryptography import x509
+
+    return x509
+
+
 def peer_cert_expiry(ssl_object: Any) -> float | None:
     """Expiry (Unix seconds) of the peer's leaf certificate, also when verification is off
     (``getpeercert()`` is empty then, so the DER form is decoded). Python 3.11 exposes only the
@@ -37,7 +46,7 @@ def peer_cert_expiry(ssl_object: Any) -> float | None:
     if not der:
         return None
     try:
-        cert = x509.load_der_x509_certificate(der)
+        cert = load_decoder().load_der_x509_certificate(der)
     except ValueError:
         return None
     return cert.not_valid_after_utc.timestamp()

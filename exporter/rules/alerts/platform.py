@@ -84,7 +84,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "{{ $labels.group }} machine of {{ $labels.app }} was OOM-killed",
             "A machine of process group {{ $labels.group }} of the Fly app {{ $labels.app }} "
             "({{ $labels.service }}) ran out of memory and its process was killed "
-            "({{ $value | humanize }} time(s) in the last 10 minutes). For Chatwoot's worker the "
+            "({{ $value | humanize }} time(s) in the last [[window]]). For Chatwoot's worker the "
             "customers' messages wait until it is back; at launch its 512 MB machine died this "
             "way. redline_fly_machine_last_exit_code and the machine's memory panel show it.",
             spec.dashboard,
@@ -115,7 +115,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "platform",
             "{{ $labels.group }} machines of {{ $labels.app }} are crash-looping",
             "Machines of process group {{ $labels.group }} of {{ $labels.app }} exited and were "
-            "restarted by Fly {{ $value | humanize }} times in 15 minutes: a crash loop. `fly logs "
+            "restarted by Fly {{ $value | humanize }} times in [[window]]: a crash loop. `fly logs "
             "-a {{ $labels.app }}` says why; redline_fly_machine_last_exit_code gives the code.",
             spec.dashboard,
             (
@@ -184,8 +184,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "FlyMachinesApiFailing",
             "platform",
             "redline cannot read the machines of {{ $labels.app }}",
-            "redline's polls of Fly's Machines API for {{ $labels.app }} have failed for 15 "
-            "minutes (redline_fly_api_up = {{ $value | humanize }}): machine states, OOM kills "
+            "redline's polls of Fly's Machines API for {{ $labels.app }} have failed for "
+            "[[for]] (redline_fly_api_up = {{ $value | humanize }}): machine states, OOM kills "
             "and restarts are stale, so FlyMachineOOMKilled and FlyMachineDown are blind. "
             "redline_fly_api_failure_reason says why (auth: the "
             "token in platform.fly.token_file was refused or expired; rate_limited; http_status).",
@@ -294,7 +294,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "Volume {{ $labels.id }} of {{ $labels.app }} fills up within a day "
             "({{ $value | humanize }}% used)",
             "At the rate of the last hours, the Fly volume {{ $labels.id }} of {{ $labels.app }} "
-            "is full within 24 hours; {{ $value | humanize }}% is used now. Extend it (`fly "
+            "is full within [[horizon]]; {{ $value | humanize }}% is used now. Extend it (`fly "
             "volumes extend`) or find what grows.",
             spec.dashboard,
             (ctx.rule(spec, "ticket", expr),),
@@ -328,7 +328,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "{{ $value | humanize }} TLS handshakes failed at Fly's edge for "
             "{{ $labels.servername }}",
             "Fly's edge failed {{ $value | humanize }} TLS handshakes for "
-            "{{ $labels.servername }} ({{ $labels.app }}) in 10 minutes: an expired or missing "
+            "{{ $labels.servername }} ({{ $labels.app }}) in [[window]]: an expired or missing "
             "certificate (`fly certs show`), or clients that cannot speak its TLS. Users see a "
             "browser error, not the app.",
             spec.dashboard,
@@ -383,8 +383,8 @@ def _supabase(ctx: Context) -> list[Alert]:
             "platform",
             "The Supabase instance is {{ $value | humanizePercentage }} busy",
             "The database instance of Supabase project {{ $labels.supabase_project_ref }} has "
-            "been {{ $value | humanizePercentage }} busy (all CPUs, 5 min average) for 15 "
-            "minutes: queries queue and every service slows. pg_stat_statements (the database "
+            "been {{ $value | humanizePercentage }} busy (all CPUs, averaged over [[window]]) for "
+            "[[for]]: queries queue and every service slows. pg_stat_statements (the database "
             "dashboard) shows which statements; a larger compute size is the other way out.",
             spec.dashboard,
             levels(
@@ -500,7 +500,7 @@ def _supabase(ctx: Context) -> list[Alert]:
             "platform",
             "{{ $value | humanize }} clients wait for a connection in Supabase's pooler",
             "{{ $value | humanize }} clients have waited for a server connection in the pooler "
-            "(transaction mode, port 6543) for 5 minutes: its pool is exhausted and the app's "
+            "(transaction mode, port 6543) for [[for]]: its pool is exhausted and the app's "
             "queries queue behind it. Long transactions (PostgresLongTransaction) or a pool too "
             "small for the compute size.",
             spec.dashboard,
@@ -568,7 +568,7 @@ def _stale(ctx: Context) -> Alert:
         "PlatformDataStale",
         "platform",
         "Platform data from {{ $labels.job }} is stale",
-        "Prometheus has not had the platform data of job {{ $labels.job }} for 10 minutes "
+        "Prometheus has not had the platform data of job {{ $labels.job }} for [[for]] "
         "(value {{ $value | humanize }}: 0 is a failing scrape, 1 a series gone): the "
         "scrape fails (a refused Fly token or Supabase key, an outage of the endpoint, a body "
         "cut short: the target's last error on Prometheus's targets page says which) or a "

@@ -1,0 +1,145 @@
+"""The demo's ports come from one place (exporter/demo/layout.py) and move together with
+REDLINE_DEMO_PORT_OFFSET, so two checkouts on one machine can each run the demo and its tests.
+(tests/test_drills.py runs the whole stack; here only what needs no stack.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.demo import layout
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("raw", "offset"), [(None, 0), ("", 0), (" 100 ", 100), ("0", 0)])
+def test_the_offset_is_read_from_the_environment(raw: str | None, offset: int) -> None:
+    environ = {} if raw is None else {layout.OFFSET_VARIABLE: raw}
+    assert layout.port_offset(environ) == offset
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "1.5", str(layout.MAX_OFFSET + 1)])
+def test_a_bad_offset_is_refused_with_the_variable_named(raw: str) -> None:
+    with pytest.raises(ValueError, match=rf"REDLINE_DEMO_PORT_OFFSET='{raw}'.*0 to \d+"):
+        layout.port_offset({layout.OFFSET_VARIABLE: raw})
+
+
+def test_moved_shifts_the_demo_ports_and_nothing_else() -> None:
+    text = (
+        "url: http://127.0.0.1:13000/health\n"
+        "dsn: postgresql://redline@127.0.0.1:15432/shop\n"
+        "other: http://127.0.0.1:5432/\n"
+        "remote: https://example.com:13000/\n"
+    )
+    assert layout.moved(text, 100) == (
+        "url: http://127.0.0.1:13100/health\n"
+        "dsn: postgresql://redline@127.0.0.1:15532/shop\n"
+        "other: http://127.0.0.1:5432/\n"
+        "remote: https://example.com:13000/\n"
+    )
+    assert layout.moved(text, 0) == text
+
+
+def _layout_in(offset: str, code: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, layout.OFFSET_VARIABLE: offset}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+
+
+def test_every_port_of_the_demo_moves_by_the_offset() -> None:
+    code = """
+import json
+from exporter.demo import layout, run, standins
+from exporter.rules.demo import DemoProfile
+p = DemoProfile()
+print(json.dumps({
+    "ports": [layout.EXPORTER_PORT, layout.PROMETHEUS_PORT, layout.RECEIVER_PORT,
+              layout.PLATFORM_PORT, layout.POSTGRES_PORT, *[q for a in layout.ALERTMANAGERS
+                                      for q in (a.port, a.cluster_port)],
+              *standins.DEFAULT_PORTS.values()],
+    "profile": [*p.exporters, *p.prometheus, *p.alertmanagers, p.receiver_url],
+    "exporter_argv": list(run.component("exporter").argv),
+}))
+"""
+    done = _layout_in("100", code)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    base = [
+        9877,
+        9090,
+        9097,
+        13004,
+        15432,
+        9093,
+        9094,
+        9095,
+        9096,
+        *layout.BASE_STANDIN_PORTS.values(),
+    ]
+    assert seen["ports"] == [p + 100 for p in base]
+    # the generated Prometheus and Alertmanager configs of the demo (exporter/rules/demo.py)
+    assert seen["profile"] == [
+        "127.0.0.1:9977",
+        "127.0.0.1:9190",
+        "127.0.0.1:9193",
+        "127.0.0.1:9195",
+        "http://127.0.0.1:9197",
+    ]
+    # the exporter reads default.yml with its ports moved, not the embedded one
+    argv = seen["exporter_argv"]
+    assert argv[argv.index("--config.file") + 1].endswith(".demo/redline.yml")
+
+
+def test_the_moved_default_config_points_at_the_moved_standins() -> None:
+    default = resources.files("exporter").joinpath("default.yml").read_text("utf-8")
+    moved = yaml.safe_load(layout.moved(default, 100))
+    urls = [p["url"] for s in moved["services"] for p in s["probes"] if "url" in p]
+    assert urls
+    for url in urls:
+        port = int(url.split("127.0.0.1:")[1].split("/")[0])
+        assert port - 100 in layout.BASE_STANDIN_PORTS.values(), url
+    assert all(":15532/" in d["dsn"] for d in moved["databases"])
+
+
+def test_a_bad_offset_stops_the_demo_with_a_clear_message() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "exporter.demo.run", "status"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, layout.OFFSET_VARIABLE: "lots"},
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "REDLINE_DEMO_PORT_OFFSET='lots'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_the_suite_knows_when_a_parent_holds_the_demo_lock(tmp_path: Path, held: bool) -> None:
+    """`flock /tmp/redline-demo.lock make test` must not wait for its own lock
+    (tests/conftest.py); without it the demo's tests take the lock themselves."""
+    lock = tmp_path / "demo.lock"
+    lock.touch()
+    code = (
+        "import sys; from pathlib import Path; from tests.conftest import _held_by_an_ancestor;"
+        "print(_held_by_an_ancestor(Path(sys.argv[1])))"
+    )
+    argv = [sys.executable, "-c", code, str(lock)]
+    done = subprocess.run(
+        ["flock", str(lock), *argv] if held else argv,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(held)

@@ -1,0 +1,101 @@
+"""`redline run` imports what its config needs and no more (docs/performance.md, memory): no
+asyncpg without a database, no dnspython without a DNS probe or resolver, no cryptography
+without TLS; and a database added by a reload is then monitored as if it had been there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from exporter.app import initial_runtime, make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("asyncpg", "dns", "cryptography", "matplotlib", "grafanalib")
+
+RUN = """
+import asyncio, json, sys
+from aiohttp.test_utils import TestClient, TestServer
+from exporter.app import initial_runtime, make_app
+
+async def main():
+    runtime = initial_runtime(sys.argv[1])
+    client = TestClient(TestServer(make_app(runtime)))
+    await client.start_server()
+    try:
+        text = await (await client.get("/metrics")).text()
+    finally:
+        await client.close()
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[2])))
+    print(json.dumps({"heavy": heavy, "up": "redline_source_up" in text}))
+
+asyncio.run(main())
+"""
+
+
+def _loaded(tmp_path: Path, config: str) -> list[str]:
+    path = tmp_path / "redline.yml"
+    path.write_text(config)
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, str(path), json.dumps(HEAVY)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert out["up"]
+    return list(out["heavy"])
+
+
+def test_plain_http_probes_load_no_driver_resolver_or_certificate_decoder(tmp_path: Path) -> None:
+    config = """
+services:
+  - name: a
+    probes:
+      - {name: health, kind: http, url: "http://127.0.0.1:9/health", timeout: 1s}
+"""
+    assert _loaded(tmp_path, config) == []
+
+
+def test_what_the_config_names_is_loaded_before_any_probe_runs(tmp_path: Path) -> None:
+    config = """
+services:
+  - name: a
+    probes:
+      - {name: health, kind: http, url: "https://127.0.0.1:9/health", timeout: 1s}
+      - {name: name, kind: dns, resolver: "127.0.0.1:9", query: shop.example, timeout: 1s}
+databases:
+  - {name: main, dsn: "postgresql://redline@127.0.0.1:9/shop?sslmode=disable"}
+"""
+    assert _loaded(tmp_path, config) == ["asyncpg", "cryptography", "dns"]
+
+
+async def test_a_database_added_by_a_reload_is_monitored(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yml"
+    path.write_text("services: []\n")
+    runtime = initial_runtime(path)
+    client = TestClient(TestServer(make_app(runtime)))
+    await client.start_server()
+    try:
+        text = await (await client.get("/metrics")).text()
+        assert 'redline_source_up{source="postgres"} 1.0' in text
+        assert "pg_up" not in text
+        # a closed port: the monitor reports the database down, which shows it runs
+        dsn = "postgresql://redline@127.0.0.1:9/shop?sslmode=disable&connect_timeout=1"
+        path.write_text(f"databases:\n  - {{name: main, dsn: '{dsn}'}}\n")
+        assert (await client.post("/-/reload")).status == 200
+        text = await (await client.get("/metrics")).text()
+        assert 'pg_up{database="main"} 0.0' in text
+        # and removed again (forced: a reload that removes every database is refused unless
+        # meant): no series of it left
+        path.write_text("services: []\n")
+        assert (await client.post("/-/reload?force=1")).status == 200
+        text = await (await client.get("/metrics")).text()
+        assert "pg_up" not in text
+    finally:
+        await client.close()
