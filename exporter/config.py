@@ -235,9 +235,11 @@ class DnsProbe(ProbeBase):
 class McpProbe(ProbeBase):
     kind: Literal["mcp"] = "mcp"
     url: Template
-    # plain: llamaindex-mcp's HTTP+JSON flavour, POST {"method": "tools/list"}.
-    # streamable: standard MCP over Streamable HTTP (JSON-RPC initialize, session, tools/list).
-    flavor: Literal["plain", "streamable"] = "plain"
+    # streamable (default): standard MCP over Streamable HTTP (JSON-RPC initialize, session,
+    # tools/list; Accept: application/json, text/event-stream; JSON or SSE answers), as the
+    # official SDKs serve it. plain: llamaindex-mcp's HTTP+JSON flavour, POST
+    # {"method": "tools/list"} (config/hotrod.yml sets it for llamaindex-mcp).
+    flavor: Literal["plain", "streamable"] = "streamable"
     tools: tuple[str, ...] = ()  # every one must be listed
     headers: dict[str, Template] = {}
     bearer_token: Template | None = None

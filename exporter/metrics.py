@@ -60,7 +60,18 @@ HTTP_DURATION = Metric(
     (*P, "phase"),
 )
 HTTP_CONTENT_LENGTH = Metric(
-    "probe_http_content_length", "gauge", "Length of the response body read, in bytes.", P
+    "probe_http_content_length",
+    "gauge",
+    "The response's Content-Length header, in bytes (-1 when it has none, e.g. chunked; 0 with "
+    "no response), as blackbox_exporter reports it.",
+    P,
+)
+HTTP_UNCOMPRESSED_BODY_LENGTH = Metric(
+    "probe_http_uncompressed_body_length",
+    "gauge",
+    "Bytes of the response body read, after any Content-Encoding is undone (at most "
+    "max_body_bytes plus one), as blackbox_exporter's series of that name.",
+    P,
 )
 HTTP_REDIRECTS = Metric("probe_http_redirects", "gauge", "Number of redirects followed.", P)
 HTTP_SSL = Metric("probe_http_ssl", "gauge", "1 if the final response came over TLS.", P)
@@ -1659,6 +1670,7 @@ ALL: tuple[Metric, ...] = (
     HTTP_STATUS_CODE,
     HTTP_DURATION,
     HTTP_CONTENT_LENGTH,
+    HTTP_UNCOMPRESSED_BODY_LENGTH,
     HTTP_REDIRECTS,
     HTTP_SSL,
     HTTP_RETRY_AFTER,

@@ -205,7 +205,8 @@ async def test_healthy_target(probe_ctx: ProbeContext, serve: Serve) -> None:
 
     assert (result.success, result.status, result.reason) == (True, "up", None)
     assert value(result, m.HTTP_STATUS_CODE) == 200
-    assert value(result, m.HTTP_CONTENT_LENGTH) == len(b'{"status": "ok"}')
+    assert value(result, m.HTTP_CONTENT_LENGTH) == len(b'{"status": "ok"}')  # the header
+    assert value(result, m.HTTP_UNCOMPRESSED_BODY_LENGTH) == len(b'{"status": "ok"}')
     assert value(result, m.HTTP_REDIRECTS) == 0
     assert value(result, m.HTTP_SSL) == 0
     assert value(result, m.HTTP_RETRY_AFTER) == 0
@@ -365,7 +366,8 @@ async def test_body_over_the_cap_is_not_read_whole(probe_ctx: ProbeContext, serv
         "too_large",
         "body larger than max_body_bytes (262144 bytes)",
     )
-    assert value(result, m.HTTP_CONTENT_LENGTH) == 262144 + 1  # read: the cap plus one byte
+    assert value(result, m.HTTP_UNCOMPRESSED_BODY_LENGTH) == 262144 + 1  # the cap plus one
+    assert value(result, m.HTTP_CONTENT_LENGTH) == -1  # chunked: no Content-Length
     assert sent < total / 4  # bounded by the socket buffers, not by what the server had
 
 
@@ -385,7 +387,8 @@ async def test_declared_content_length_over_the_cap_fails_before_reading(
 
     assert result.reason == "too_large"
     assert time.perf_counter() - start < 0.5
-    assert value(result, m.HTTP_CONTENT_LENGTH) == 0
+    assert value(result, m.HTTP_UNCOMPRESSED_BODY_LENGTH) == 0
+    assert value(result, m.HTTP_CONTENT_LENGTH) == 52428800  # what the header says
     assert "Content-Length 52428800 > max_body_bytes 1048576" in result.trace
 
 
@@ -784,7 +787,8 @@ async def test_head_is_not_judged_by_the_length_it_announces(
     result = await run(probe_cfg(f"{base}/", method="HEAD", max_body_bytes=100), probe_ctx)
 
     assert result.status == "up"
-    assert value(result, m.HTTP_CONTENT_LENGTH) == 0
+    assert value(result, m.HTTP_UNCOMPRESSED_BODY_LENGTH) == 0
+    assert value(result, m.HTTP_CONTENT_LENGTH) == 5000  # announced, not read (HEAD)
 
 
 async def test_unreadable_ca_file_is_a_tls_failure(probe_ctx: ProbeContext, tmp_path: Path) -> None:

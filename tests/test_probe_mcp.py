@@ -99,7 +99,7 @@ def _listed(result: ProbeResult) -> dict[str, float]:
 
 
 def _plain(url: str, **kwargs: Any) -> McpProbe:
-    return McpProbe(name="mcp", url=url, min_interval=0, **kwargs)
+    return McpProbe(name="mcp", url=url, flavor="plain", min_interval=0, **kwargs)
 
 
 def _streamable(url: str, **kwargs: Any) -> McpProbe:
@@ -594,3 +594,20 @@ def test_event_stream_parser_byte_by_byte() -> None:
     events = [event for byte in text for event in parser.feed(bytes([byte]))]
     events += list(parser.close())
     assert events == ['{"a":\n1}', "last"]
+
+
+async def test_the_default_flavour_speaks_standard_streamable_http(
+    serve: Serve, probe_ctx: ProbeContext
+) -> None:
+    """A probe that names no flavour works against a standard Streamable-HTTP server (the
+    official SDK's): initialize, a session, tools/list, with Accept: application/json,
+    text/event-stream (before: the plain flavour, which such a server answers 406)."""
+    url, target = await _start(serve, Streamable())
+    result = await _run(McpProbe(name="mcp", url=url, min_interval=0), probe_ctx)
+    assert (result.reason, result.message) == (None, "")
+    assert _value(result, m.MCP_TOOLS) == 5
+    assert all(
+        seen.headers["Accept"] == "application/json, text/event-stream"
+        for seen in target.seen
+        if seen.method == "POST"
+    )

@@ -256,7 +256,7 @@ services:
         bearer_token: "${{RL_JSON}}"
         expect_json: ['status == "ok"']
         metrics: [{{name: queue_pending, path: queue.pending}}]
-      - {{name: mcp, kind: mcp, {probe}, min_interval: 0s, url: "{t}/mcp",
+      - {{name: mcp, kind: mcp, flavor: plain, {probe}, min_interval: 0s, url: "{t}/mcp",
          bearer_token: "${{RL_MCP}}", headers: {{X-Mcp-Key: "${{RL_MCP_HEADER}}"}},
          tools: [query_support]}}
       - {{name: tcp, kind: tcp, {probe}, address: "127.0.0.1:{tcp_port}",

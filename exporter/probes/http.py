@@ -111,7 +111,7 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
     """
     report.note(f"{cfg.method} {cfg.url}")
     timer = RequestTimer()
-    status = length = redirects = 0
+    status = length = redirects = content_length = 0
     over_tls = False
     retry_after = 0.0
     read_start = 0.0
@@ -157,6 +157,7 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
                 retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
                 report.retry_after = retry_after
             declared = resp.content_length
+            content_length = -1 if declared is None else declared
             if cfg.method != "HEAD" and declared is not None and declared > cfg.max_body_bytes:
                 # Content-Length alone says it: do not read a byte of it.
                 report.note(f"Content-Length {declared} > max_body_bytes {cfg.max_body_bytes}")
@@ -178,7 +179,8 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
         timer.finish(now)
         transfer = now - read_start if read_start else 0.0
         report.set(m.HTTP_STATUS_CODE, status)
-        report.set(m.HTTP_CONTENT_LENGTH, length)
+        report.set(m.HTTP_CONTENT_LENGTH, content_length)
+        report.set(m.HTTP_UNCOMPRESSED_BODY_LENGTH, length)
         report.set(m.HTTP_REDIRECTS, redirects)
         report.set(m.HTTP_SSL, 1 if over_tls else 0)
         report.set(m.HTTP_RETRY_AFTER, retry_after)
