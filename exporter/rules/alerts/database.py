@@ -170,7 +170,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "database",
             "Deadlocks on {{ $labels.database }} ({{ $labels.datname }})",
             "Postgres detected about {{ $value | humanize }} deadlock(s) in {{ $labels.datname }} "
-            "over the last 15 minutes and aborted a transaction each time: two code paths take "
+            "over the last [[window]] and aborted a transaction each time: two code paths take "
             "the same locks in opposite order. The server log (Supabase: Logs > Postgres) shows "
             "both statements.",
             spec.dashboard,
@@ -211,9 +211,10 @@ def alerts(ctx: Context) -> list[Alert]:
             "PostgresCacheHitRatioLow",
             "database",
             "Cache hit ratio of {{ $labels.database }} is {{ $value | humanizePercentage }}",
-            "Only {{ $value | humanizePercentage }} of the blocks {{ $labels.datname }} read over "
-            "15 minutes came from the buffer cache (below 90%): the working set outgrew memory "
-            "or a query scans a big table. Top statements by shared_blks_read point at it.",
+            "Only {{ $value | humanizePercentage }} of the blocks {{ $labels.datname }} read "
+            "over the last [[window]] came from the buffer cache (below "
+            "[[threshold|percent]]): the working set outgrew memory or a query scans a big "
+            "table. Top statements by shared_blks_read point at it.",
             spec.dashboard,
             (
                 ctx.rule(
@@ -318,7 +319,7 @@ def _postgres_down(ctx: Context) -> Alert:
         "Database {{ $labels.database }} is down",
         "redline's canary query to {{ $labels.database }} is failing: it answered "
         "{{ $value | humanizePercentage }} of the time (0% = down at this scrape; above that, "
-        "flapping over the last 10 minutes); every Hot Rod AN service depends on the database "
+        "flapping over the last [[window.page]]); every Hot Rod AN service depends on the database "
         "it reaches. redline_pg_failure_reason says why (connect, auth, timeout, ...); check "
         "Supabase's status page and dashboard.",
         spec.dashboard,
