@@ -247,7 +247,7 @@ figures = s.row(
         ),
         unit=s.RATIO,
         thresholds=s.above("AgentJobsFailing"),
-        alerts=("AgentJobsFailing",),
+        alerts=("AgentJobsFailing", "JsonFieldMissing"),
         w=8,
     ),
     s.timeline(

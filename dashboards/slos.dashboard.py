@@ -118,7 +118,7 @@ overview = s.row(
                 ],
             },
         ],
-        alerts=(slo_rules.ALERT,),
+        alerts=(slo_rules.ALERT, "SLOIndicatorMissing"),
         w=16,
         h=10,
     ),

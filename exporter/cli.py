@@ -264,7 +264,25 @@ def _check_stack(args: argparse.Namespace, config: Any, name: str) -> bool:
             print(f"error: {line}", file=sys.stderr)
         print(f"{name}: the monitoring stack ({spec_dir}) refuses it", file=sys.stderr)
         return False
+    runbooks = load_stack(spec_dir).runbook_url
+    if placeholder(runbooks):
+        print(
+            f"warning: {spec_dir / 'stack.yml'}: runbook_url {runbooks} is still a placeholder: "
+            "every alert's runbook link points nowhere; set it to where docs/runbooks/ is "
+            "browsed (the repository's web address, or a docs site)",
+            file=sys.stderr,
+        )
     return True
+
+
+def placeholder(url: str) -> bool:
+    """A URL on a name reserved for examples (RFC 2606: example, .example, .invalid, .test)."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("example.com", "example.org", "example.net") or host.endswith(
+        (".example", ".invalid", ".test", ".example.com")
+    )
 
 
 # --- redline probe ----------------------------------------------------------------------------

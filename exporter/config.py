@@ -269,6 +269,9 @@ class Service(Model):
     # its errors, and its SLOs.
     team: Name = "services"
     depends_on: tuple[Name, ...] = ()
+    # A third party's platform we call but cannot fix (Shopify): its alerts are tickets, never
+    # pages (ServiceDown opens a ticket, its SLOs' burns too); docs/alerting.md.
+    vendor: bool = False
     slos: SLOs
 
     @model_validator(mode="after")

@@ -178,6 +178,7 @@ def test_every_placeholder_host_of_the_stack_is_marked() -> None:
         ("../alert_rules/routing.yml", "smtp.from"),
         ("../alert_rules/routing.yml", "smtp.username"),
         ("../alert_rules/routing.yml", "receivers[digest].email.to"),
+        ("../alert_rules/routing.yml", "receivers[escalation].email.to"),
     }
     for rel, file in (
         ("", HOTROD),

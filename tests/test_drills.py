@@ -14,7 +14,10 @@ Each drill breaks something real and checks what reached the receiver: the page 
 receiver with its runbook link within 90 s, the resolved notification within 2 min of healing,
 each notification exactly once across the two peers, and for the database the dependent
 services' alerts inhibited and never notified. The measured times are printed; the Markdown
-reports land in .demo/drills/.
+reports land in .demo/drills/. Every drill also checks what the on-call lives: exactly one page
+per incident (two for the two-faults drill, each resolved on its own), one resolved notice each,
+and no page after the healing (watched 45 s past the last resolved notice), with the operator's
+traffic on (the recovery race it once exposed).
 
 Then the operator's commands run against the demo's own Prometheus, which now holds a real
 outage: `redline postmortem` of the service-down drill, `redline baseline` over it and
@@ -205,6 +208,18 @@ def _checks(drill: drills.Drill, kind: str) -> list[drills.Check]:
     return found
 
 
+def _one_page_per_incident(drill: drills.Drill, pages: int = 1) -> None:
+    """What the on-call lives: exactly ``pages`` pages, each resolved once, none after healing."""
+    log = drill.pager()
+    assert len(log.pages) == pages, drill.report()
+    assert len(log.resolved) == pages and not log.still_open, drill.report()
+    assert log.after_heal == [], drill.report()
+    (after,) = _checks(drill, "pages after heal")
+    assert after.ok, after.observed
+    # watched for a repeat or a recovering dependent well past the last resolved notice
+    assert drill.t_end is not None and drill.t_end - max(t for t, _ in log.resolved) >= 40
+
+
 def test_service_down_pages_once_with_its_runbook_and_resolves(
     stack: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -213,11 +228,19 @@ def test_service_down_pages_once_with_its_runbook_and_resolves(
     (page,) = _checks(drill, "notified")
     assert page.ok and page.seconds is not None and page.seconds <= drills.PAGE_TARGET
     assert "to oncall" in page.observed
-    assert "runbook https://" in page.observed and "/ServiceDown.md" in page.observed
+    # the page's runbook link opens: the demo's receiver serves docs/runbooks/
+    link = f"{layout.RECEIVER_URL}/runbooks/ServiceDown.md"
+    assert f"runbook {link}" in page.observed, page.observed
+    with urllib.request.urlopen(link, timeout=5) as answer:
+        assert answer.status == 200 and b"# ServiceDown" in answer.read()
     (resolved,) = _checks(drill, "resolved")
     assert resolved.seconds is not None and resolved.seconds <= drills.RESOLVE_TARGET
     (once,) = _checks(drill, "exactly once")
     assert once.ok, once.observed
+    # its SLO burned too, and was held back: one page, the ServiceDown one
+    _one_page_per_incident(drill)
+    (burn,) = _checks(drill, "inhibited")
+    assert "SLOErrorBudgetBurn" in burn.observed and burn.ok, burn.observed
 
 
 def test_database_down_pages_once_and_silences_the_services_on_it(
@@ -228,15 +251,33 @@ def test_database_down_pages_once_and_silences_the_services_on_it(
     (page,) = _checks(drill, "notified")
     assert page.seconds is not None and page.seconds <= drills.PAGE_TARGET
     assert "/PostgresDown.md" in page.observed
-    (inhibited,) = _checks(drill, "inhibited")
+    service, direct = _checks(drill, "inhibited")
     # hotdash-app's /health fails with the database: ServiceDown fired, was held back
-    assert "hotdash-app" in inhibited.observed and "0 notification(s)" in inhibited.observed
+    assert "hotdash-app" in service.observed and "0 notification(s)" in service.observed
+    # the direct connection's PostgresDown is a ticket, explained by the pooler's outage
+    assert 'database="supabase"' in direct.observed and direct.ok, direct.observed
     (silent,) = _checks(drill, "silent")
     assert silent.ok and silent.observed == "none"
     (resolved,) = _checks(drill, "resolved")
     assert resolved.seconds is not None and resolved.seconds <= drills.RESOLVE_TARGET
     (once,) = _checks(drill, "exactly once")
     assert once.ok, once.observed
+    # with the operator's traffic on, hotdash-app's error rate and burns hold the outage after
+    # the database is back: still the one page, nothing as it recovers
+    _one_page_per_incident(drill)
+
+
+def test_two_unrelated_faults_page_twice_and_resolve_each_on_its_own(
+    stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drill = _run("two-faults", capsys)
+    assert drill.passed, drill.report()
+    _one_page_per_incident(drill, pages=2)
+    own = _checks(drill, "resolved on its own")
+    assert len(own) == 2 and all(c.ok for c in own), drill.report()
+    first, second = (drill.t_healed[t] for t in ("agent-service", "llamaindex-mcp"))
+    resolved = [t for t, _ in drill.pager().resolved]
+    assert first < resolved[0] < second < resolved[1], drill.report()
 
 
 def test_worker_oom_pages_once_with_its_runbook(

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import zoneinfo
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -118,7 +119,16 @@ def test_a_window_across_months_and_years() -> None:
 
 
 def _routing_window() -> list[TimeInterval]:
-    return list(load_routing(ROOT / "alert_rules").time_intervals["launch-window"])
+    """The launch-window the routing spec is generated with (from config/hotrod.yml's launch)."""
+    from exporter.rules import stackmodel
+
+    return list(stackmodel.load(ROOT).routing.time_intervals["launch-window"])
+
+
+def test_the_routing_spec_holds_no_launch_date() -> None:
+    """The next launch is the operator's data: routing.yml names the interval, never its dates."""
+    assert "launch-window" not in load_routing(ROOT / "alert_rules").time_intervals
+    assert not re.search(r"years:|20\d\d", (ROOT / "alert_rules" / "routing.yml").read_text())
 
 
 def test_the_routing_spec_and_the_shipped_configs_agree_on_the_window() -> None:

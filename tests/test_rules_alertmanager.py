@@ -123,8 +123,10 @@ VENDOR_ALERTS = {
 def _expected(labels: dict[str, str]) -> list[str]:
     if labels["alertname"] == "Watchdog":
         return ["deadmansswitch"]
+    if labels["alertname"] == "OutageWindow":
+        return ["explanations"]
     if labels["severity"] == "page":
-        return ["oncall"]
+        return ["oncall", "escalation"]
     if labels["severity"] == "info":
         return ["digest"]
     team = TEAM.get(labels["service"], "services")
@@ -235,6 +237,8 @@ def test_a_database_outage_silences_its_dependents(am: Alertmanager) -> None:
         [
             {"alertname": "PostgresDown", "service": "database", "database": "supabase-pooler",
              "severity": "page", **EXPORTER, "case": "d1"},
+            {"alertname": "PostgresDown", "service": "database", "database": "supabase",
+             "severity": "ticket", **EXPORTER, "case": "d6"},
             {"alertname": "ServiceDown", "service": "hotdash-app", "probe": "health",
              "severity": "page", **EXPORTER, "case": "d2"},
             {"alertname": "SLOErrorBudgetBurn", "service": "agent-service",
@@ -248,6 +252,103 @@ def test_a_database_outage_silences_its_dependents(am: Alertmanager) -> None:
     assert states["d1"] == []
     assert states["d2"] and states["d3"] and states["d4"]
     assert states["d5"] == []  # Shopify does not run on our database
+    assert states["d6"]  # the direct connection: the same server, explained by the outage
+
+
+def test_the_direct_connection_down_mutes_only_its_own_alerts(am: Alertmanager) -> None:
+    """redline's direct connection failing (auth, say) is a ticket about that entry: it must not
+    hide the services' pages nor the pooler's alerts (it once muted everything, as a SEV-1)."""
+    states = _states(
+        am,
+        [
+            {"alertname": "PostgresDown", "service": "database", "database": "supabase",
+             "severity": "ticket", **EXPORTER, "case": "a1"},
+            {"alertname": "ServiceDown", "service": "hotdash-app", "probe": "health",
+             "severity": "page", **EXPORTER, "case": "a2"},
+            {"alertname": "PostgresConnectionsHigh", "service": "database",
+             "database": "supabase-pooler", "severity": "ticket", **EXPORTER, "case": "a3"},
+            {"alertname": "PostgresLongTransaction", "service": "database",
+             "database": "supabase", "severity": "ticket", **EXPORTER, "case": "a4"},
+        ],
+    )  # fmt: skip
+    assert states["a1"] == [] and states["a2"] == [] and states["a3"] == []
+    assert states["a4"]  # its own alerts: what redline cannot read through it
+
+
+def test_a_recovered_database_keeps_its_dependents_silent(am: Alertmanager) -> None:
+    """PostgresDown has resolved, the services' windows still hold its outage: OutageWindow
+    keeps their alerts inhibited, so the recovery pages nobody."""
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "PostgresDown", "service": "database",
+             "database": "supabase-pooler", "severity": "info", "case": "r1"},
+            {"alertname": "LogErrorRateHigh", "service": "hotdash-app", "severity": "page",
+             **EXPORTER, "case": "r2"},
+            {"alertname": "SLOErrorBudgetBurn", "service": "chatwoot",
+             "slo": "chatwoot-availability", "severity": "page", "case": "r3"},
+            {"alertname": "PostgresDown", "service": "database", "database": "supabase-pooler",
+             "severity": "page", **EXPORTER, "case": "r4"},
+        ],
+    )  # fmt: skip
+    assert states["r2"] and states["r3"]
+    assert states["r4"] == []  # the database down again: a new incident, it pages
+
+
+def test_a_service_down_after_the_database_is_back_pages(am: Alertmanager) -> None:
+    """A service down once the database is back is an incident of its own: the two-faults drill
+    found it muted for the whole of the database's OutageWindow."""
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "PostgresDown", "service": "database",
+             "database": "supabase-pooler", "severity": "info", "case": "b1"},
+            {"alertname": "ServiceDown", "service": "agent-service", "probe": "health",
+             "severity": "page", **EXPORTER, "case": "b2"},
+            {"alertname": "LogErrorRateHigh", "service": "agent-service", "severity": "page",
+             **EXPORTER, "case": "b3"},
+        ],
+    )  # fmt: skip
+    assert states["b2"] == [] and states["b3"]
+
+
+def test_a_down_service_is_the_one_page_of_its_outage(am: Alertmanager) -> None:
+    """agent-service down: ServiceDown pages; the SLO burn and log error-rate pages of the same
+    service are held back, during the outage and (OutageWindow) after it; another service's page
+    and the service's tickets still get through."""
+    down = {"service": "agent-service", "severity": "page"}
+    states = _states(
+        am,
+        [
+            {"alertname": "ServiceDown", "probe": "health", **down, **EXPORTER, "case": "o1"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "agent-service-availability", **down,
+             "case": "o2"},
+            {"alertname": "LogErrorRateHigh", **down, **EXPORTER, "case": "o3"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "chatwoot-availability",
+             "service": "chatwoot", "severity": "page", "case": "o4"},
+            {"alertname": "ServiceWrongVersion", "service": "agent-service", "probe": "health",
+             "severity": "ticket", **EXPORTER, "case": "o5"},
+            {"alertname": "ServiceDown", "probe": "queue", **down, **EXPORTER, "case": "o6"},
+        ],
+    )  # fmt: skip
+    assert states["o1"] == [] and states["o6"] == []
+    assert states["o2"] and states["o3"]
+    assert states["o4"] == [] and states["o5"] == []
+
+
+def test_after_a_service_outage_its_burn_stays_silent(am: Alertmanager) -> None:
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "ServiceDown", "service": "agent-service",
+             "severity": "info", "case": "w1"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "agent-service-availability",
+             "service": "agent-service", "severity": "page", "case": "w2"},
+            {"alertname": "SLOErrorBudgetBurn", "slo": "hotdash-app-availability",
+             "service": "hotdash-app", "severity": "page", "case": "w3"},
+        ],
+    )  # fmt: skip
+    assert states["w2"] and states["w3"] == []
 
 
 def test_a_vendor_outage_silences_our_alerts_about_its_api(am: Alertmanager) -> None:
@@ -298,3 +399,53 @@ def test_a_service_down_silences_its_own_symptoms(am: Alertmanager) -> None:
         ],
     )  # fmt: skip
     assert states["s2"] and states["s3"] == []
+
+
+# Labels that only say what kind of alert a source is, not which thing it is about.
+KIND_LABELS = {"alertname", "severity", "cause"}
+
+
+def _broad(source: list[str]) -> bool:
+    """A source that matches an alert kind everywhere (no equality on an identity label such as
+    database, feed or service): it would mute the targets of every instance of that kind."""
+    for matcher in source:
+        name, op, _ = re.match(r'^(\w+)(=~|!~|!=|=)"(.*)"$', matcher).groups()  # type: ignore[union-attr]
+        if op == "=" and name not in KIND_LABELS:
+            return False
+    return True
+
+
+def test_every_inhibition_with_a_broad_source_says_what_must_be_equal() -> None:
+    """PostgresDown of any database once muted all four services (and as SEV-1): a source that
+    is not pinned to one thing must say, with `equal:`, which targets are its own."""
+    config = yaml.safe_load(CONFIG.read_text())
+    rules = config["inhibit_rules"]
+    assert len(rules) >= 8
+    assert any(not _broad(r["source_matchers"]) for r in rules)  # the check tells them apart
+    for rule in rules:
+        if _broad(rule["source_matchers"]):
+            assert rule.get("equal"), f"broad source without equal: {rule}"
+    # and the test would have caught the old rule
+    assert _broad(['alertname="PostgresDown"'])
+
+
+def test_an_unresolved_page_escalates_after_the_sev1_acknowledgement_time() -> None:
+    """docs/incident-response.md: SEV-1 acknowledged within 5 minutes. A page goes to the on-call
+    at once and, if it still fires 5 minutes later, to the escalation receiver too; pages repeat
+    hourly, tickets every 4 h, info daily (per severity)."""
+    text = (ROOT / "docs" / "incident-response.md").read_text()
+    assert "| **5 minutes**" in text
+    config = yaml.safe_load(CONFIG.read_text())
+    routes = config["route"]["routes"]
+    page = [r for r in routes if r["matchers"] == ['severity="page"']]
+    oncall, escalation = page
+    assert oncall["receiver"] == "oncall" and oncall["continue"] is True
+    assert oncall.get("group_wait", config["route"]["group_wait"]) == "30s"
+    assert escalation["receiver"] == "escalation" and escalation["group_wait"] == "5m"
+    assert oncall["repeat_interval"] == "1h" and config["route"]["repeat_interval"] == "4h"
+    info = next(r for r in routes if r["matchers"] == ['severity="info"'])
+    assert info["repeat_interval"] == "24h"
+    assert receivers_for({"alertname": "ServiceDown", "severity": "page"}) == [
+        "oncall",
+        "escalation",
+    ]

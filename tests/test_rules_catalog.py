@@ -20,6 +20,7 @@ from exporter import metrics as m
 from exporter import rules
 from exporter.config import JsonProbe, load_config
 from exporter.rules import templates
+from exporter.rules.alerts import monitoring
 from exporter.rules.model import Alert
 from exporter.rules.spec import ROOT, SpecError, load_alerts, load_stack
 
@@ -92,7 +93,8 @@ def test_every_rule_is_tested_at_its_boundary_and_every_alert_when_quiet(
 
 def _known_names() -> set[str]:
     # redline's own series, and the platforms' that Prometheus scrapes from Fly and Supabase
-    names = {metric.name for metric in (*m.ALL, *m.PLATFORM_SERIES)} | {"up"}
+    names = {metric.name for metric in (*m.ALL, *m.PLATFORM_SERIES)} | {"up", "ALERTS"}
+    names |= {metric.name for metric in monitoring.METRICS}  # Prometheus's, Alertmanager's own
     for metric in (*m.ALL, *m.PLATFORM_SERIES):
         if metric.type == "histogram":
             names |= {metric.name + s for s in ("_bucket", "_count", "_sum")}
@@ -107,8 +109,9 @@ def _known_names() -> set[str]:
 PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "by", "without", "bool", "offset",
     "sum", "avg", "max", "min", "count", "rate", "increase", "resets", "vector", "time",
-    "avg_over_time", "max_over_time", "quantile_over_time", "histogram_quantile", "predict_linear",
-    "label_replace", "label_join", "inf", "nan", "absent",
+    "avg_over_time", "max_over_time", "sum_over_time", "changes", "quantile_over_time",
+    "histogram_quantile",
+    "predict_linear", "label_replace", "label_join", "inf", "nan", "absent",
 }  # fmt: skip
 
 
@@ -197,3 +200,25 @@ def test_a_bad_exporter_auth_is_refused(tmp_path: Path, auth: str, error: str) -
         load_stack(specs)
     assert error in str(e.value)
     assert "hunter2" not in str(e.value)
+
+
+def test_every_paging_alert_has_a_missing_data_companion_or_a_reason(alerts: list[Alert]) -> None:
+    """An alert whose series never arrive never fires, and nobody is told: every paging alert
+    names the alerts that fire when its input is missing (absent(), staleness, a source or the
+    exporter down), or says why it needs none (exporter/rules/alerts/missing.py)."""
+    from exporter.rules.alerts.missing import MISSING_DATA
+
+    names = {a.name for a in alerts}
+    paging = {a.name for a in alerts if any(r.severity == "page" for r in a.rules)}
+    assert len(paging) > 10
+    unlisted = sorted(paging - set(MISSING_DATA))
+    assert not unlisted, f"paging alerts with no missing-data companion or exemption: {unlisted}"
+    for name, (companions, why) in MISSING_DATA.items():
+        assert name in names, f"{name} is no alert"
+        assert len(why) > 20, f"{name}: say why"
+        for companion in companions:
+            assert companion in names and companion != name, f"{name}: {companion}?"
+    # the companions that watch for absence do: absent() where there is nothing else to read
+    generated = _generated_rules()
+    for name in ("SLOIndicatorMissing", "RedlineTargetsVanished"):
+        assert any("absent(" in str(r["expr"]) for r in generated if r.get("alert") == name)

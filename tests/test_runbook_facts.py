@@ -52,7 +52,17 @@ def test_alert_texts_take_their_durations_from_the_levels() -> None:
 
     pattern = re.compile(r"\b(for|over the last|in the last|in) \d+ (min|minutes|hours?)\b")
     offenders = []
-    for area in ("pipeline", "host", "logs", "vendors", "backups", "platform", "restore"):
+    for area in (
+        "pipeline",
+        "services",
+        "host",
+        "logs",
+        "database",
+        "vendors",
+        "backups",
+        "platform",
+        "restore",
+    ):
         path = ROOT / "exporter" / "rules" / "alerts" / f"{area}.py"
         for node in ast.walk(ast.parse(path.read_text())):
             text = node.value if isinstance(node, ast.Constant) else None

@@ -51,6 +51,31 @@ PAGE_TARGET = 90.0
 RESOLVE_TARGET = 120.0
 
 
+# The receiver that pages (alert_rules/routing.yml's page route): PagerDuty in production.
+PAGER = "oncall"
+# After the last resolved notice, how long a drill keeps watching for a page that should not
+# come (a healed burn-rate alert repeated, a dependent's alert let through as it recovers).
+AFTER_HEAL_WATCH = 45.0
+
+
+# The demo's host alerts are about the machine it runs on, whose load (other test suites, a
+# busy CI runner) no drill sets: their pages are listed in the report, not counted.
+MACHINE_SERVICES = ("host",)
+
+
+@dataclass
+class PagerLog:
+    """The paging receiver's notifications, as the on-call lives them (Drill.pager)."""
+
+    pages: list[tuple[float, str, list[str]]] = field(default_factory=list)
+    updates: list[tuple[float, str]] = field(default_factory=list)
+    resolved: list[tuple[float, str]] = field(default_factory=list)
+    after_heal: list[tuple[float, str, list[str]]] = field(default_factory=list)
+    still_open: list[str] = field(default_factory=list)
+    # pages about the machine running the demo (MACHINE_SERVICES), not about the drill's fault
+    unrelated: list[tuple[float, list[str]]] = field(default_factory=list)
+
+
 class DrillError(Exception):
     """The drill could not run (the stack is not up); the message says what to do."""
 
@@ -72,6 +97,8 @@ class Expect:
     # outside it the alert must fire but not be notified
     active_in: str | None = None
     baseline: bool = True  # must be quiet before the fault (not Watchdog: it always fires)
+    # the heal target that ends it, for a scenario that heals its faults in turn
+    healed_by: str | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         if not re.fullmatch(self.alertname, labels.get("alertname", "")):
@@ -113,6 +140,11 @@ class Scenario:
     detect_timeout: float = 180.0
     resolve_timeout: float = 180.0
     hold: float = 10.0
+    # paging incidents the on-call must get (None: one per expected notification to the pager)
+    pages: int | None = None
+    # heal the targets one at a time, each once the resolved notices of the one before came,
+    # so each incident is seen resolving on its own
+    heal_in_turn: bool = False
     during: Callable[[Drill], None] | None = None  # once the expected notifications arrived
     after: Callable[[Drill], None] | None = None  # once the resolved notifications arrived
 
@@ -187,7 +219,8 @@ class Drill:
         self.stack = stack or Stack()
         self.started = time.time()
         self.t_fault = 0.0
-        self.t_heal: float | None = None
+        self.t_heal: float | None = None  # when the last fault was healed
+        self.t_healed: dict[str, float] = {}  # heal target -> when
         self.t_end: float | None = None
         self.seen: dict[tuple[tuple[str, str], ...], Seen] = {}
         # alert -> (first seen inhibited, labels, peer, whether it started after the fault)
@@ -311,10 +344,14 @@ class Drill:
         )
         return notified and inhibited and fired
 
-    def resolved_seen(self) -> bool:
+    def healed_at(self, e: Expect) -> float:
+        """When the fault that ends ``e`` was healed (the last heal, unless it names its own)."""
         assert self.t_heal is not None
+        return self.t_healed.get(e.healed_by or "", self.t_heal)
+
+    def resolved_seen(self) -> bool:
         return all(
-            self.deliveries(e, "resolved", self.t_heal)
+            self.deliveries(e, "resolved", self.healed_at(e))
             for e in self.expected_notified()
             if e.resolves
         )
@@ -328,6 +365,21 @@ class Drill:
         except (OSError, ValueError):
             return False
         return bool(answer.get("data", {}).get("result"))
+
+    def clustered(self) -> bool:
+        """Every Alertmanager peer answers and its gossip has settled with all the others (the
+        game day's precondition too: alertmanager_cluster_members equals the peers). Before
+        that, each peer can send the same notification: a duplicate page the drill would
+        blame on the rules."""
+        peers = len(self.stack.alertmanagers)
+        for _, url in self.stack.alertmanagers:
+            try:
+                cluster = _get(f"{url}/api/v2/status", timeout=3).get("cluster", {})
+            except (OSError, ValueError, AttributeError):
+                return False
+            if cluster.get("status") != "ready" or len(cluster.get("peers") or []) != peers:
+                return False
+        return True
 
     def quiet(self) -> bool:
         s = self.scenario
@@ -350,11 +402,12 @@ class Drill:
         for line in faults.heal(None):
             self.notes.append(f"before the drill: {line}")
         deadline = time.time() + BASELINE_TIMEOUT
-        while not (self.scraping() and self.quiet()):
+        while not (self.scraping() and self.quiet() and self.clustered()):
             if time.time() > deadline:
                 raise DrillError(
-                    f"Prometheus does not scrape the exporter, or the alerts of "
-                    f"{self.scenario.name} did not go quiet, within {BASELINE_TIMEOUT:.0f}s "
+                    f"Prometheus does not scrape the exporter, the Alertmanager peers do not "
+                    f"see each other, or the alerts of {self.scenario.name} did not go quiet, "
+                    f"within {BASELINE_TIMEOUT:.0f}s "
                     "(see `redline demo status`)"
                 )
             time.sleep(POLL)
@@ -376,10 +429,22 @@ class Drill:
                 s.during(self)
             self.watch(s.hold)
         finally:
-            self.t_heal = time.time()
-            for target in s.heal:
+            if not s.heal_in_turn:
+                self.t_heal = time.time()
+            for target in () if s.heal_in_turn else s.heal:
+                self.t_healed[target] = self.t_heal or time.time()
                 for line in faults.heal(target):
                     self.event(f"heal: {line}")
+            if s.heal_in_turn:
+                try:
+                    self._heal_in_turn(log)
+                finally:
+                    for target in s.heal:  # whatever stopped the turns, nothing stays broken
+                        if target not in self.t_healed:
+                            self.t_healed[target] = time.time()
+                            faults.heal(target)
+                    self.t_heal = max(self.t_healed.values())
+        assert self.t_heal is not None
         log(f"  healed after {self.t_heal - self.t_fault:.0f}s; waiting for the resolved notices")
         if not self.watch(s.resolve_timeout, self.resolved_seen):
             self.notes.append(
@@ -387,10 +452,102 @@ class Drill:
             )
         if s.after is not None:
             s.after(self)
-        self.watch(3)  # a duplicate of the last notification would come now
+        # every paged group closed (a group's last alert may resolve after the expected ones),
+        # then a duplicate of the last notification, or a page that should not come after
+        # healing (a repeat, a recovering dependent), would come within AFTER_HEAL_WATCH
+        self.watch(s.resolve_timeout, lambda: not self.pager().still_open)
+        self.watch(AFTER_HEAL_WATCH)
         self.t_end = time.time()
         self.evaluate()
         return self
+
+    def _heal_in_turn(self, log: Callable[[str], None]) -> None:
+        """Heal each target, then watch until the resolved notices of what it ended came (or
+        the resolve timeout), before the next: every fault is healed, whatever happens."""
+        s = self.scenario
+        for i, target in enumerate(s.heal):
+            self.t_healed[target] = time.time()
+            for line in faults.heal(target):
+                self.event(f"heal: {line}")
+            ended = [e for e in self.expected_notified() if e.healed_by == target and e.resolves]
+            if i + 1 < len(s.heal):
+                log(f"  healed {target}; waiting for its resolved notices")
+                since = self.t_healed[target]
+
+                def resolved(ended: list[Expect] = ended, since: float = since) -> bool:
+                    # the whole paged group closed, not only one of its alerts resolved
+                    return all(
+                        self.deliveries(e, "resolved", since) and self.closed_at(e) is not None
+                        for e in ended
+                    )
+
+                self.watch(s.resolve_timeout, resolved)
+        self.t_heal = time.time() if not self.t_healed else max(self.t_healed.values())
+
+    # --- what the on-call got ---------------------------------------------------------------
+
+    def pager(self) -> PagerLog:
+        """The notifications of the paging receiver, as the on-call lives them: a page is a
+        firing notification of a group with no open incident (PagerDuty opens one per group:
+        its dedup key is the group key); a firing notification of a group already paged is an
+        update of that incident (an alert joined or left it), except a repeat of the same
+        alerts, which pages again; a resolved notification closes it. Alerts active before the
+        fault (another cause's) and Watchdog are left out."""
+        out = PagerLog()
+        open_: dict[str, set[str]] = {}
+        for n in sorted(self.notifications, key=lambda n: n["received_at"]):
+            if n["receiver"] != PAGER:
+                continue
+            alerts = [
+                a
+                for a in n["payload"]["alerts"]
+                if not self.before_fault(a) and a["labels"].get("alertname") != WATCHDOG
+            ]
+            mine = [a for a in alerts if a["labels"].get("service") not in MACHINE_SERVICES]
+            if alerts and not mine:
+                out.unrelated.append((n["received_at"], sorted(_fmt(a["labels"]) for a in alerts)))
+            alerts = mine
+            if not alerts:
+                continue
+            key = str(n["payload"].get("groupKey", ""))
+            firing = {_fmt(a["labels"]) for a in alerts if a["status"] == "firing"}
+            t = n["received_at"]
+            after = self.t_heal is not None and t >= self.t_heal
+            if n["payload"]["status"] == "resolved":
+                if key in open_:
+                    out.resolved.append((t, key))
+                    del open_[key]
+                continue
+            if key not in open_ or firing == open_[key]:
+                out.pages.append((t, key, sorted(firing)))
+                if after:
+                    out.after_heal.append((t, key, sorted(firing)))
+            else:
+                out.updates.append((t, key))
+            open_[key] = firing
+        out.still_open = sorted(open_)
+        return out
+
+    def closed_at(self, e: Expect) -> float | None:
+        """When the last paging group holding an alert of ``e`` got its resolved notification
+        (the incident closed); None while one is open."""
+        last: dict[str, tuple[str, float]] = {}
+        mine: set[str] = set()
+        for n in sorted(self.notifications, key=lambda n: n["received_at"]):
+            if n["receiver"] != PAGER:
+                continue
+            key = str(n["payload"].get("groupKey", ""))
+            if any(e.matches(a["labels"]) for a in n["payload"]["alerts"]):
+                mine.add(key)
+            last[key] = (n["payload"]["status"], n["received_at"])
+        if not mine or any(last[k][0] != "resolved" for k in mine):
+            return None
+        return max(last[k][1] for k in mine)
+
+    def expected_pages(self) -> int:
+        if self.scenario.pages is not None:
+            return self.scenario.pages
+        return sum(1 for e in self.expected_notified() if e.receiver == PAGER)
 
     # --- the verdict ------------------------------------------------------------------------
 
@@ -418,7 +575,7 @@ class Drill:
                 )
                 checks.append(Check("notified", f"{e.text()}{where}", observed, ok, took, target))
             if e.resolves:
-                res = self.deliveries(e, "resolved", self.t_heal)
+                res = self.deliveries(e, "resolved", self.healed_at(e))
                 if not res:
                     checks.append(
                         Check(
@@ -431,7 +588,7 @@ class Drill:
                         )
                     )
                 else:
-                    took = res[0][0]["received_at"] - self.t_heal
+                    took = res[0][0]["received_at"] - self.healed_at(e)
                     ok = s.resolve_within is None or took <= s.resolve_within
                     observed = f"resolved to {res[0][0]['receiver']}"
                     checks.append(Check("resolved", e.text(), observed, ok, took, s.resolve_within))
@@ -468,6 +625,35 @@ class Drill:
             checks.append(
                 Check("fired", e.text(), "firing" if first else "never fired", bool(first), took)
             )
+        checks.extend(self.pager_checks())
+        for e in self.expected_notified():
+            if e.healed_by is None or not e.resolves:
+                continue
+            healed = self.t_healed.get(e.healed_by)
+            early = [
+                n
+                for n, _ in self.deliveries(e, "resolved", self.t_fault)
+                if healed is None or n["received_at"] < healed
+            ]
+            closed = self.closed_at(e)
+            after = healed is not None and closed is not None and closed >= healed
+            took = closed - healed if after and closed is not None and healed else None
+            # the others' faults still in place when it closed: it resolved on its own
+            others = [t for target, t in self.t_healed.items() if target != e.healed_by]
+            alone = closed is not None and all(closed < t or t < (healed or 0) for t in others)
+            checks.append(
+                Check(
+                    "resolved on its own",
+                    f"{e.text()}: its page closed after {e.healed_by} healed, before the "
+                    "faults healed after it",
+                    f"{len(early)} resolved notice(s) before its healing; "
+                    + ("closed" if closed else "not closed")
+                    + ("" if alone else ", after a later healing"),
+                    not early and after and alone,
+                    took,
+                    s.resolve_within,
+                )
+            )
         dupes = self.duplicates()
         peers = len(self.stack.alertmanagers)
         checks.append(
@@ -479,6 +665,48 @@ class Drill:
                 not dupes,
             )
         )
+
+    def pager_checks(self) -> list[Check]:
+        """What the on-call experienced: exactly the expected pages, each resolved once, and
+        nothing paging after the healing."""
+        log = self.pager()
+        want = self.expected_pages()
+        pages = ", ".join(
+            f"+{t - self.t_fault:.1f} s {' '.join(names)}" for t, _, names in log.pages
+        )
+        heal = self.t_heal or self.t_fault
+        resolved = ", ".join(f"+{t - heal:.1f} s after healing" for t, _ in log.resolved)
+        first = log.pages[0][0] - self.t_fault if log.pages else None
+        last = max((t for t, _ in log.resolved), default=None)
+        return [
+            Check(
+                "pages",
+                f"{want} page(s) to {PAGER}",
+                f"{len(log.pages)} page(s){': ' + pages if pages else ''}"
+                + (f"; {len(log.updates)} update(s) of an open page" if log.updates else ""),
+                len(log.pages) == want,
+                first,
+            ),
+            Check(
+                "pages resolved",
+                f"{want} resolved notice(s) to {PAGER}",
+                f"{len(log.resolved)}{': ' + resolved if resolved else ''}"
+                + (f"; still open: {', '.join(log.still_open)}" if log.still_open else ""),
+                len(log.resolved) == want and not log.still_open,
+                None if last is None else last - heal,
+            ),
+            Check(
+                "pages after heal",
+                f"0 pages to {PAGER} after healing "
+                f"(watched until +{(self.t_end or heal) - heal:.0f} s)",
+                "none"
+                if not log.after_heal
+                else "; ".join(
+                    f"+{t - heal:.1f} s {' '.join(names)}" for t, _, names in log.after_heal
+                ),
+                not log.after_heal,
+            ),
+        ]
 
     def duplicates(self) -> list[str]:
         """Notifications that arrived twice: same receiver, group, status and alerts, within
@@ -567,6 +795,15 @@ class Drill:
                 "left out of the checks):",
                 "",
                 *(f"- {r}" for r in residue),
+            ]
+        unrelated = self.pager().unrelated
+        if unrelated:
+            lines += [
+                "",
+                "Pages about the machine running the demo (host alerts: its load is not the "
+                "drill's fault; not counted):",
+                "",
+                *(f"- +{t - self.t_fault:.1f} s {' '.join(names)}" for t, names in unrelated),
             ]
         lines += ["", "## Other notifications during the drill", ""]
         others = self.others()
@@ -690,6 +927,7 @@ def settings_text(s: Scenario) -> str:
 # --- the scenarios ----------------------------------------------------------------------------
 
 DEPENDENTS = "hotdash-app|agent-service|chatwoot|llamaindex-mcp"  # routing.yml: on the database
+ALERT_BURN = "SLOErrorBudgetBurn"
 
 
 def _kill_sending_peer(drill: Drill) -> None:
@@ -738,7 +976,12 @@ def _scenarios() -> dict[str, Scenario]:
             (Fault("agent-service", "down"),),
             ("agent-service",),
             notified=(agent_down,),
-            silent=(Expect("ServiceLatencyHigh", {"service": "agent-service"}),),
+            # its SLO burns with it: held back by ServiceDown, and by OutageWindow as it heals
+            inhibited=(Expect(ALERT_BURN, {"service": "agent-service"}, "page"),),
+            silent=(
+                Expect("ServiceLatencyHigh", {"service": "agent-service"}),
+                Expect(ALERT_BURN, {"service": "agent-service"}),
+            ),
         ),
         Scenario(
             "service-slow",
@@ -797,16 +1040,25 @@ def _scenarios() -> dict[str, Scenario]:
         Scenario(
             "database-down",
             "the database down",
-            "PostgreSQL stops: on-call gets one page (PostgresDown) while the services that "
-            "depend on it (hotdash-app's health check fails) stay silent",
+            "PostgreSQL stops: on-call gets one page (PostgresDown of the pooler the services "
+            "use) while the services that depend on it (hotdash-app's health check fails, its "
+            "error rate climbs with the operator's traffic) stay silent, also as it recovers",
             (Fault("database", "down"),),
             ("database",),
             notified=(
                 Expect(
-                    "PostgresDown", {"database": "supabase"}, "page", "oncall", within=PAGE_TARGET
+                    "PostgresDown",
+                    {"database": layout.SERVICES_DATABASE},
+                    "page",
+                    "oncall",
+                    within=PAGE_TARGET,
                 ),
             ),
-            inhibited=(Expect("ServiceDown", {"service": "hotdash-app"}, "page"),),
+            inhibited=(
+                Expect("ServiceDown", {"service": "hotdash-app"}, "page"),
+                # the direct entry (the same server) is down too: its ticket is explained
+                Expect("PostgresDown", {"database": "supabase"}, "ticket"),
+            ),
             silent=(Expect(".*", {"service": DEPENDENTS}),),
         ),
         Scenario(
@@ -920,6 +1172,35 @@ def _scenarios() -> dict[str, Scenario]:
             after=_restart_peer_and_watch,
             hold=5.0,
         ),
+        Scenario(
+            "two-faults",
+            "two unrelated faults at once",
+            "agent-service and llamaindex-mcp go down together: two incidents, so two pages, "
+            "one per service; agent-service is healed first and only its page resolves, then "
+            "llamaindex-mcp's; their SLO burns stay silent throughout",
+            (Fault("agent-service", "down"), Fault("llamaindex-mcp", "down")),
+            ("agent-service", "llamaindex-mcp"),
+            notified=(
+                Expect(
+                    "ServiceDown",
+                    {"service": "agent-service"},
+                    "page",
+                    "oncall",
+                    within=PAGE_TARGET,
+                    healed_by="agent-service",
+                ),
+                Expect(
+                    "ServiceDown",
+                    {"service": "llamaindex-mcp"},
+                    "page",
+                    "oncall",
+                    within=PAGE_TARGET,
+                    healed_by="llamaindex-mcp",
+                ),
+            ),
+            silent=(Expect(ALERT_BURN, {"service": "agent-service|llamaindex-mcp"}),),
+            heal_in_turn=True,
+        ),
     ]
     return {s.name: s for s in out}
 
@@ -953,7 +1234,12 @@ def summary(drill: Drill) -> str:
         for c in drill.checks
         if c.seconds is not None and c.check in ("notified", "resolved")
     )
-    return f"{'PASS' if drill.passed else 'FAIL'} {drill.scenario.name}: {times}"
+    log = drill.pager()
+    pages = (
+        f"pages {len(log.pages)}/{drill.expected_pages()}, resolved {len(log.resolved)}, "
+        f"after heal {len(log.after_heal)}"
+    )
+    return f"{'PASS' if drill.passed else 'FAIL'} {drill.scenario.name}: {pages}; {times}"
 
 
 def main(names: list[str], report: str | None = None) -> int:

@@ -118,6 +118,9 @@ ALERTMANAGERS = tuple(
 HEARTBEAT_TOKEN = "demo-heartbeat-token"  # the demo's fixed token (loopback only); not a secret
 BACKUP_HEARTBEAT = "shop-backup"
 BACKUP_SET = "shop"
+# exporter/default.yml's database entry the services depend_on (the pooler view): its outage
+# pages; the direct entry's is a ticket
+SERVICES_DATABASE = "supabase-pooler"
 BACKUP_GLOB_PREFIX = "shop-"  # files shop-<UTC time>.dump, as the set's glob says
 
 

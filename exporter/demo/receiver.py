@@ -11,6 +11,8 @@ recorded with its arrival time:
   which is what the drills read;
 - shown at ``GET /`` as a page for people: newest first, firing or resolved, the alerts with
   their summary and runbook link;
+- the runbooks themselves at ``GET /runbooks/<alert>.md`` (docs/runbooks/), where the demo's
+  runbook links point, so a page's link opens;
 - printed to stdout (the demo's ``.demo/receiver.log``).
 
 Memory is bounded: the newest :data:`KEEP` notifications are served, the file keeps them all
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import html
 import json
+import re
 import signal
 import sys
 import time
@@ -72,6 +75,7 @@ class Receiver:
         app.router.add_post("/notify", self._notify)
         app.router.add_get("/notifications", self._list)
         app.router.add_get("/-/ready", self._ready)
+        app.router.add_get("/runbooks/{name}", self._runbook)
         app.router.add_get("/", self._page)
         return app
 
@@ -92,6 +96,21 @@ class Receiver:
         except ValueError:
             return web.json_response({"error": "since is a unix time"}, status=400)
         return web.json_response(self.since(since))
+
+    async def _runbook(self, request: web.Request) -> web.Response:
+        """docs/runbooks/<alert>.md of the repository, where the demo's runbook links point: a
+        plain name only (no path), as text."""
+        from exporter.demo.layout import repo
+
+        name = request.match_info["name"]
+        if not re.fullmatch(r"[A-Za-z0-9_-]+\.md", name):
+            return web.Response(status=404, text="no such runbook\n")
+        path = repo() / "docs" / "runbooks" / name
+        if not path.is_file():
+            return web.Response(status=404, text=f"no runbook {name}\n")
+        return web.Response(
+            text=path.read_text(encoding="utf-8"), content_type="text/markdown", charset="utf-8"
+        )
 
     async def _ready(self, request: web.Request) -> web.Response:
         return web.Response(text="ready\n")

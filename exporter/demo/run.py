@@ -7,9 +7,10 @@
    and checked with promtool and amtool;
 2. a real PostgreSQL 15 with the shop schema (exporter/demo/database.py, workload.py);
 3. the processes, each in its own process group so ``stop`` ends it with everything it spawned:
-   the webhook receiver, the stand-ins (writing their logs, checking the database), the shop's
-   workload, the exporter on its embedded default config (``redline run``, no
-   ``--config.file``), the backup job, two Alertmanager peers gossiping, and Prometheus.
+   the webhook receiver, the stand-ins (writing their logs, checking the database), the
+   operator's traffic to the HotDash app, the shop's workload, the exporter on its embedded
+   default config (``redline run``, no ``--config.file``), the backup job, two Alertmanager
+   peers gossiping, and Prometheus.
 
 Pid files and logs live in ``.demo/`` at the top of the repository. ``start`` waits (bounded)
 until each process answers, then prints the URLs to try; it never starts a second copy of a
@@ -151,6 +152,18 @@ def components() -> list[Component]:
             ports=tuple(DEFAULT_PORTS.values()),
             needs_database=True,
             description="stand-ins of the services and vendors",
+        ),
+        Component(
+            "traffic",
+            (
+                py,
+                "-m",
+                "exporter.demo.traffic",
+                "--base",
+                f"http://{HOST}:{DEFAULT_PORTS['hotdash-app']}",
+            ),
+            "exporter.demo.traffic",
+            description="the operator's requests to the HotDash app",
         ),
         Component(
             "platform",

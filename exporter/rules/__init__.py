@@ -36,7 +36,15 @@ from exporter.rules import (
 )
 from exporter.rules.model import Alert, rule_data
 from exporter.rules.render import Ordered, render
-from exporter.rules.spec import ROOT, AlertsSpec, SLOSpec, StackSpec, seconds
+from exporter.rules.spec import (
+    ROOT,
+    AlertsSpec,
+    RoutingSpec,
+    SLOSpec,
+    SpecError,
+    StackSpec,
+    seconds,
+)
 from exporter.sources import source_factories
 
 SLOS_BEGIN = (
@@ -55,6 +63,33 @@ def alert_list(root: Path = ROOT) -> tuple[list[Alert], list[Alert]]:
 
 def _slo_alerts(slos: SLOSpec, spec: AlertsSpec, stack: StackSpec) -> list[Alert]:
     return slo.alerts(slos, spec.alerts[slo.ALERT], seconds(stack.evaluation_interval))
+
+
+def check_one_page(spec: AlertsSpec, routing: RoutingSpec) -> None:
+    """What keeps a healed outage from paging again (docs/alerting.md), checked at generation:
+    OutageWindow holds the inhibitions at least as long as the longest short window of a paging
+    burn-rate pair (the window that keeps a healed burn firing), and every route that pages
+    repeats less often than that window plus the burn's `for` (a repeat is a new page to an
+    on-call who closed the incident)."""
+    burn = spec.alerts[slo.ALERT].page
+    if burn is None or not burn.windows:
+        return
+    short = max(seconds(w.short) for w in burn.windows)
+    outage = spec.alerts[alerts.outages.NAME].level("info").window
+    if outage is None or seconds(outage) < short:
+        raise SpecError(
+            f"alert_rules/alerts.yml: alerts.{alerts.outages.NAME}.info.window: {outage} is "
+            f"shorter than the longest short window of {slo.ALERT}'s page ({short} s)"
+        )
+    for r in alertmanager.walk(routing.routes):
+        if 'severity="page"' not in r.matchers:
+            continue
+        repeat = r.repeat_interval or routing.defaults.repeat_interval
+        if seconds(repeat) <= short + seconds(burn.for_):
+            raise SpecError(
+                f"alert_rules/routing.yml: route {list(r.matchers)}: repeat_interval {repeat} "
+                f"would repeat a healed burn-rate page (its short window holds {short} s)"
+            )
 
 
 def label_values(config: Config, alerts_: list[Alert], slos: SLOSpec) -> dict[str, set[str]]:
@@ -167,7 +202,13 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
         routing = variant.routing(routing)
     catalogue = alerts.catalog(alerts_spec, config, extra_names=(slo.ALERT,))
     burn = alerts_spec.alerts[slo.ALERT]
+    check_one_page(alerts_spec, routing)
     slo_alerts = _slo_alerts(slos, alerts_spec, stack)
+    # the probes whose JSON checks pin the deployed version (ServiceWrongVersion's)
+    pinned = frozenset(
+        (t.partition("/")[0], t.partition("/")[2])
+        for t in alerts_spec.alerts["ServiceWrongVersion"].probes
+    )
     step = seconds(stack.evaluation_interval)
 
     files: dict[str, str] = {}
@@ -194,13 +235,17 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
     for s, alert in zip(slos.slos, slo_alerts, strict=True):
         # the recordings and the alerts in one group: the alerts read the ratios recorded at
         # the same evaluation
-        rules = slo.recordings(s, slos, burn) + [rule_data(alert, r, stack) for r in alert.rules]
+        rules = slo.recordings(s, slos, burn, pinned) + [
+            rule_data(alert, r, stack) for r in alert.rules
+        ]
         name = f"slo-{s.name}"
         files[f"prometheus/rules/{name}.yml"] = render(
             {"groups": [Ordered(name=name, rules=rules)]}, slo_sources
         )
         if variant is None:
-            tests = promtests.alert_tests([alert], stack) + slo.expression_tests(s, burn, step)
+            tests = promtests.alert_tests([alert], stack) + slo.expression_tests(
+                s, burn, step, pinned
+            )
             files[f"prometheus/tests/{name}.yml"] = render(
                 promtests.test_file([f"../rules/{name}.yml"], tests, stack), slo_sources
             )

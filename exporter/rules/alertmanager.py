@@ -25,7 +25,28 @@ SLACK_TEXT = (
     "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
     "<{{ .Annotations.runbook_url }}|runbook> | <{{ .Annotations.dashboard }}|dashboard>\n{{ end }}"
 )
-PAGERDUTY_DESCRIPTION = "{{ .CommonAnnotations.summary }}"
+# PagerDuty's summary must never be empty: it refuses such an event (400, not retried), and the
+# page is lost. The summary is common to a group only when all its alerts say the same thing;
+# a group of differing alerts (two probes, two databases, two values) has none, so the first
+# alert's stands in, with how many the group holds. Alertname and service come first: always
+# set (every route groups by alertname; service is on every alert).
+FIRST_SUMMARY = (
+    "{{ range $i, $a := .Alerts }}{{ if eq $i 0 }}"
+    "{{ or $a.Annotations.summary $a.Labels.alertname }}{{ end }}{{ end }}"
+)
+PAGERDUTY_DESCRIPTION = (
+    "{{ .CommonLabels.alertname }} ({{ .CommonLabels.service }}): "
+    "{{ if .CommonAnnotations.summary }}{{ .CommonAnnotations.summary }}{{ else }}"
+    + FIRST_SUMMARY
+    + "{{ if gt (len .Alerts) 1 }} (first of {{ len .Alerts }} alerts){{ end }}{{ end }}"
+)
+# The first alert's links when the group's differ (one alertname per group: they rarely do).
+RUNBOOK_LINK = (
+    "{{ if .CommonAnnotations.runbook_url }}{{ .CommonAnnotations.runbook_url }}{{ else }}"
+    "{{ range $i, $a := .Alerts }}{{ if eq $i 0 }}{{ $a.Annotations.runbook_url }}{{ end }}"
+    "{{ end }}{{ end }}"
+)
+DASHBOARD_LINK = RUNBOOK_LINK.replace("runbook_url", "dashboard")
 
 
 def secret(spec: RoutingSpec, name: str) -> str:
@@ -54,8 +75,8 @@ def receiver(spec: RoutingSpec, r: Receiver) -> Ordered:
                 "severity": "critical",
                 "description": PAGERDUTY_DESCRIPTION,
                 "links": [
-                    {"href": "{{ .CommonAnnotations.runbook_url }}", "text": "runbook"},
-                    {"href": "{{ .CommonAnnotations.dashboard }}", "text": "dashboard"},
+                    {"href": RUNBOOK_LINK, "text": "runbook"},
+                    {"href": DASHBOARD_LINK, "text": "dashboard"},
                 ],
                 "send_resolved": True,
             }
@@ -66,7 +87,7 @@ def receiver(spec: RoutingSpec, r: Receiver) -> Ordered:
                 "api_url_file": secret(spec, f"{r.name}-slack-api-url"),
                 "channel": r.slack.channel,
                 "title": SLACK_TITLE,
-                "title_link": "{{ .CommonAnnotations.dashboard }}",
+                "title_link": DASHBOARD_LINK,
                 "text": SLACK_TEXT,
                 "send_resolved": True,
             }
@@ -108,11 +129,11 @@ def route(r: Route) -> Ordered:
     return out
 
 
-def _walk(routes: tuple[Route, ...]) -> list[Route]:
+def walk(routes: tuple[Route, ...]) -> list[Route]:
     out: list[Route] = []
     for r in routes:
         out.append(r)
-        out.extend(_walk(r.routes))
+        out.extend(walk(r.routes))
     return out
 
 
@@ -129,7 +150,7 @@ def check(spec: RoutingSpec, known: dict[str, set[str]]) -> None:
     if spec.receiver not in receivers:
         problems.append(f"receiver: {spec.receiver} is not a receiver")
     matchers: list[str] = []
-    for r in _walk(spec.routes):
+    for r in walk(spec.routes):
         if r.receiver not in receivers:
             problems.append(f"route {list(r.matchers)}: unknown receiver {r.receiver}")
         for name in (*r.active_time_intervals, *r.mute_time_intervals):

@@ -10,17 +10,21 @@ What the profile changes, and why:
   evaluations every 5 s instead of 30 s; every alert's ``for``, range ``window`` and SLO
   burn-rate windows 10 times shorter (ServiceDown's 2 min is 12 s, BackupTooOld's 5 min is
   30 s, the fast burn's 1 h/5 min pair is 6 min/30 s), a window never below four scrapes;
-  Alertmanager's ``group_wait``, ``group_interval``, ``repeat_interval`` and ``resolve_timeout``
-  20 times shorter (30 s -> 1.5 s, 5 min -> 15 s, 4 h -> 12 min), a group_interval never below
-  10 s and a repeat never below 1 min (Watchdog still pings once a minute). Kept: every
-  threshold, the SLO period (30 d), and the window of a trend that looks a ``horizon`` ahead
-  (predict_linear, statement regressions): compressing the one without the other would make
-  noise, not speed. ``keep_firing_for`` counts evaluations, so it scales with the evaluation
-  interval (PostgresDown's 1 min, two evaluations, is 10 s); ``group_wait`` is never below an
+  Alertmanager's ``group_wait``, ``group_interval`` and ``resolve_timeout`` 20 times shorter
+  (30 s -> 1.5 s, 5 min -> 15 s), a group_interval never below 10 s; ``repeat_interval`` 10 times
+  shorter, as the alerts' windows (a page's 1 h -> 6 min, still above the 3 min short window that
+  keeps a healed burn-rate alert firing), never below 1 min (Watchdog still pings once a
+  minute). Kept: every threshold, the SLO period (30 d), and the window of a trend that looks
+  a ``horizon`` ahead (predict_linear, statement regressions): compressing the one without the
+  other would make noise, not speed. ``keep_firing_for`` counts evaluations, so it scales with
+  the evaluation interval (1 min, two evaluations, is 10 s); ``group_wait`` is never below an
   evaluation interval, so the alerts of one fault, evaluated in different rule groups, still
   reach a group together (as production's 30 s wait covers its 30 s evaluations). The peers'
   ``--cluster.peer-timeout`` is 3 s (Alertmanager's default 15 s is longer than the demo's
   shortest group_interval, which makes the two peers send a repeat at the same moment).
+- **runbook links**: every alert's runbook link points to the demo's receiver, which serves
+  docs/runbooks/ (``/runbooks/<alert>.md``), so a page's link opens; production's point to
+  ``runbook_url`` of alert_rules/stack.yml.
 - **receivers**: every receiver keeps its name and every route and inhibition stays as written,
   but its PagerDuty, Slack, email or webhook is replaced by one webhook to the demo's receiver
   (exporter/demo/receiver.py) at ``/notify/<receiver>``, so a drill sees where each
@@ -143,6 +147,8 @@ class DemoProfile:
                 "remote_write": (),
                 "replicas": self.replicas,
                 "exporter_auth": None,  # the demo's exporter runs without --web.config.file
+                # runbook links open: the demo's receiver serves docs/runbooks/ itself
+                "runbook_url": f"{self.receiver_url.rstrip('/')}/runbooks",
             }
         )
 
@@ -163,8 +169,12 @@ class DemoProfile:
                     obj.group_interval, self.min_group_interval
                 )
             if obj.repeat_interval is not None:
-                update["repeat_interval"] = self._routing_duration(
-                    obj.repeat_interval, self.min_repeat_interval
+                # repeats scale like the alerts' windows, not like the waits: a page's repeat
+                # must stay longer than the short window that keeps a healed burn-rate alert
+                # firing (1 h against 30 min in production), or the demo repeats a page after
+                # healing that production never would
+                update["repeat_interval"] = duration(
+                    max(seconds(obj.repeat_interval) * self.alert_time, self.min_repeat_interval)
                 )
             return update
 
@@ -187,6 +197,9 @@ class DemoProfile:
         the file's preamble."""
         receivers = []
         for r in spec.receivers:
+            if not (r.pagerduty or r.slack or r.email or r.webhook):
+                receivers.append(Ordered(name=r.name))  # sends nothing in production either
+                continue
             # a dead man's switch wants pings, not resolutions (as the real one)
             only_webhook = r.webhook is not None and not (r.pagerduty or r.slack or r.email)
             receivers.append(

@@ -43,6 +43,9 @@ class Case:
     series: Mapping[str, str]
     labels: Mapping[str, str]  # the alert's labels from its expression (not the rule's own)
     expect: tuple[Expect, ...]
+    # the last step at which ``expect[0]`` still fires: checked there and one step later, where
+    # it must have stopped (for an alert whose end matters, such as OutageWindow's)
+    until: int | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ def _expected(
         rule = alert.rule(exp.severity, exp.family)
         if exp.onset + _steps(rule.for_, interval) > step:
             continue
+        if case.until is not None and step > case.until and exp is case.expect[0]:
+            continue
         value = exp.value(step)
         labels = {**case.labels, **rule.labels, "severity": rule.severity}
         rendered = {
@@ -89,6 +91,8 @@ def alert_tests(alerts: list[Alert], stack: StackSpec) -> list[Ordered]:
             rule = alert.rule(target.severity, target.family)
             boundary = target.onset + _steps(rule.for_, interval)
             steps = [boundary - 1, boundary] if boundary > 0 else [boundary]
+            if case.until is not None:
+                steps += [case.until, case.until + 1]
             checks = [
                 Ordered(
                     eval_time=_at(s, interval),

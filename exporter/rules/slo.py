@@ -5,7 +5,9 @@ For every SLO of alert_rules/slos.yml, one rule group (prometheus/rules/slos.yml
 
 - ``slo:sli_error:ratio_rate<w>``: the share of bad events over each window ``w`` the burn-rate
   alerts use (5m, 30m, 1h, 2h, 6h, 1d, 3d with the Workbook's windows) and over the SLO window
-  (30d, the mean of the 5m ratios, as Sloth does, so no rule reads 30 days of raw samples);
+  (30d: the sum of the bad events recorded per 5m, ``slo:sli_bad:rate5m``, over the sum of all
+  events, ``slo:sli_total:rate5m``, so no rule reads 30 days of raw samples, the ratio is
+  weighted by traffic, and a 5 minutes without requests is no NaN);
 - ``slo:objective:ratio``, ``slo:error_budget:ratio`` (1 - objective), ``slo:time_period:days``;
 - ``slo:current_burn_rate:ratio`` (5m ratio / budget), ``slo:period_burn_rate:ratio`` (30d ratio /
   budget) and ``slo:period_error_budget_remaining:ratio`` (1 - period burn rate);
@@ -69,9 +71,12 @@ def _fly_le(threshold: Decimal) -> str:
     return "|".join(f.replace(".", "\\\\.") for f in forms)
 
 
-def error_ratio(slo: SLO, window: str) -> str:
-    """PromQL for the share of bad events of ``slo`` over ``window``."""
+def error_ratio(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = frozenset()) -> str:
+    """PromQL for the share of bad events of ``slo`` over ``window``; an SLI with version-pinned
+    probes (``pinned``) reads the recording of available runs (:data:`AVAILABLE`)."""
     sli = slo.sli
+    if sli.probes is not None and pinned_probes(slo, pinned):
+        return f'1 - avg(avg_over_time({AVAILABLE}{{slo="{slo.name}"}}[{window}]))'
     if sli.probes is not None:
         success = sel(
             m.PROBE_SUCCESS,
@@ -113,18 +118,103 @@ def _ratio(window: str) -> str:
     return f"slo:sli_error:ratio_rate{window}"
 
 
-def recordings(slo: SLO, spec: SLOSpec, alert: AlertSpec) -> list[Ordered]:
+# The SLO window's ratio is a sum of bad events over a sum of events, each recorded per short
+# window: weighted by traffic, and never NaN (a short window without requests adds 0 to both,
+# where the mean of 5-minute ratios took its 0/0 and made the budget NaN for 30 days).
+BAD = "slo:sli_bad:rate"
+TOTAL = "slo:sli_total:rate"
+
+
+def events(slo: SLO, window: str) -> tuple[str, str]:
+    """PromQL for (bad events, all events) of ``slo`` over ``window``: request rates for the
+    request-counting SLIs; for probes and the database, whose runs are evenly spaced, the share
+    of failed runs and 1 (so every window weighs the same, as every run does)."""
+    sli = slo.sli
+    if sli.probes is not None or sli.database is not None:
+        ratio = f'{_ratio(window)}{{slo="{slo.name}"}}'
+        return ratio, f"{ratio} >= bool 0"
+    if sli.fly_requests is not None:
+        app = {"app": sli.fly_requests.app}
+        errors = sel(m.FLY_APP_RESPONSES, **app, status=("=~", FLY_5XX))
+        total = sel(m.FLY_APP_RESPONSES, **app)
+        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))"
+    if sli.fly_latency is not None:
+        app = {"app": sli.fly_latency.app}
+        good = sel(
+            m.FLY_APP_RESPONSE_TIME, "_bucket", **app, le=("=~", _fly_le(sli.fly_latency.threshold))
+        )
+        total = sel(m.FLY_APP_RESPONSE_TIME, "_count", **app)
+        return (
+            f"sum(rate({total}[{window}])) - sum(rate({good}[{window}]))",
+            f"sum(rate({total}[{window}]))",
+        )
+    req = sli.requests or sli.latency
+    assert req is not None
+    where: dict[str, Any] = {"service": req.service}
+    if req.routes:
+        where["route"] = ("=~", alternatives(req.routes))
+    if sli.requests is not None:
+        errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
+        total = sel(m.LOG_HTTP_REQUESTS, **where)
+        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))"
+    assert sli.latency is not None
+    good = sel(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold))
+    total = sel(m.LOG_HTTP_DURATION, "_count", **where)
+    return (
+        f"sum(rate({total}[{window}])) - sum(rate({good}[{window}]))",
+        f"sum(rate({total}[{window}]))",
+    )
+
+
+# A probe run that failed only its version pin (reason json on a probe of ServiceWrongVersion's
+# `probes`) answered: a planned upgrade is ServiceWrongVersion's ticket, not an outage that
+# spends the availability budget and pages through the burn. Such SLIs read this recording, per
+# probe run 1 when it succeeded or failed only its pin.
+AVAILABLE = "slo:probe_available:success"
+
+
+def pinned_probes(slo: SLO, pinned: frozenset[tuple[str, str]]) -> tuple[str, ...]:
+    """The SLI's probes whose JSON checks pin a version (``pinned``: (service, probe) pairs)."""
+    sli = slo.sli.probes
+    if sli is None:
+        return ()
+    return tuple(p for p in sli.probes if (sli.service, p) in pinned)
+
+
+def available(slo: SLO) -> str:
+    """Per probe run of the SLI: 1 when it succeeded or failed only its version pin."""
+    sli = slo.sli.probes
+    assert sli is not None
+    where: dict[str, Any] = {"service": sli.service, "probe": ("=~", alternatives(sli.probes))}
+    success = sel(m.PROBE_SUCCESS, **where)
+    pin = sel(m.PROBE_REASON, **where, reason="json")
+    ident = "job, instance, service, probe"
+    # the reason series exist once the exporter ran the probe; without them, probe_success
+    return f"{success}\n  + on ({ident}) ({pin} == bool 1)\nor\n{success}"
+
+
+def recordings(
+    slo: SLO, spec: SLOSpec, alert: AlertSpec, pinned: frozenset[tuple[str, str]] = frozenset()
+) -> list[Ordered]:
     labels = {"service": slo.service, "slo": slo.name}
     this = f'{{slo="{slo.name}"}}'
     b = num(budget(slo))
-    rules = [
-        Ordered(record=_ratio(w), expr=error_ratio(slo, w), labels=labels) for w in windows(alert)
+    rules = []
+    if pinned_probes(slo, pinned):
+        rules.append(Ordered(record=AVAILABLE, expr=available(slo), labels=labels))
+    rules += [
+        Ordered(record=_ratio(w), expr=error_ratio(slo, w, pinned), labels=labels)
+        for w in windows(alert)
     ]
     short = windows(alert)[0]
+    bad, total = events(slo, short)
     rules += [
+        Ordered(record=f"{BAD}{short}", expr=bad, labels=labels),
+        Ordered(record=f"{TOTAL}{short}", expr=total, labels=labels),
         Ordered(
             record=_ratio(spec.window),
-            expr=f"avg_over_time({_ratio(short)}{this}[{spec.window}])",
+            expr=f"sum_over_time({BAD}{short}{this}[{spec.window}])\n/\n"
+            f"sum_over_time({TOTAL}{short}{this}[{spec.window}])",
             labels=labels,
         ),
         Ordered(
@@ -459,7 +549,9 @@ DESCRIPTION = (
 )
 
 
-def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]:
+def expression_tests(
+    slo: SLO, alert: AlertSpec, step: Decimal, pinned: frozenset[tuple[str, str]] = frozenset()
+) -> list[Ordered]:
     """What the metadata rules record: the objective, the budget and all of it left on a quiet
     input; an error ratio of exactly 1 once the short window holds nothing but the outage."""
     labels = f'{{service="{slo.service}", slo="{slo.name}"}}'
@@ -514,7 +606,47 @@ def expression_tests(slo: SLO, alert: AlertSpec, step: Decimal) -> list[Ordered]
                 ],
             )
         )
+    # requests, then none for a while (a quiet night), then requests again: the SLO window's
+    # ratio stays a number (no error: all the budget left), where the mean of 5m ratios took
+    # the quiet windows' 0/0 and was NaN
+    quiet_night = []
+    if slo.sli.requests is not None or slo.sli.latency is not None:
+        o = outage(slo, "quiet", 60, 0)
+        for i in range(20, 40):
+            o.total[i] = Decimal(0)
+        quiet_night.append(
+            test(
+                "no requests for a while",
+                o,
+                [
+                    sample(_ratio(short), 0, 15),
+                    sample("slo:period_error_budget_remaining:ratio", 1, 35),
+                    sample("slo:period_error_budget_remaining:ratio", 1, 59),
+                ],
+            )
+        )
+    # a pinned probe failing only its version check (a planned upgrade) for the whole short
+    # window: no error, where the burn once paged within minutes
+    pin_tests = []
+    for probe in pinned_probes(slo, pinned):
+        assert slo.sli.probes is not None
+        o = outage(slo, "total", full_at + 1, 0)
+        ident = {"service": slo.sli.probes.service, "probe": probe}
+        inputs = {k: v for k, v in input_series(slo, o).items() if f'probe="{probe}"' in k}
+        inputs[series(m.PROBE_REASON, **ident, reason="json")] = _runs(
+            [Decimal(1) - g for g in o.good]
+        )
+        pin_tests.append(
+            Ordered(
+                name=f"{ALERT} {slo.name}: {probe} failing only its version pin",
+                interval=f"{num(step)}s",
+                input_series=[Ordered(series=k, values=v) for k, v in inputs.items()],
+                promql_expr_test=[sample(_ratio(short), 0, full_at)],
+            )
+        )
     return [
+        *pin_tests,
+        *quiet_night,
         test(
             "recorded metadata",
             outage(slo, "quiet", 12, 0),

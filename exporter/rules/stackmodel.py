@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 
 from exporter.config import Config, Service, load_config
+from exporter.launch.config import alertmanager_intervals
 from exporter.rules.model import alternatives
 from exporter.rules.spec import (
     ROOT,
@@ -45,6 +46,7 @@ from exporter.rules.spec import (
     SLOSpec,
     SpecError,
     StackSpec,
+    TimeInterval,
     load_alerts,
     load_routing,
     load_stack,
@@ -156,7 +158,8 @@ def slos_of(config: Config) -> SLOSpec:
                     objective=s.objective,
                     description=s.description,
                     sli=_service_sli(service, i),
-                    page=s.page,
+                    # a vendor's platform never pages: its burns are tickets (docs/alerting.md)
+                    page=s.page and not service.vendor,
                     ticket=s.ticket,
                     explained_by=s.explained_by,
                     vendor_outages=s.vendor_outages,
@@ -244,19 +247,35 @@ def _expand(route: Route, config: Config) -> Route:
 
 def dependency_inhibitions(config: Config) -> tuple[InhibitRule, ...]:
     """A database's outage explains the alerts of the services that depend on it: while its
-    PostgresDown fires, their alerts are silenced (they still show in Alertmanager)."""
+    PostgresDown fires, their alerts are silenced (they still show in Alertmanager); after it,
+    while its OutageWindow fires, all but their ServiceDown (exporter/rules/alerts/outages.py):
+    the services' error ratios and burn windows still hold the outage, but a service down once
+    the database is back is an incident of its own (PostgresDown's keep_firing_for covers the
+    scrape or two they take to reconnect)."""
     out = []
     for database in config.databases:
         dependents = [s.name for s in config.services if database.name in s.depends_on]
         if dependents:
+            services = f'service=~"{alternatives(dependents)}"'
             out.append(
                 InhibitRule(
                     name=f"{database.name}-down-silences-dependents",
                     source_matchers=('alertname="PostgresDown"', f'database="{database.name}"'),
-                    target_matchers=(f'service=~"{alternatives(dependents)}"',),
+                    target_matchers=(services,),
+                )
+            )
+            out.append(
+                InhibitRule(
+                    name=f"{database.name}-recovery-silences-dependents",
+                    source_matchers=('alertname="OutageWindow"', f'database="{database.name}"'),
+                    target_matchers=(services, 'alertname!="ServiceDown"'),
                 )
             )
     return tuple(out)
+
+
+# routing.yml's routes name it; its dates are config/hotrod.yml's launch:
+LAUNCH_WINDOW = "launch-window"
 
 
 def _with_teams(routing: RoutingSpec, config: Config) -> RoutingSpec:
@@ -269,10 +288,20 @@ def _with_teams(routing: RoutingSpec, config: Config) -> RoutingSpec:
                 f"{service.team!r} is not a receiver of alert_rules/routing.yml "
                 f"({', '.join(sorted(receivers))})",
             )
+    if LAUNCH_WINDOW in routing.time_intervals:
+        raise ModelError(
+            "config",
+            ("launch",),
+            f"alert_rules/routing.yml must not define {LAUNCH_WINDOW}: it is the operator's "
+            "launch window (launch: in this file), generated from it",
+        )
+    # the launch window is the operator's data: the next launch's dates, in their zone
+    launch = tuple(TimeInterval.model_validate(e) for e in alertmanager_intervals(config.launch))
     return routing.model_copy(
         update={
             "routes": tuple(_expand(r, config) for r in routing.routes),
             "inhibit_rules": dependency_inhibitions(config) + routing.inhibit_rules,
+            "time_intervals": {**routing.time_intervals, LAUNCH_WINDOW: launch},
         }
     )
 

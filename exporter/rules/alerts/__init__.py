@@ -19,6 +19,9 @@ from exporter.rules.alerts import (
     database,
     host,
     logs,
+    missing,
+    monitoring,
+    outages,
     pipeline,
     platform,
     restore,
@@ -42,6 +45,9 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "restore": restore.alerts,  # restore tests; their rules go to the backups group
     "vendors": vendors.alerts,
     "platform": platform.alerts,
+    "monitoring": monitoring.alerts,
+    "missing": missing.alerts,
+    "outages": outages.alerts,
 }
 
 

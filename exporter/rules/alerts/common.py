@@ -77,8 +77,10 @@ def fires(
     return Expect(severity, onset, value if callable(value) else const(value), family)
 
 
-def case(series_: dict[str, str], labels: dict[str, str], *expect: Expect) -> Case:
-    return Case(series_, labels, expect)
+def case(
+    series_: dict[str, str], labels: dict[str, str], *expect: Expect, until: int | None = None
+) -> Case:
+    return Case(series_, labels, expect, until)
 
 
 def quiet(series_: dict[str, str]) -> Case:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+from decimal import Decimal
+
 from exporter import metrics as m
 from exporter.metrics import Metric
 from exporter.rules.alerts.common import (
@@ -18,10 +22,12 @@ from exporter.rules.alerts.common import (
 from exporter.rules.model import (
     Alert,
     Measure,
+    alternatives,
     labels_of,
     n,
     sel,
 )
+from exporter.rules.spec import SpecError, seconds
 
 # --- database -------------------------------------------------------------------------------------
 
@@ -87,20 +93,7 @@ def alerts(ctx: Context) -> list[Alert]:
             quiet({s: seq((quiet_v, 40))}),
         )
 
-    out.append(
-        simple(
-            "PostgresDown",
-            m.PG_UP,
-            "==",
-            "Database {{ $labels.database }} is down",
-            "redline's canary query to {{ $labels.database }} has failed for 2 minutes (pg_up = "
-            "{{ $value | humanize }}); every Hot Rod AN service depends on it. "
-            "redline_pg_failure_reason says why (connect, auth, timeout, ...); check Supabase's "
-            "status page and dashboard.",
-            (1, 0, 0),
-            fixed="0",  # pg_up is 0 or 1: no threshold to choose
-        )
-    )
+    out.append(_postgres_down(ctx))
     out.append(
         simple(
             "PostgresConnectionsHigh",
@@ -177,7 +170,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "database",
             "Deadlocks on {{ $labels.database }} ({{ $labels.datname }})",
             "Postgres detected about {{ $value | humanize }} deadlock(s) in {{ $labels.datname }} "
-            "over the last 15 minutes and aborted a transaction each time: two code paths take "
+            "over the last [[window]] and aborted a transaction each time: two code paths take "
             "the same locks in opposite order. The server log (Supabase: Logs > Postgres) shows "
             "both statements.",
             spec.dashboard,
@@ -218,9 +211,10 @@ def alerts(ctx: Context) -> list[Alert]:
             "PostgresCacheHitRatioLow",
             "database",
             "Cache hit ratio of {{ $labels.database }} is {{ $value | humanizePercentage }}",
-            "Only {{ $value | humanizePercentage }} of the blocks {{ $labels.datname }} read over "
-            "15 minutes came from the buffer cache (below 90%): the working set outgrew memory "
-            "or a query scans a big table. Top statements by shared_blks_read point at it.",
+            "Only {{ $value | humanizePercentage }} of the blocks {{ $labels.datname }} read "
+            "over the last [[window]] came from the buffer cache (below "
+            "[[threshold|percent]]): the working set outgrew memory or a query scans a big "
+            "table. Top statements by shared_blks_read point at it.",
             spec.dashboard,
             (
                 ctx.rule(
@@ -291,3 +285,96 @@ def alerts(ctx: Context) -> list[Alert]:
         )
     )
     return out
+
+
+def _postgres_down(ctx: Context) -> Alert:
+    """PostgresDown: a page for the databases the services depend on (``depends_on`` in
+    config/hotrod.yml), down now or flapping (its canary failing often enough over ``window``,
+    in at least ``guard`` state changes, so ``for`` is not restarted by every success); a ticket
+    for any other database entry that is down."""
+    name = "PostgresDown"
+    spec = ctx.alert(name)
+    services_use = sorted({d for s in ctx.config.services for d in s.depends_on})
+    if not services_use:
+        raise SpecError(f"config/hotrod.yml: no service depends_on a database: {name} pages none")
+    used = ("=~", alternatives(services_use))
+    other = ("!~", alternatives(services_use))
+    window, threshold, guard = ctx.values(spec, name, "page", "window", "threshold", "guard")
+    up = sel(m.PG_UP, database=used)
+    page = (
+        f"{up} == 0\nor\n"
+        f"avg_over_time({up}[{window}]) < {n(threshold)}\n"
+        f"  and changes({up}[{window}]) >= {n(guard)}"
+    )
+    ticket = f"{sel(m.PG_UP, database=other)} == 0"
+    dl = {"service": "database"}
+    pooler = series(m.PG_UP, database=services_use[0])
+    direct = series(m.PG_UP, database="supabase")
+    # the flapping case: healthy for 40 steps, then every third canary fails
+    flapping = [1] * 40 + [0 if k % 3 == 0 else 1 for k in range(60)]
+    onset, value = _flapping_onset(flapping, window, threshold, guard)
+    return Alert(
+        name,
+        "database",
+        "Database {{ $labels.database }} is down",
+        "redline's canary query to {{ $labels.database }} is failing: it answered "
+        "{{ $value | humanizePercentage }} of the time (0% = down at this scrape; above that, "
+        "flapping over the last [[window.page]]); every Hot Rod AN service depends on the database "
+        "it reaches. redline_pg_failure_reason says why (connect, auth, timeout, ...); check "
+        "Supabase's status page and dashboard.",
+        spec.dashboard,
+        (ctx.rule(spec, "page", page, dl), ctx.rule(spec, "ticket", ticket, dl)),
+        (
+            case(
+                {pooler: seq((1, 4), (0, 20))},
+                target(database=services_use[0]),
+                fires("page", 4, 0),
+            ),
+            *(
+                ()
+                if onset is None
+                else (
+                    case(
+                        {pooler: " ".join(str(v) for v in flapping)},
+                        target(database=services_use[0]),
+                        fires("page", onset, value),
+                    ),
+                )
+            ),
+            # redline's own direct connection failing (auth, say): a ticket, never the page
+            case(
+                {direct: seq((1, 4), (0, 20)), pooler: seq((1, 24))},
+                target(database="supabase"),
+                fires("ticket", 4, 0),
+            ),
+        ),
+        # one failed canary in ten: a blip, not an outage
+        quiet({pooler: " ".join("0" if k % 10 == 9 else "1" for k in range(60))}),
+    )
+
+
+def _flapping_onset(
+    values: list[int], window: str, threshold: Decimal, guard: Decimal
+) -> tuple[int | None, Callable[[int], float]]:
+    """The first step from which the page condition holds at every later step, and the alert's
+    value there (0 at a failed canary, else the window's average), as Prometheus evaluates it:
+    a range of ``window`` holds the samples of both ends (30 s steps). None when it never holds
+    for good: a window too short for 30 s steps to show a flap (the demo profile's 1 min, which
+    renders rules and no tests)."""
+    width = int(seconds(window) / 30)
+
+    def holds(t: int) -> bool:
+        w = values[max(0, t - width) : t + 1]
+        changes = sum(1 for a, b in itertools.pairwise(w) if a != b)
+        avg = Decimal(sum(w)) / len(w)
+        return values[t] == 0 or (avg < threshold and changes >= guard)
+
+    onset = next(
+        (t for t in range(len(values)) if all(holds(u) for u in range(t, len(values)))), None
+    )
+
+    def value(t: int) -> float:
+        w = values[max(0, t - width) : t + 1]
+        return 0.0 if values[t] == 0 else sum(w) / len(w)
+
+    return onset, value

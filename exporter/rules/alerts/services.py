@@ -24,6 +24,7 @@ from exporter.rules.alerts.common import (
 from exporter.rules.model import (
     Alert,
     Case,
+    Match,
     Measure,
     Rule,
     alternatives,
@@ -55,10 +56,24 @@ def alerts(ctx: Context) -> list[Alert]:
     not_down = sel(m.PROBE_REASON, reason=("=~", alternatives(NOT_DOWN_REASONS)))
     same_probe = f"unless on ({labels_of(m.PROBE_REASON, 'job', 'instance', 'service', 'probe')})"
     indented = wrong_version.replace("\n", "\n    ")
-    expr = (
-        f"{sel(m.PROBE_SUCCESS)} == 0\n"
-        f"{same_probe}\n  {not_down} == 1\n"
-        f"{same_probe}\n  (\n    {indented}\n  )"
+    # a vendor's platform (vendor: true in the operator's file, Shopify) failing our probes is a
+    # ticket, never a page: we cannot fix it, and VendorComponentDown says when they admit it
+    vendors = [s.name for s in ctx.config.services if s.vendor]
+
+    def down_expr(**where: Match) -> str:
+        return (
+            f"{sel(m.PROBE_SUCCESS, '', **where)} == 0\n"
+            f"{same_probe}\n  {not_down} == 1\n"
+            f"{same_probe}\n  (\n    {indented}\n  )"
+        )
+
+    down_rules = (
+        (
+            ctx.rule(spec, "page", down_expr(service=("!~", alternatives(vendors)))),
+            ctx.rule(spec, "ticket", down_expr(service=("=~", alternatives(vendors)))),
+        )
+        if vendors
+        else (ctx.rule(spec, "page", down_expr()),)
     )
     success = series(m.PROBE_SUCCESS, **svc)
     version_service, version_probe = pinned[0]
@@ -67,13 +82,14 @@ def alerts(ctx: Context) -> list[Alert]:
             "ServiceDown",
             "probes",
             "{{ $labels.service }} is down ({{ $labels.probe }} probe failing)",
-            "The {{ $labels.probe }} probe of {{ $labels.service }} has failed every scrape for 2 "
-            "minutes (probe_success = {{ $value | humanize }}). redline_probe_failure_reason says "
+            "The {{ $labels.probe }} probe of {{ $labels.service }} has failed every scrape for "
+            "[[for.page]] ([[for.ticket]] for a vendor's) (probe_success = "
+            "{{ $value | humanize }}). redline_probe_failure_reason says "
             "why: timeout, connect, tls, status, body, json, ...",
             spec.dashboard,
-            (ctx.rule(spec, "page", expr),),
+            down_rules,
             # one case per configured service (its first probe), so a service added to the
-            # operator's file is proven to page too
+            # operator's file is proven to page too (a vendor's: to open a ticket, never page)
             tuple(
                 case(
                     {
@@ -82,7 +98,7 @@ def alerts(ctx: Context) -> list[Alert]:
                         series(m.PROBE_REASON, **down, reason="dns"): seq((0, 24)),
                     },
                     target(**down),
-                    fires("page", 4, 0),
+                    fires("ticket" if down["service"] in vendors else "page", 4, 0),
                 )
                 for down in (
                     {"service": s.name, "probe": s.probes[0].name} for s in ctx.config.services
@@ -147,8 +163,8 @@ def alerts(ctx: Context) -> list[Alert]:
             "ServiceRateLimited",
             "probes",
             "{{ $labels.service }} rate-limits redline ({{ $labels.probe }})",
-            "{{ $labels.service }} has answered the {{ $labels.probe }} probe with 429 for 10 "
-            "minutes (value {{ $value | humanize }}): it is up, but the request budget it shares "
+            "{{ $labels.service }} has answered the {{ $labels.probe }} probe with 429 for "
+            "[[for]] (value {{ $value | humanize }}): it is up, but the request budget it shares "
             "with the app is spent, so the app's own calls are being refused too.",
             spec.dashboard,
             (ctx.rule(spec, "ticket", f"{sel(m.PROBE_REASON, reason='rate_limited')} == 1"),),
@@ -213,7 +229,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "probes",
             "{{ $labels.service }}'s name does not resolve",
             "The {{ $labels.probe }} probe of {{ $labels.service }} has failed to resolve its "
-            "hostname for 5 minutes (value {{ $value | humanize }}): clients cannot reach the "
+            "hostname for [[for]] (value {{ $value | humanize }}): clients cannot reach the "
             "service either. Check the record with `dig` against a public resolver and Fly's "
             "`fly ips list`.",
             spec.dashboard,
@@ -236,7 +252,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "AppHealthDegraded",
             "probes",
             "HotDash reports itself degraded",
-            'HotDash\'s /api/monitoring/health has said "degraded" for 15 minutes (value '
+            'HotDash\'s /api/monitoring/health has said "degraded" for [[for]] (value '
             "{{ $value | humanize }}): it works, but a dependency (Shopify, the database) is slow "
             "or failing. Its /health `checks` say which.",
             spec.dashboard,
@@ -296,7 +312,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "AgentQueueBacklog",
             "probes",
             "agent-service has {{ $value | humanize }} jobs waiting",
-            "The agent-service queue has held {{ $value | humanize }} pending jobs for 15 minutes: "
+            "The agent-service queue has held {{ $value | humanize }} pending jobs for [[for]]: "
             "AI drafts for customer conversations are minutes late. Is the worker running, and "
             "are OpenAI calls slow or failing?",
             spec.dashboard,
@@ -378,7 +394,7 @@ def alerts(ctx: Context) -> list[Alert]:
             "probes",
             "llamaindex-mcp restarted",
             "llamaindex-mcp's uptime went back to zero {{ $value | humanize }} time(s) in the last "
-            "30 minutes: it was redeployed, crashed or was OOM-killed, and its per-tool counters "
+            "[[window]]: it was redeployed, crashed or was OOM-killed, and its per-tool counters "
             "started again. `fly logs -a hotdash-llamaindex-mcp` says which.",
             spec.dashboard,
             (ctx.rule(spec, "info", f"resets({sel(uptime)}[{window}]) > 0"),),
@@ -453,7 +469,7 @@ def _latency(ctx: Context) -> Alert:
         "probes",
         "{{ $labels.service }} is slow: {{ $labels.probe }} p95 {{ $value | humanizeDuration }}",
         "The {{ $labels.probe }} probe of {{ $labels.service }} has taken "
-        "{{ $value | humanizeDuration }} at the 95th percentile over 5 minutes, above its budget "
+        "{{ $value | humanizeDuration }} at the 95th percentile over [[window]], above its budget "
         "(the probe's degraded_after or page_after in the operator's file, from the business's "
         "latency targets). "
         "probe_http_duration_seconds{phase} shows where the time goes.",
@@ -503,8 +519,9 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
         "AgentJobsFailing",
         "probes",
         "agent-service jobs failing: {{ $value | humanizePercentage }}",
-        "{{ $value | humanizePercentage }} of the jobs agent-service finished in the last 15 "
-        "minutes failed (limit 1%, critical 5%): customer conversations get no AI draft. The "
+        "{{ $value | humanizePercentage }} of the jobs agent-service finished in the last "
+        "[[window]] failed (limit [[threshold.ticket|percent]], critical "
+        "[[threshold.page|percent]]): customer conversations get no AI draft. The "
         "failed jobs' errors are in its logs.",
         spec.dashboard,
         tuple(rules),
@@ -533,7 +550,8 @@ def _mcp_errors(ctx: Context) -> Alert:
         "probes",
         "MCP tool {{ $labels.tool }} fails {{ $value | humanizePercentage }} of calls",
         "{{ $value | humanizePercentage }} of the calls to llamaindex-mcp's {{ $labels.tool }} "
-        "failed over the last 15 minutes (limit 1%, critical 5%): agents get no knowledge-base "
+        "failed over the last [[window]] (limit [[threshold.ticket|percent]], critical "
+        "[[threshold.page|percent]]): agents get no knowledge-base "
         "answers. The server's log has the errors.",
         spec.dashboard,
         tuple(rules),
