@@ -50,6 +50,9 @@ NEW_SERVICE = """
         page_after: 900ms
 """
 NAME = "hotdash-production"
+DEMO_DROP = """  - drop: services[hotdash-production]
+    why: the demo has no stand-in for the production app.
+"""
 
 
 def _tree(tmp_path: Path, edit: str = NEW_SERVICE) -> Path:
@@ -65,6 +68,13 @@ def _tree(tmp_path: Path, edit: str = NEW_SERVICE) -> Path:
     anchor = "\nservices:\n"
     assert anchor in text
     path.write_text(text.replace(anchor, anchor + edit.lstrip("\n") + "\n", 1))
+    # The demo stands in only for what it has a stand-in for: a production-only service is
+    # dropped from the derived demo config, by name (make generate refuses an address the demo
+    # has not mapped, see test_the_demo_must_say_what_it_does_with_a_new_address).
+    demo = tmp_path / "config" / "demo.yml"
+    demo_text = demo.read_text()
+    assert "\naddresses:\n" in demo_text
+    demo.write_text(demo_text.replace("\naddresses:\n", "\n" + DEMO_DROP + "\naddresses:\n", 1))
     return tmp_path
 
 
@@ -259,3 +269,13 @@ def test_redline_check_refuses_what_the_stack_refuses(tmp_path: Path, capsys: An
 def test_the_walkthrough_shows_the_edit_this_test_makes() -> None:
     doc = (ROOT / "docs" / "add-a-service.md").read_text()
     assert "```yaml\n" + NEW_SERVICE.lstrip("\n") + "```" in doc
+
+
+def test_the_demo_must_say_what_it_does_with_a_new_address(tmp_path: Path) -> None:
+    """Without the demo's line, make generate refuses and names the address and config/demo.yml
+    (the demo cannot drift from production silently)."""
+    root = _tree(tmp_path)
+    demo = root / "config" / "demo.yml"
+    demo.write_text(demo.read_text().replace(DEMO_DROP, ""))
+    with pytest.raises(Exception, match=r"hotdash-production\.fly\.dev.*config/demo\.yml"):
+        rules.build(root)
