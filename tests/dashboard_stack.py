@@ -206,6 +206,13 @@ def config_text(workdir: Path, ports: Ports, dsn: str, ca_file: Path, backup_dir
         }
     )
     config["host"] = {"process_groups": [{"name": "tests", "cmdline": "pytest|dashboard"}]}
+    # the demo config's pooler entry (what the services depend_on, and the database SLO), on
+    # the shared test PostgreSQL too
+    pooler = {
+        **next(d for d in config["databases"] if d["name"] == "supabase-pooler"),
+        "dsn": dsn,
+    }
+    pooler.pop("password_file", None)
     config["databases"] = [
         {
             "name": "supabase",
@@ -218,7 +225,8 @@ def config_text(workdir: Path, ports: Ports, dsn: str, ca_file: Path, backup_dir
                     "metrics": [{"name": "roles", "column": "n", "help": "Roles."}],
                 }
             ],
-        }
+        },
+        pooler,
     ]
     fly = next(src for src in hotrod["logs"]["sources"] if src["name"] == "fly")
     config["logs"] = {

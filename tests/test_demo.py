@@ -18,12 +18,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
 from exporter.demo import layout
 from exporter.demo.standins import DEFAULT_PORTS
 from tests.promtool import promtool_problems
+
+# the demo's fixed ports: one module at a time, under the demo lock (tests/conftest.py)
+pytestmark = pytest.mark.demo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = [sys.executable, "-m", "exporter.demo.run"]

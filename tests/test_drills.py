@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -339,7 +340,11 @@ def test_postmortem_of_the_service_down_drill(
         assert event in draft, f"{event!r} not in the draft:\n{draft}"
     timeline = draft.split("## Timeline (UTC)")[1].split("## Detection")[0]
     assert "Watchdog" not in timeline  # always firing: not part of the incident
-    assert "affected: agent-service." in draft
+    # the fault's service is the one affected; the host the demo runs on may page on its own
+    # load meanwhile (HostCPUHigh under a parallel suite), which is not part of this fault
+    affected = re.search(r"affected: ([^.]*)\.", draft)
+    assert affected is not None, draft
+    assert set(affected.group(1).split(", ")) - {"host", "redline"} == {"agent-service"}, draft
     assert "was firing through the whole range" in draft  # the pipeline worked
 
     pm = postmortem.compute(PromClient(layout.PROMETHEUS_URL), start, end, ROOT / "alert_rules")

@@ -143,6 +143,9 @@ def _pages(notes: list[dict[str, Any]], status: str) -> list[dict[str, Any]]:
         n
         for n in notes
         if n["payload"]["status"] == status
+        # the on-call's pages; the escalation receiver's copy of a page still firing after the
+        # acknowledgement time is the second tier, by design (alert_rules/routing.yml)
+        and n["receiver"] == "oncall"
         and any(a["labels"]["alertname"] == PAGE for a in n["payload"]["alerts"])
     ]
 
