@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -214,25 +215,67 @@ def test_paths_by_names() -> None:
             configpath.resolve(data, bad)
 
 
-def test_the_shipped_map_and_make_generate_refuse_an_unmapped_address(tmp_path: Path) -> None:
-    """End to end on a copy: a new production service with no stand-in fails `make generate`'s
-    demo stage, naming the value and its path, and writes nothing."""
+def _copy_with(tmp_path: Path, edit: Callable[[str], str]) -> Path:
     (tmp_path / "config").mkdir()
     hotrod = (ROOT / "config" / "hotrod.yml").read_text(encoding="utf-8")
-    hotrod = hotrod.replace(
-        "\nservices:\n",
-        "\nservices:\n  - name: hotdash-production\n    probes:\n      - name: health\n"
-        "        kind: http\n        url: https://hotdash-production.fly.dev/health\n",
-        1,
-    )
-    (tmp_path / "config" / "hotrod.yml").write_text(hotrod, encoding="utf-8")
+    (tmp_path / "config" / "hotrod.yml").write_text(edit(hotrod), encoding="utf-8")
     (tmp_path / "config" / "demo.yml").write_bytes((ROOT / "config" / "demo.yml").read_bytes())
+    return tmp_path
+
+
+NEW_SERVICE = (
+    "\nservices:\n  - name: hotdash-production\n    probes:\n      - name: health\n"
+    "        kind: http\n        url: https://hotdash-production.fly.dev/health\n"
+)
+
+
+def test_a_new_service_without_a_standin_is_left_out_and_named(tmp_path: Path) -> None:
+    """Adding a service stays one edit of config/hotrod.yml: the shipped map leaves a service
+    with no stand-in out of the demo, and the generated file's header says so."""
+    root = _copy_with(tmp_path, lambda t: t.replace("\nservices:\n", NEW_SERVICE, 1))
+    text = demo_config.build(root)
+    names = [s["name"] for s in yaml.safe_load(text)["services"]]
+    assert "hotdash-production" not in names and "hotdash-app" in names
+    header = "".join(line[2:] for line in text.splitlines() if line.startswith("#"))
+    assert "hotdash-production (no stand-in for 'hotdash-production.fly.dev')" in header
+    # without the new service, the file is the committed one
+    assert "hotdash-production" not in (ROOT / demo_config.OUTPUT).read_text(encoding="utf-8")
+
+
+def test_a_demo_service_gaining_an_unmapped_probe_fails_naming_value_and_path(
+    tmp_path: Path,
+) -> None:
+    """Drift inside what the demo shows: a probe of hotdash-app on an address with no stand-in
+    fails make generate's demo stage, naming the value and its path."""
+    probe = (
+        "    probes:\n      - name: status\n        kind: http\n"
+        "        url: https://status.hotdash.example/health\n"
+    )
+    hotdash = "  - name: hotdash-app\n"
+
+    def edit(text: str) -> str:
+        start = text.index(hotdash)
+        at = text.index("    probes:\n", start)
+        return text[:at] + probe + text[at + len("    probes:\n") :]
+
+    root = _copy_with(tmp_path, edit)
     with pytest.raises(DemoConfigError) as e:
-        demo_config.build(tmp_path)
+        demo_config.build(root)
     assert (
-        "exporter/default.yml: services[hotdash-production].probes[health].url = "
-        "'https://hotdash-production.fly.dev/health': contacts 'hotdash-production.fly.dev'"
+        "exporter/default.yml: services[hotdash-app].probes[status].url = "
+        "'https://status.hotdash.example/health': contacts 'status.hotdash.example'"
     ) in str(e.value)
+
+
+def test_services_without_standin_fail_refuses_a_new_service() -> None:
+    op = operator()
+    op["services"].append(
+        {"name": "prod", "probes": [{"name": "h", "kind": "http", "url": "https://p.io/h"}]}
+    )
+    assert "services[prod].probes[h].url" in problems(op, demo(services_without_standin="fail"))
+    text = derive(op, demo(services_without_standin="leave_out"), LAYOUT)
+    assert [s["name"] for s in yaml.safe_load(text)["services"]] == ["app"]
+    assert "prod (no stand-in for 'p.io')" in text
 
 
 def test_make_generate_prints_the_problem_and_fails(

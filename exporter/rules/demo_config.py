@@ -262,21 +262,43 @@ def _is_file(place: configpath.Place, key: str) -> bool:
     return key in PATH_KEYS or key.endswith("_file")
 
 
-def leftovers(data: Any) -> list[str]:
-    """What in the demo config is not the demo's: each as 'PATH = VALUE: why'."""
+def _leftovers(data: Any) -> list[tuple[configpath.Place, str]]:
+    """(place, 'PATH = VALUE: why') of everything in the demo config that is not the demo's."""
     out = []
     for place, key, text in _strings(data, (), ""):
         shown = f"{configpath.show(data, place)} = {text!r}"
         if env := _ENV.search(text):
-            out.append(f"{shown}: reads {env.group(0)}, which the demo does not set")
+            out.append((place, f"{shown}: reads {env.group(0)}, which the demo does not set"))
         elif _URL.match(text):
             host = urlsplit(text).hostname or ""
             if host not in LOOPBACK:
-                out.append(f"{shown}: contacts {host!r}, not loopback")
+                out.append((place, f"{shown}: contacts {host!r}, not loopback"))
         elif key in HOST_KEYS and _host(text) not in LOOPBACK:
-            out.append(f"{shown}: contacts {_host(text)!r}, not loopback")
+            out.append((place, f"{shown}: contacts {_host(text)!r}, not loopback"))
         elif _is_file(place, key) and text.startswith(("/", "~")):
-            out.append(f"{shown}: reads an absolute path, which is production's, not the demo's")
+            why = "reads an absolute path, which is production's, not the demo's"
+            out.append((place, f"{shown}: {why}"))
+    return out
+
+
+def leftovers(data: Any) -> list[str]:
+    """What in the demo config is not the demo's: each as 'PATH = VALUE: why'."""
+    return [text for _, text in _leftovers(data)]
+
+
+def _without_standin(data: Any, left: list[tuple[configpath.Place, str]]) -> list[int]:
+    """Indexes of the services none of whose probes reach loopback: every probe's address is a
+    leftover. A service with one probe on a stand-in and one elsewhere is not among them (that
+    is drift inside what the demo shows)."""
+    services = data.get("services") if isinstance(data, dict) else None
+    out = []
+    for i, service in enumerate(services if isinstance(services, list) else []):
+        probes = service.get("probes") if isinstance(service, dict) else None
+        if not isinstance(probes, list) or not probes:
+            continue
+        off = {p[3] for p, _ in left if p[:3] == ("services", i, "probes") and len(p) > 3}
+        if off == set(range(len(probes))):
+            out.append(i)
     return out
 
 
@@ -288,8 +310,11 @@ def derive(operator: Any, demo: Any, layout: Mapping[str, str]) -> str:
         raise DemoConfigError([f"{OPERATOR}: the config must be a mapping at the top"])
     if not isinstance(demo, dict):
         raise DemoConfigError([f"{DEMO}: a mapping with edits and addresses"])
-    if unknown := set(demo) - {"edits", "addresses"}:
+    if unknown := set(demo) - {"edits", "addresses", "services_without_standin"}:
         problems.append(f"{DEMO}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    policy = demo.get("services_without_standin", "fail")
+    if policy not in ("fail", "leave_out"):
+        problems.append(f"{DEMO}: services_without_standin: fail or leave_out, not {policy!r}")
     data = _copy(operator)
     edits = demo.get("edits") or []
     if not isinstance(edits, list):
@@ -299,13 +324,37 @@ def derive(operator: Any, demo: Any, layout: Mapping[str, str]) -> str:
         data = _edit(data, edit, f"edits[{i}]", _fill(layout, f"edits[{i}]", problems), problems)
     entries = _address_map(demo.get("addresses"), _fill(layout, "addresses", problems), problems)
     data = _apply_addresses(data, entries, problems)
-    for leftover in leftovers(data):
+    left = _leftovers(data)
+    left_out: list[str] = []
+    if policy == "leave_out":
+        # a whole service the demo has no stand-in for (one the operator just added) is left
+        # out, and the file says so; anything else unmapped is drift and fails below
+        for i in reversed(_without_standin(data, left)):
+            hosts = sorted(
+                {
+                    text.split(": contacts ", 1)[-1].split(",")[0]
+                    for p, text in left
+                    if p[:2] == ("services", i) and ": contacts " in text
+                }
+            )
+            left_out.insert(
+                0, f"{data['services'][i]['name']} (no stand-in for {', '.join(hosts)})"
+            )
+            del data["services"][i]
+        left = _leftovers(data)
+    for _, leftover in left:
         problems.append(
             f"{OUTPUT}: {leftover} (map it in {DEMO} addresses, or drop it there with the reason)"
         )
     if problems:
         raise DemoConfigError(problems)
-    return render(data, [OPERATOR, DEMO], preamble=PREAMBLE)
+    preamble = PREAMBLE
+    if left_out:
+        preamble += (
+            "\n\nLeft out, as config/demo.yml's services_without_standin says (map an address of"
+            "\nthe service to a stand-in there to bring it in): " + "; ".join(left_out) + "."
+        )
+    return render(data, [OPERATOR, DEMO], preamble=preamble)
 
 
 # --- files --------------------------------------------------------------------------------------
