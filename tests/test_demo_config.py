@@ -229,17 +229,25 @@ NEW_SERVICE = (
 )
 
 
-def test_a_new_service_without_a_standin_is_left_out_and_named(tmp_path: Path) -> None:
-    """Adding a service stays one edit of config/hotrod.yml: the shipped map leaves a service
-    with no stand-in out of the demo, and the generated file's header says so."""
+def test_the_shipped_map_refuses_a_new_service_without_a_standin(tmp_path: Path) -> None:
+    """A service added to config/hotrod.yml with no stand-in fails make generate's demo stage,
+    naming the value and its path, until config/demo.yml drops or maps it."""
     root = _copy_with(tmp_path, lambda t: t.replace("\nservices:\n", NEW_SERVICE, 1))
-    text = demo_config.build(root)
-    names = [s["name"] for s in yaml.safe_load(text)["services"]]
-    assert "hotdash-production" not in names and "hotdash-app" in names
-    header = "".join(line[2:] for line in text.splitlines() if line.startswith("#"))
+    with pytest.raises(DemoConfigError) as e:
+        demo_config.build(root)
+    assert (
+        "exporter/default.yml: services[hotdash-production].probes[health].url = "
+        "'https://hotdash-production.fly.dev/health': contacts 'hotdash-production.fly.dev'"
+    ) in str(e.value)
+    demo = root / "config" / "demo.yml"
+    text = demo.read_text(encoding="utf-8")
+    demo.write_text(
+        text.replace("services_without_standin: fail", "services_without_standin: leave_out")
+    )
+    built = demo_config.build(root)
+    assert "hotdash-production" not in [s["name"] for s in yaml.safe_load(built)["services"]]
+    header = "".join(line[2:] for line in built.splitlines() if line.startswith("#"))
     assert "hotdash-production (no stand-in for 'hotdash-production.fly.dev')" in header
-    # without the new service, the file is the committed one
-    assert "hotdash-production" not in (ROOT / demo_config.OUTPUT).read_text(encoding="utf-8")
 
 
 def test_a_demo_service_gaining_an_unmapped_probe_fails_naming_value_and_path(
