@@ -17,12 +17,13 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from exporter.atomicfile import write_atomic
 
 FORMAT_VERSION = 1
 PHASES: tuple[str, ...] = ("inspect", "create", "restore", "checks", "drop")
@@ -190,27 +191,10 @@ class StateFile:
             return state
 
     def _write(self, data: bytes) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".restore-state-", suffix=".tmp", dir=directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomic(self.path, data, ".restore-state-")
         except OSError as e:
             raise StateError(f"{self.path} cannot be written: {e.strerror}") from None
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
 
 # --- the report ----------------------------------------------------------------------------------

@@ -9,13 +9,13 @@ reported by :attr:`StateStore.status`; none of them raises, and the state in mem
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
+
+from exporter.atomicfile import write_atomic
 
 log = logging.getLogger("redline.heartbeats")
 
@@ -138,26 +138,9 @@ class StateStore:
         """Write ``data`` atomically; True on success. Never raises for an OS error."""
         if self.path is None:
             return True
-        directory = os.path.dirname(os.path.abspath(self.path))
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".heartbeats-", suffix=".tmp", dir=directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-            # the rename itself is durable only once the directory is synced
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomic(self.path, data, ".heartbeats-")
         except OSError as e:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
             self._set("unwritable", f"{self.path} cannot be written: {e.strerror}")
             return False
         self.saves += 1

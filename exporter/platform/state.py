@@ -10,13 +10,13 @@ a corrupt one (set aside as ``FILE.corrupt``) or a failed save is a status, neve
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from exporter.atomicfile import write_atomic
 
 log = logging.getLogger("redline.platform")
 
@@ -122,25 +122,9 @@ class StateStore:
     def save(self, data: bytes) -> bool:
         if self.path is None:
             return True
-        directory = os.path.dirname(os.path.abspath(self.path))
-        tmp = None
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".fly-machines-", suffix=".tmp", dir=directory)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            tmp = None
-            dir_fd = os.open(directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomic(self.path, data, ".fly-machines-")
         except OSError as e:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
             self._fail("unwritable", f"{self.path} cannot be written: {e.strerror}")
             return False
         self.status = "ok"
