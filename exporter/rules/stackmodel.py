@@ -26,6 +26,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from exporter import durations
 from exporter.config import Config, Service, load_config
 from exporter.launch.config import alertmanager_intervals
 from exporter.rules.model import alternatives
@@ -106,17 +107,6 @@ def _num(value: float) -> Decimal:
     return d.to_integral_value() if d == d.to_integral_value() else d.normalize()
 
 
-def prom_duration(value: float) -> str:
-    """Whole seconds as the largest exact Prometheus unit: 2592000 -> 30d, 90 -> 90s."""
-    whole = _num(value)
-    for size, unit in ((604800 * 52, "y"), (604800, "w"), (86400, "d"), (3600, "h"), (60, "m")):
-        if whole >= size and whole % size == 0:
-            return f"{whole // size}{unit}"
-    if whole == whole.to_integral_value():
-        return f"{whole}s"
-    return f"{int(whole * 1000)}ms"
-
-
 # --- SLOs ---------------------------------------------------------------------------------------
 
 
@@ -181,7 +171,7 @@ def slos_of(config: Config) -> SLOSpec:
                 )
             )
     return SLOSpec(
-        version="redline.slo/v1", window=prom_duration(config.slo_window), slos=tuple(slos)
+        version="redline.slo/v1", window=durations.prom(_num(config.slo_window)), slos=tuple(slos)
     )
 
 
