@@ -468,7 +468,7 @@ def _to_python(node: yaml.Node, path: tuple[str | int, ...], lines: _Lines, file
     lines.lines[path] = node.start_mark.line + 1
 
     def fail(at: tuple[str | int, ...], mark: yaml.Mark, message: str) -> ConfigError:
-        return ConfigError([ConfigIssue(file, _fmt(at), mark.line + 1, message)])
+        return ConfigError([ConfigIssue(file, format_path(at), mark.line + 1, message)])
 
     lines.values += 1
     if lines.values > MAX_VALUES:
@@ -509,7 +509,7 @@ def _to_python(node: yaml.Node, path: tuple[str | int, ...], lines: _Lines, file
     return scalar(node, path)
 
 
-def _fmt(path: tuple[str | int, ...]) -> str:
+def format_path(path: tuple[str | int, ...]) -> str:
     out = ""
     for seg in path:
         if isinstance(seg, int):
@@ -628,7 +628,7 @@ def _issues(error: ValidationError, lines: _Lines, file: str) -> list[ConfigIssu
             message = f"unknown probe kind; expected one of {', '.join(PROBE_KINDS)}"
         elif err["type"] == "union_tag_not_found":
             message = f"missing key 'kind' (one of {', '.join(PROBE_KINDS)})"
-        out.append(ConfigIssue(file, _fmt(path_t), lines.find(path_t), message))
+        out.append(ConfigIssue(file, format_path(path_t), lines.find(path_t), message))
     return out
 
 

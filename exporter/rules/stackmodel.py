@@ -73,7 +73,7 @@ class ModelError(SpecError):
 
 def _located(e: ModelError, config_path: Path | None, spec_dir: Path | None) -> SpecError:
     """``e`` as ``file:line: path: message``, the line read from the file when it is at hand."""
-    from exporter.config import ConfigError, _fmt, read_yaml
+    from exporter.config import ConfigError, format_path, read_yaml
 
     if e.file == "config":
         path, shown = config_path, str(config_path) if config_path else CONFIG
@@ -88,7 +88,7 @@ def _located(e: ModelError, config_path: Path | None, spec_dir: Path | None) -> 
         except (OSError, ConfigError):
             line = None
     where = f"{shown}:{line}" if line else shown
-    return SpecError(f"{where}: {_fmt(e.path)}: {e.message}")
+    return SpecError(f"{where}: {format_path(e.path)}: {e.message}")
 
 
 @dataclass(frozen=True)
