@@ -373,8 +373,11 @@ def history_prom() -> Iterator[Prometheus]:
         (work / "prom" / "data").mkdir(parents=True)
         history.backfill(work / "prom" / "data", work)
         config = "global: {scrape_interval: 15s, evaluation_interval: 15s}\n"
+        # the admin API: tests/test_ops_victoriametrics.py takes a snapshot of the history
         with Prometheus(
-            work / "prom", config, extra_args=("--storage.tsdb.retention.time=10y",)
+            work / "prom",
+            config,
+            extra_args=("--storage.tsdb.retention.time=10y", "--web.enable-admin-api"),
         ) as prom:
             yield prom
 

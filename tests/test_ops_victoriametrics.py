@@ -3,7 +3,7 @@ long-term store of alert_rules/stack.yml: they must find what they find in Prome
 
 The history is the ops tests' (tests/ops_history.py: known shapes, backfilled into a real
 Prometheus), moved into a real VictoriaMetrics the way an operator moves one machine's history
-there: ``vmctl prometheus --prom-snapshot`` over Prometheus's data directory. Each command's
+there: ``vmctl prometheus --prom-snapshot`` over a snapshot of Prometheus's data. Each command's
 result from VictoriaMetrics is then compared with its result from Prometheus, field by field,
 numbers within :data:`RTOL` (MetricsQL's rate() and quantiles are not bit-identical to
 PromQL's; docs/scaling.md lists the differences).
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -50,34 +52,68 @@ RTOL = 0.02
 
 @pytest.fixture(scope="module")
 def vm(history_prom: Prometheus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # noqa: F811
-    workdir = tmp_path_factory.mktemp("vm-history")
-    # the history is from 2025: keep it (the default retention is one month); no result cache,
-    # so no answer computed while the import was still landing is served again later
-    with VictoriaMetrics(
-        workdir, extra_args=("-retentionPeriod=100y", "-search.disableCache")
-    ) as server:
-        vmctl = shutil.which("vmctl") or "/usr/bin/vmctl"
-        other_end, terminal = os.openpty()
-        moved = subprocess.run(
-            [
-                vmctl,
-                "prometheus",
-                "-s",  # no confirmation prompt
-                "--vm-disable-progress-bar",  # it needs a terminal
-                f"--prom-snapshot={history_prom.workdir / 'data'}",
-                f"--vm-addr={server.url}",
-            ],
-            stdin=terminal,  # vmctl 1.79 fails without a terminal, whatever its flags
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        os.close(terminal)
-        os.close(other_end)
-        assert moved.returncode == 0, moved.stdout + moved.stderr
-        _searchable(server, history_prom)
-        yield server.url
+    # a snapshot, as docs/scaling.md says: the live data directory changes under vmctl while
+    # Prometheus compacts the backfilled blocks
+    request = urllib.request.Request(
+        f"{history_prom.url}/api/v1/admin/tsdb/snapshot", method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        snapshot = history_prom.workdir / "data" / "snapshots" / json.load(answer)["data"]["name"]
+    report = ""
+    for _ in range(MOVE_ATTEMPTS):
+        workdir = tmp_path_factory.mktemp("vm-history")
+        # the history is from 2025: keep it (the default retention is one month); no result
+        # cache, so no answer computed while the import was still landing is served again later
+        with VictoriaMetrics(
+            workdir, extra_args=("-retentionPeriod=100y", "-search.disableCache")
+        ) as server:
+            report = _vmctl(snapshot, server.url)
+            read, sent = _samples(report)
+            if sent != read:
+                # vmctl 1.79 now and then sends fewer samples than the snapshot holds (a
+                # thousand of 104,844 here): the operator's check in docs/scaling.md. Moving
+                # again into the same store would double the rest, so a fresh store it is.
+                continue
+            _searchable(server, history_prom)
+            yield server.url
+            return
+    pytest.fail(f"vmctl lost samples in {MOVE_ATTEMPTS} moves; the last said:\n{report}")
+
+
+MOVE_ATTEMPTS = 4
+
+
+def _vmctl(snapshot: Path, vm_url: str) -> str:
+    """vmctl's report of moving ``snapshot`` into the VictoriaMetrics at ``vm_url``."""
+    vmctl = shutil.which("vmctl") or "/usr/bin/vmctl"
+    other_end, terminal = os.openpty()
+    moved = subprocess.run(
+        [
+            vmctl,
+            "prometheus",
+            "-s",  # no confirmation prompt
+            "--vm-disable-progress-bar",  # it needs a terminal
+            f"--prom-snapshot={snapshot}",
+            f"--vm-addr={vm_url}",
+        ],
+        stdin=terminal,  # vmctl 1.79 fails without a terminal, whatever its flags
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    os.close(terminal)
+    os.close(other_end)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    return moved.stdout + moved.stderr
+
+
+def _samples(report: str) -> tuple[int, int]:
+    """(samples in the snapshot, samples sent to VictoriaMetrics) from vmctl's report."""
+    read = re.search(r"^\s*samples: (\d+);", report, re.M)
+    sent = re.search(r"^\s*total samples: (\d+);", report, re.M)
+    assert read and sent, f"vmctl's report has no sample counts:\n{report}"
+    return int(read.group(1)), int(sent.group(1))
 
 
 def _searchable(server: VictoriaMetrics, prom: Prometheus) -> None:
