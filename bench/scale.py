@@ -45,7 +45,7 @@ if str(BENCH_DIR) not in sys.path:
 from procs import Child, Children, HarnessError, wait_for  # noqa: E402
 from table import INFO, MISS, PASS, Row, Section, num, ratio  # noqa: E402
 
-from exporter.demo.servers import free_port  # noqa: E402
+from exporter.demo.servers import free_ports  # noqa: E402
 from exporter.rules import prometheus_config  # noqa: E402
 from exporter.rules.render import render  # noqa: E402
 from exporter.rules.spec import RemoteWrite, ScrapeTarget, load_stack  # noqa: E402
@@ -183,7 +183,7 @@ def measure(factor: int, tmp: Path, children: Children, warmup: float, window: f
     token.write_text(TOKEN + "\n")
     config = tmp / "redline.yml"
     config.write_text(config_text(factor, ports, token))
-    exporter_port, prom_port, vm_port = free_port(), free_port(), free_port()
+    exporter_port, prom_port, vm_port = free_ports(3)
     vm_url = f"http://127.0.0.1:{vm_port}"
     vm = children.start(
         "victoria-metrics",

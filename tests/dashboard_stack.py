@@ -51,7 +51,7 @@ from exporter.app import initial_runtime, make_app
 from exporter.config import Config, load_config
 from exporter.demo import layout
 from exporter.demo.platform import PlatformStandIn
-from exporter.demo.servers import Alertmanager, Prometheus, ServerError, free_port
+from exporter.demo.servers import Alertmanager, Prometheus, ServerError, free_ports
 from exporter.demo.standins import DEFAULT_PORTS, run_standins
 from exporter.rules.alerts import JOB
 from exporter.rules.prometheus_config import platform_jobs
@@ -455,9 +455,9 @@ class Stack:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.ports = Ports(
-            free_port(), free_port(), 0, {name: free_port() for name in DEFAULT_PORTS}, free_port()
-        )
+        exporter, vendors, platform, *standins = free_ports(3 + len(DEFAULT_PORTS))
+        moved = dict(zip(DEFAULT_PORTS, standins, strict=True))
+        self.ports = Ports(exporter, vendors, 0, moved, platform)
         self.exporter_url = f"http://127.0.0.1:{self.ports.exporter}"
         self._ready = threading.Event()
         self._error: BaseException | None = None

@@ -40,7 +40,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from exporter.demo.servers import ServerError, free_port
+from exporter.demo.servers import ServerError, free_ports
 from exporter.rules import build, prometheus_config
 from exporter.rules.demo import DemoProfile
 from exporter.rules.render import render
@@ -241,8 +241,8 @@ def _site(tmp: Path, ports: dict[str, int], cert: Path, key: Path) -> Path:
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     tmp = tmp_path_factory.mktemp("deploy")
-    ports = {n: free_port() for n in ("redline", "prometheus", "alertmanager", "vm", "https")}
-    ports["http"] = free_port()
+    names = ("redline", "prometheus", "alertmanager", "vm", "https", "http")
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     secrets = tmp / "secrets"
     secrets.mkdir(mode=0o750)
     for name, value in (("heartbeat-token", HEARTBEAT_TOKEN), ("ingest-token", INGEST_TOKEN)):

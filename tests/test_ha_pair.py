@@ -42,7 +42,7 @@ from exporter.demo.servers import (
     Receiver,
     Redline,
     ServerError,
-    free_port,
+    free_ports,
 )
 from exporter.rules.demo import DemoProfile
 from exporter.rules.spec import REPLICA_LABEL, load_stack
@@ -83,8 +83,9 @@ def _files(profile: DemoProfile) -> dict[str, str]:
 def pair(tmp_path: Path) -> Iterator[Pair]:
     stack = load_stack(ROOT / "alert_rules")
     assert stack.replicas == ("a", "b"), "stack.yml ships the pair this test runs"
-    exporter_port, prom_ports = free_port(), {r: free_port() for r in stack.replicas}
-    am_ports = [(free_port(), free_port()) for _ in range(2)]
+    exporter_port, am_a, am_a_gossip, am_b, am_b_gossip, *prom = free_ports(5 + len(stack.replicas))
+    prom_ports = dict(zip(stack.replicas, prom, strict=True))
+    am_ports = [(am_a, am_a_gossip), (am_b, am_b_gossip)]
     receiver = Receiver(tmp_path / "receiver")
     profile = DemoProfile(
         exporters=(f"127.0.0.1:{exporter_port}",),
