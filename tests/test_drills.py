@@ -48,6 +48,7 @@ from exporter.config import load_config
 from exporter.demo import drills, layout
 from exporter.demo.standins import DEFAULT_PORTS
 from exporter.ops import capacity, postmortem
+from exporter.ops.baseline import BLIND_FACTOR
 from exporter.ops.promapi import PromClient
 from tests.promtool import promtool_problems
 
@@ -374,13 +375,16 @@ def test_baseline_over_the_drill(
     assert 0 < broken < 1  # the drill's outage is in the window
     # chatwoot does not depend on the database the other drill stops
     assert services["chatwoot"]["probes"]["health"]["availability"] == 1.0
-    # the stand-ins answer on loopback in milliseconds: far below every latency threshold
-    # (services the drills leave alone: a failing probe's durations are not normal ones)
-    verdicts = {
-        t["subject"]: t["verdict"] for t in doc["thresholds"] if t["threshold"] == "degraded_after"
-    }
+    # the stand-ins answer on loopback in milliseconds, far below every latency threshold, so
+    # these are blind; unless the machine is so busy that one run took a fifth of the
+    # threshold (it happened in CI), and then the verdict must say ok. (Services the drills
+    # leave alone: a failing probe's durations are not normal ones.)
+    judged = {t["subject"]: t for t in doc["thresholds"] if t["threshold"] == "degraded_after"}
     for subject in ("chatwoot/health", "llamaindex-mcp/health", "shopify/shop"):
-        assert verdicts[subject] == "blind", verdicts
+        service, probe = subject.split("/")
+        slowest = services[service]["probes"][probe]["latency_seconds"]["max"]
+        expected = "blind" if judged[subject]["value"] > BLIND_FACTOR * slowest else "ok"
+        assert judged[subject]["verdict"] == expected, (subject, slowest, judged[subject])
     assert "agent-service" in (tmp_path / "baseline.md").read_text()
 
 
