@@ -1406,6 +1406,12 @@ SHARD_INFO = Metric(
     "scrapes it with (alert_rules/stack.yml exporters).",
     ("running",),
 )
+SHARD_COUNT = Metric(
+    "redline_shard_count",
+    "gauge",
+    "N of this exporter's --shard=I/N: how many shards it was started to be one of (1 "
+    "unsharded). RedlineShardMismatch compares it with the shares the shards serve.",
+)
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
 )
@@ -1701,6 +1707,7 @@ ALL: tuple[Metric, ...] = (
     CONFIG_TARGETS,
     WEB_AUTH_FAILURES,
     SHARD_INFO,
+    SHARD_COUNT,
     BUILD_INFO,
     ASYNCIO_TASKS,
 )
