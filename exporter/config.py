@@ -331,7 +331,8 @@ class Config(Model):
     vendors: VendorsConfig = VendorsConfig()  # status feeds and vendor API checks (docs/vendors.md)
     backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
     heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
-    launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
+    # the next launch window, or None: no launch planned (docs/launch-day.md)
+    launch: LaunchConfig | None = None
     # Fly.io and Supabase (docs/platform.md); validated even when absent (see _platform)
     platform: PlatformConfig = Field(default=PlatformConfig(), validate_default=True)
     # The window every SLO's objective and error budget is measured over (docs/slos.md).
