@@ -401,6 +401,23 @@ def test_a_service_down_silences_its_own_symptoms(am: Alertmanager) -> None:
     assert states["s2"] and states["s3"] == []
 
 
+def test_after_a_service_outage_its_slowness_stays_silent(am: Alertmanager) -> None:
+    """ServiceLatencyHigh's 30 min window holds the outage's timed-out probes after the service
+    is back: their ticket is the outage's (OutageWindow), another service's is not."""
+    states = _states(
+        am,
+        [
+            {"alertname": "OutageWindow", "cause": "ServiceDown", "service": "chatwoot",
+             "severity": "info", "case": "l1"},
+            {"alertname": "ServiceLatencyHigh", "severity": "ticket", "service": "chatwoot",
+             "probe": "api", **EXPORTER, "case": "l2"},
+            {"alertname": "ServiceLatencyHigh", "severity": "ticket", "service": "hotdash-app",
+             "probe": "health", **EXPORTER, "case": "l3"},
+        ],
+    )  # fmt: skip
+    assert states["l2"] and states["l3"] == []
+
+
 # Labels that only say what kind of alert a source is, not which thing it is about.
 KIND_LABELS = {"alertname", "severity", "cause"}
 

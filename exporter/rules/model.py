@@ -46,6 +46,9 @@ class Case:
     # the last step at which ``expect[0]`` still fires: checked there and one step later, where
     # it must have stopped (for an alert whose end matters, such as OutageWindow's)
     until: int | None = None
+    # a quiet case (no ``expect``): the step at which nothing may fire, when the longest ``for``
+    # plus 2 (the default) comes before its input could fire anything
+    at: int | None = None
 
 
 @dataclass(frozen=True)

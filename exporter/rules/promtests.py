@@ -5,7 +5,8 @@ For each case, with ``expect[0]`` the rule under test (onset step s, ``for`` of 
 - at the boundary (step s + f) it fires, with its exact labels and annotations;
 and at both steps every other rule of the alert that the case expects is checked too (firing
 once its own boundary has passed), so an alert's severities are tested together. Each quiet case
-is checked once the longest ``for`` of the alert has passed, with no alert expected.
+is checked once the longest ``for`` of the alert has passed (or at its own ``at``), with no alert
+expected.
 
 Steps are the evaluation interval of alert_rules/stack.yml; input series use the same interval,
 so a step is one scrape and one evaluation, as in production.
@@ -114,6 +115,7 @@ def alert_tests(alerts: list[Alert], stack: StackSpec) -> list[Ordered]:
         if alert.quiet is not None:
             _check_case(alert, alert.quiet)
             longest = max(_steps(r.for_, interval) for r in alert.rules)
+            at = alert.quiet.at if alert.quiet.at is not None else longest + 2
             tests.append(
                 Ordered(
                     name=f"{alert.name}: quiet",
@@ -121,7 +123,7 @@ def alert_tests(alerts: list[Alert], stack: StackSpec) -> list[Ordered]:
                     input_series=_series(alert.quiet),
                     alert_rule_test=[
                         Ordered(
-                            eval_time=_at(longest + 2, interval),
+                            eval_time=_at(at, interval),
                             alertname=alert.name,
                             exp_alerts=[],
                         )

@@ -38,6 +38,7 @@ def _levels(spec: AlertSpec) -> list[str]:
             ("window", "window"),
             ("horizon", "horizon"),
             ("guard", "guard"),
+            ("min_bad", "least bad events"),
         )
         if any(getattr(lvl, key) is not None for lvl in levels.values())
     ]

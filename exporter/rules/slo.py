@@ -32,6 +32,7 @@ from typing import Any
 
 from exporter import metrics as m
 from exporter.rules.alerts import ramp, seq, series
+from exporter.rules.alerts.common import target
 from exporter.rules.model import Alert, Case, Expect, Rule, alternatives, sel
 from exporter.rules.render import Ordered, num
 from exporter.rules.spec import SLO, AlertSpec, BurnWindow, Severity, SLOSpec, SpecError, seconds
@@ -188,9 +189,14 @@ def available(slo: SLO) -> str:
     where: dict[str, Any] = {"service": sli.service, "probe": ("=~", alternatives(sli.probes))}
     success = sel(m.PROBE_SUCCESS, **where)
     pin = sel(m.PROBE_REASON, **where, reason="json")
-    ident = "job, instance, service, probe"
+    # Matched on every label but `reason`, so the result keeps all of probe_success's labels.
+    # `on (job, instance, ...)` kept only the listed ones (one-to-one matching does), and `or`
+    # then added probe_success itself as a second series wherever a series carries a label
+    # the list lacks: the `shard` of a sharded scrape job, and in VictoriaMetrics the external
+    # labels on everything stored (`cluster`, `replica`): two series per probe run, one of
+    # them 0, where there must be one 1.
     # the reason series exist once the exporter ran the probe; without them, probe_success
-    return f"{success}\n  + on ({ident}) ({pin} == bool 1)\nor\n{success}"
+    return f"{success}\n  + ignoring (reason) ({pin} == bool 1)\nor\n{success}"
 
 
 def recordings(
@@ -642,6 +648,32 @@ def expression_tests(
                 interval=f"{num(step)}s",
                 input_series=[Ordered(series=k, values=v) for k, v in inputs.items()],
                 promql_expr_test=[sample(_ratio(short), 0, full_at)],
+            )
+        )
+        # the same with a label the rule does not name (a sharded scrape job's `shard`; in
+        # VictoriaMetrics, the external labels): one available run per probe run, not two
+        on_shard = {"shard": "1/2"}
+        labelled = {
+            series(m.PROBE_SUCCESS, **ident, **on_shard): inputs[series(m.PROBE_SUCCESS, **ident)],
+            series(m.PROBE_REASON, **ident, reason="json", **on_shard): inputs[
+                series(m.PROBE_REASON, **ident, reason="json")
+            ],
+        }
+        own = {**target(**ident, **on_shard), "slo": slo.name}
+        own_labels = ", ".join(f'{k}="{v}"' for k, v in sorted(own.items()))
+        pin_tests.append(
+            Ordered(
+                name=f"{ALERT} {slo.name}: {probe} failing only its version pin, on a shard",
+                interval=f"{num(step)}s",
+                input_series=[Ordered(series=k, values=v) for k, v in labelled.items()],
+                promql_expr_test=[
+                    Ordered(
+                        expr=f'{AVAILABLE}{{slo="{slo.name}"}}',
+                        eval_time=f"{int(Decimal(full_at) * step)}s",
+                        exp_samples=[Ordered(labels=f"{AVAILABLE}{{{own_labels}}}", value=1)],
+                    ),
+                    sample(_ratio(short), 0, full_at),
+                ],
             )
         )
     return [

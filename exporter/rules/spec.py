@@ -211,6 +211,9 @@ class Level(Model):
     window: PromDuration | None = None  # range of rate/increase/quantile_over_time/predict_linear
     horizon: PromDuration | None = None  # how far predict_linear looks ahead
     guard: Quantity | None = None  # a second bound that must hold too (see the alert)
+    # a ratio alert's least number of bad events in its window (the SRE Workbook's advice for
+    # low traffic: below it, a ratio above the threshold is a few unlucky events)
+    min_bad: Quantity | None = None
     windows: tuple[BurnWindow, ...] = ()  # burn-rate alerts: (long, short, factor)
 
 

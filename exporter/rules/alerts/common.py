@@ -83,8 +83,8 @@ def case(
     return Case(series_, labels, expect, until)
 
 
-def quiet(series_: dict[str, str]) -> Case:
-    return Case(series_, {}, ())
+def quiet(series_: dict[str, str], at: int | None = None) -> Case:
+    return Case(series_, {}, (), at=at)
 
 
 # --- context: the spec and the shipped config -------------------------------------------------
@@ -188,9 +188,9 @@ def render_text(text: str, name: str, spec: AlertSpec) -> str:
     """``text`` with its ``[[key]]``, ``[[key.severity]]`` and ``[[key.severity|format]]``
     placeholders filled from the alert's levels in alert_rules/alerts.yml, so a description
     never repeats a ``for``, window or threshold by hand. ``key`` is a Level field (for,
-    threshold, window, guard, horizon, keep_firing_for); without a severity, every level must
-    agree on the value. ``|percent`` writes a ratio as a percentage, ``|duration`` seconds as
-    words; a duration field is always written in words."""
+    threshold, window, guard, min_bad, horizon, keep_firing_for); without a severity, every
+    level must agree on the value. ``|percent`` writes a ratio as a percentage, ``|duration``
+    seconds as words; a duration field is always written in words."""
 
     def fill(match: re.Match[str]) -> str:
         key, severity, fmt = match.group(1), match.group(2), match.group(3)

@@ -33,8 +33,8 @@ def alerts(ctx: Context) -> list[Alert]:
     by = labels_of(req, "service")
     rules = []
     for severity in spec.levels():
-        window, threshold, guard = ctx.values(
-            spec, "LogErrorRateHigh", severity, "window", "threshold", "guard"
+        window, threshold, guard, min_bad = ctx.values(
+            spec, "LogErrorRateHigh", severity, "window", "threshold", "guard", "min_bad"
         )
         # no 5xx series yet reads 0, not nothing, so baseline judges a clean service too
         ratio = (
@@ -42,7 +42,10 @@ def alerts(ctx: Context) -> list[Alert]:
             f"  or sum by ({by}) (rate({sel(req)}[{window}])) * 0)\n"
             f"  / sum by ({by}) (rate({sel(req)}[{window}]))"
         )
-        enough = f"sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}"
+        enough = (
+            f"sum by ({by}) (increase({sel(req)}[{window}])) >= {n(guard)}\n"
+            f"and sum by ({by}) (increase({sel(req, code_class='5xx')}[{window}])) >= {n(min_bad)}"
+        )
         measure = Measure(
             ratio, threshold, ("service",), "ratio", "ratio", window, enough, target=True
         )
@@ -54,6 +57,18 @@ def alerts(ctx: Context) -> list[Alert]:
     # 100 requests per step; counters far from 0, so both rates extrapolate alike
     def traffic(errors: float) -> dict[str, str]:
         return {ok_s: ramp(10000, 100 - errors, 60), err_s: ramp(100, errors, 60)}
+
+    # a quiet night: 2 good requests a step and `per_window` 5xx at once every 10 steps, so each
+    # full 5 min window from step 10 on holds exactly that many (none before)
+    def few_errors(where: dict[str, str], per_window: int) -> dict[str, str]:
+        return {
+            series(req, **where, code_class="2xx"): ramp(10000, 2, 90),
+            series(req, **where, code_class="5xx"): seq(
+                *((100 + per_window * k, 10) for k in range(9))
+            ),
+        }
+
+    night = {**r, "service": "chatwoot"}
 
     out.append(
         Alert(
@@ -74,8 +89,12 @@ def alerts(ctx: Context) -> list[Alert]:
                     fires("page", 1, 0.1),
                     fires("ticket", 1, 0.1),
                 ),
+                # 3 of 23 requests a window (13%, above the page's 5%): a ticket, and no page
+                # for 3 failed requests (the page's min_bad)
+                case(few_errors(r, 3), {"service": "agent-service"}, fires("ticket", 10, 3 / 23)),
             ),
-            quiet(traffic(0.5)),
+            # 2 of 22 (9%): below the ticket's min_bad too; checked past both levels' `for`
+            quiet({**traffic(0.5), **few_errors(night, 2)}, at=35),
         )
     )
 

@@ -463,7 +463,18 @@ def _latency(ctx: Context) -> Alert:
                         fires("ticket", 0, float(worse), budget.probe),
                     )
                 )
-            quiet_series[name] = seq((budget.ticket / 2, 60))
+            quiet_series[name] = seq((budget.ticket / 2, 104))
+    # after a fast half hour, three isolated slow probes 5 min apart (steps 62, 72, 82), each
+    # far past the page budget: 3 of the window's 61 runs, so its p95 stays at the fast ones'
+    # (over 5 min it was half-way to the slow one, and paged at step 82); checked at step 90
+    paged = [b for b in spec.budgets if b.page is not None]
+    if paged:
+        first = paged[0]
+        assert first.page is not None  # for mypy: paged
+        fast, slow = first.ticket / 2, first.page * 3
+        isolated = [(fast, 62), (slow, 1), (fast, 9), (slow, 1), (fast, 9), (slow, 1), (fast, 20)]
+        name = series(m.PROBE_DURATION, service=first.services[0], probe=first.probe)
+        quiet_series[name] = seq(*isolated)
     return Alert(
         "ServiceLatencyHigh",
         "probes",
@@ -476,23 +487,27 @@ def _latency(ctx: Context) -> Alert:
         spec.dashboard,
         tuple(rules),
         tuple(cases),
-        quiet(quiet_series),
+        quiet(quiet_series, at=90),
     )
 
 
 def _ratio_alert_levels(
     ctx: Context, name: str, errors: str, total: str, matching: str = ""
 ) -> tuple[AlertSpec, list[Rule]]:
-    """Rules for 'errors over total above threshold, with at least guard events' per level."""
+    """Rules for 'errors over total above threshold, with at least guard events and min_bad
+    errors' per level."""
     spec = ctx.alert(name)
     rules = []
     for severity in spec.levels():
-        window, threshold, guard = ctx.values(spec, name, severity, "window", "threshold", "guard")
+        window, threshold, guard, min_bad = ctx.values(
+            spec, name, severity, "window", "threshold", "guard", "min_bad"
+        )
         expr = (
             f"increase({errors}[{window}])\n"
             f"  / {matching}increase({total}[{window}])\n"
             f"  > {n(threshold)}\n"
-            f"and increase({total}[{window}]) >= {n(guard)}"
+            f"and increase({total}[{window}]) >= {n(guard)}\n"
+            f"and {matching}increase({errors}[{window}]) >= {n(min_bad)}"
         )
         rules.append(ctx.rule(spec, severity, expr))
     return spec, rules
@@ -515,6 +530,8 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
     def inputs(failed_per_step: int) -> dict[str, str]:
         return {failed: ramp(10, failed_per_step, 60), done: ramp(1000, 50, 60)}
 
+    low = {"service": "agent-service", "probe": "queue-low"}
+
     return Alert(
         "AgentJobsFailing",
         "probes",
@@ -526,11 +543,31 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
         spec.dashboard,
         tuple(rules),
         (
-            case(inputs(1), target(**q), fires("ticket", 1, 0.02)),
+            # one failure a step: the window's (extrapolated, t + 0.5) failures reach the
+            # ticket's min_bad of 3 at step 3
+            case(inputs(1), target(**q), fires("ticket", 3, 0.02)),
             case(inputs(5), target(**q), fires("page", 1, 0.1), fires("ticket", 1, 0.1)),
+            # a quiet hour: 30 jobs per window and 3 of them failed (10%, above the page's 5%):
+            # a ticket, but 3 failed jobs do not wake anyone (the page's min_bad)
+            case(few_failures(failed, done, 3), target(**q), fires("ticket", 30, 0.1)),
         ),
-        quiet(inputs(0)),
+        # 2 failed of 30 (6.7%) from step 30: below the ticket's min_bad too; checked past
+        # both levels' `for`
+        quiet(
+            {
+                **inputs(0),
+                **few_failures(series(jobs, **low, state="failed"), series(processed, **low), 2),
+            },
+            at=55,
+        ),
     )
+
+
+def few_failures(bad: str, total: str, per_window: int) -> dict[str, str]:
+    """A quiet hour for a ratio alert with a 15 min window: the ``total`` counter grows by 1 a
+    step (30 events per window) and ``bad`` by ``per_window`` at once every 30 steps, so every
+    full window from step 30 on holds exactly that many bad events (none before)."""
+    return {bad: seq(*((10 + per_window * k, 30) for k in range(3))), total: ramp(1000, 1, 90)}
 
 
 def _mcp_errors(ctx: Context) -> Alert:
@@ -545,6 +582,7 @@ def _mcp_errors(ctx: Context) -> Alert:
             series(calls, **t): ramp(1000, 50, 60),
         }
 
+    few = {**t, "tool": "query_knowledge_base"}
     return Alert(
         "MCPToolErrorRateHigh",
         "probes",
@@ -556,8 +594,16 @@ def _mcp_errors(ctx: Context) -> Alert:
         spec.dashboard,
         tuple(rules),
         (
-            case(inputs(1), target(**t), fires("ticket", 1, 0.02)),
+            # min_bad 3 reached at step 3, as AgentJobsFailing's
+            case(inputs(1), target(**t), fires("ticket", 3, 0.02)),
             case(inputs(5), target(**t), fires("page", 1, 0.1), fires("ticket", 1, 0.1)),
+            # a quiet hour: 3 failed calls of 30 (10%) open a ticket, and page nobody
+            case(
+                few_failures(series(errors, **t), series(calls, **t), 3),
+                target(**t),
+                fires("ticket", 30, 0.1),
+            ),
         ),
-        quiet(inputs(0)),
+        # 2 failed of 30 (6.7%) from step 30: below the ticket's min_bad too
+        quiet({**inputs(0), **few_failures(series(errors, **few), series(calls, **few), 2)}, at=55),
     )
