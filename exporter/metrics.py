@@ -1354,6 +1354,35 @@ LAUNCH_WINDOW_END = Metric(
 )
 LAUNCH_METRICS: tuple[Metric, ...] = (LAUNCH_WINDOW, LAUNCH_WINDOW_START, LAUNCH_WINDOW_END)
 
+# --- maintenance windows (exporter/maintenance/): the config's maintenance: section --------------
+# A database's window carries service="database" like the database's own alerts, and its name in
+# `database`; a service's window leaves `database` empty.
+MAINTENANCE_WINDOW = Metric(
+    "redline_maintenance_window",
+    "gauge",
+    "1 while a planned maintenance window (maintenance: in the config) covers the service or "
+    "database, else 0; the MaintenanceWindow alert inhibits their alerts from it.",
+    ("window", "service", "database"),
+)
+MAINTENANCE_WINDOW_START = Metric(
+    "redline_maintenance_window_start_timestamp_seconds",
+    "gauge",
+    "Unix time the window's current or next occurrence starts (absent once a one-off window "
+    "is over).",
+    ("window",),
+)
+MAINTENANCE_WINDOW_END = Metric(
+    "redline_maintenance_window_end_timestamp_seconds",
+    "gauge",
+    "Unix time the window's current or next occurrence ends (exclusive).",
+    ("window",),
+)
+MAINTENANCE_METRICS: tuple[Metric, ...] = (
+    MAINTENANCE_WINDOW,
+    MAINTENANCE_WINDOW_START,
+    MAINTENANCE_WINDOW_END,
+)
+
 # --- the exporter's own behaviour (global counters/gauges in exporter/selfmetrics.py) ---------
 SCRAPE_DURATION = Metric(
     "redline_scrape_duration_seconds",
@@ -1692,6 +1721,7 @@ ALL: tuple[Metric, ...] = (
     *HEARTBEAT_METRICS,
     *VENDOR_METRICS,
     *LAUNCH_METRICS,
+    *MAINTENANCE_METRICS,
     *PLATFORM_METRICS,
     SCRAPE_DURATION,
     PROBE_ERRORS,

@@ -38,6 +38,7 @@ from exporter.vendors.source import FeedJob, VendorSource
 
 if TYPE_CHECKING:
     from exporter.config import Config
+    from exporter.launch.config import LaunchConfig
     from exporter.scheduler import Scheduler
     from exporter.secrets import Redactor
     from exporter.sources import Source
@@ -113,19 +114,13 @@ def snapshot(runtime: Runtime, now: float | None = None) -> dict[str, Any]:
     checked = [p["checked_at"] for s in services for p in s["probes"] if p["checked_at"]]
     checked += [b["checked_at"] for b in backups if b["checked_at"]]
     checked += [v["checked_at"] for v in (*vendors["feeds"], *vendors["checks"]) if v["checked_at"]]
-    start, end = runtime.config.launch.bounds()
     return {
         "generated_at": _r(now),
         "last_check_at": max(checked) if checked else None,
         "refresh_seconds": REFRESH_SECONDS,
         "version": __version__,
         "state": worst([s["state"] for s in services]),
-        "launch": {
-            "window": runtime.config.launch.describe(),
-            "start": start,
-            "end": end,
-            "phase": "before" if now < start else ("during" if now < end else "after"),
-        },
+        "launch": _launch(runtime.config.launch, now),
         "services": services,
         "vendors": vendors,
         "backups": backups,
@@ -602,9 +597,24 @@ def _heartbeats_html(snap: dict[str, Any], now: float) -> str:
     )
 
 
+def _launch(launch: LaunchConfig | None, now: float) -> dict[str, Any]:
+    if launch is None:
+        return {"window": None, "start": None, "end": None, "phase": "none"}
+    start, end = launch.bounds()
+    return {
+        "window": launch.describe(),
+        "start": start,
+        "end": end,
+        "phase": "before" if now < start else ("during" if now < end else "after"),
+    }
+
+
 def _launch_html(snap: dict[str, Any], now: float) -> str:
     launch = snap["launch"]
     phase = launch["phase"]
+    if phase == "none":
+        text = "No launch planned (launch: in the config sets the next one)."
+        return f'<p class="launch after" data-launch="none">{_e(text)}</p>'
     if phase == "before":
         text = f"Launch window {launch['window']}: starts in {span(launch['start'] - now)}."
     elif phase == "during":
