@@ -362,7 +362,7 @@ def test_a_vendor_outage_silences_our_alerts_about_its_api(am: Alertmanager) -> 
              "severity": "ticket", **EXPORTER, "case": "v2"},
             {"alertname": "SLOErrorBudgetBurn", "service": "shopify", "slo": "shopify-calls",
              "severity": "page", "case": "v3"},
-            {"alertname": "VendorApiFailing", "check": "chatwoot", "service": "chatwoot",
+            {"alertname": "VendorApiFailing", "check": "chatwoot-api", "service": "chatwoot-api",
              "severity": "ticket", **EXPORTER, "case": "v4"},
         ],
     )  # fmt: skip
