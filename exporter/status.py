@@ -121,6 +121,7 @@ def snapshot(runtime: Runtime, now: float | None = None) -> dict[str, Any]:
         "version": __version__,
         "state": worst([s["state"] for s in services]),
         "launch": _launch(runtime.config.launch, now),
+        "maintenance": _maintenance(runtime.config, now),
         "services": services,
         "vendors": vendors,
         "backups": backups,
@@ -609,6 +610,49 @@ def _launch(launch: LaunchConfig | None, now: float) -> dict[str, Any]:
     }
 
 
+def _maintenance(config: Config, now: float) -> list[dict[str, Any]]:
+    """The config's maintenance windows that are open or still to come (docs/maintenance.md)."""
+    out = []
+    for window in config.maintenance:
+        occurrence = window.current_or_next(now)
+        if occurrence is None:
+            continue  # a one-off window that is over
+        start, end = occurrence
+        out.append(
+            {
+                "name": window.name,
+                "services": list(window.services),
+                "when": window.describe(),
+                "reason": window.reason,
+                "start": start,
+                "end": end,
+                "state": "open" if start <= now else "next",
+            }
+        )
+    return sorted(out, key=lambda w: (w["state"] != "open", w["start"]))
+
+
+def _maintenance_html(snap: dict[str, Any], now: float) -> str:
+    rows = []
+    for w in snap["maintenance"]:
+        if w["state"] == "open":
+            text = (
+                f"Maintenance {w['name']} in progress ({', '.join(w['services'])}): "
+                f"{w['reason']}; their alerts notify nobody for {span(w['end'] - now)} more."
+            )
+        else:
+            text = (
+                f"Maintenance {w['name']} ({', '.join(w['services'])}) starts in "
+                f"{span(w['start'] - now)}: {w['reason']} ({w['when']})."
+            )
+        state = _e(w["state"])
+        rows.append(
+            f'<p class="launch {"during" if w["state"] == "open" else "before"}" '
+            f'data-maintenance="{_e(w["name"])}" data-state="{state}">{_e(text)}</p>'
+        )
+    return "\n".join(rows)
+
+
 def _launch_html(snap: dict[str, Any], now: float) -> str:
     launch = snap["launch"]
     phase = launch["phase"]
@@ -647,6 +691,7 @@ def render_html(snap: dict[str, Any], config_name: str) -> str:
 <p class="meta">Services: {_e(summary)}. Last check: <span id="last-check">{_e(last_text)}</span>.
 Page generated {_e(_utc(now))}; it refreshes every {snap["refresh_seconds"]} s.</p>
 {_launch_html(snap, now)}
+{_maintenance_html(snap, now)}
 </header>
 <main>
 <h2>Services</h2>
