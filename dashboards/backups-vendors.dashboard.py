@@ -78,7 +78,7 @@ backups = s.row(
                 ],
             }
         ],
-        alerts=("BackupFailed",),
+        alerts=("BackupFailed", "SupabasePITRDisabled"),
         w=8,
         h=8,
     ),

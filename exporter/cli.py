@@ -369,6 +369,12 @@ def _add_restore_test(sub: Any) -> None:
     add_parser(sub, LAZY_HELP["restore-test"])
 
 
+def _add_maintenance(sub: Any) -> None:
+    from exporter.maintenance.cli import add_parser  # docs/maintenance.md
+
+    add_parser(sub, LAZY_HELP["maintenance"])
+
+
 def _add_demo(sub: Any) -> None:
     try:
         from exporter.demo import cli as demo  # docs/demo.md, docs/failover-testing.md
@@ -387,6 +393,7 @@ LAZY: dict[str, Callable[[Any], None]] = {
     "postmortem": _add_ops,
     "launch-check": _add_launch_check,
     "restore-test": _add_restore_test,
+    "maintenance": _add_maintenance,
     "demo": _add_demo,
     "drill": _add_demo,
 }
@@ -398,6 +405,8 @@ LAZY_HELP = {
     "tell)",
     "restore-test": "restore the newest backup into a scratch database and check it now "
     "(exit 0 pass, 1 fail)",
+    "maintenance": "planned maintenance windows, and ad-hoc silences through Alertmanager "
+    "(list, add, end)",
     "demo": "break and heal parts of the running `make demo` stack (docs/demo.md)",
     "drill": "run a scripted failure against the running demo and check the alerts (reports in "
     ".demo/drills/)",

@@ -10,7 +10,9 @@ The models are the reference for docs/configuration.md; keep the two in step.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,6 +50,7 @@ from exporter.heartbeats.config import HeartbeatsConfig
 from exporter.host.config import HostConfig
 from exporter.launch.config import LaunchConfig
 from exporter.logs.config import LogsConfig
+from exporter.maintenance.config import Windows, clashes
 from exporter.platform.config import PlatformConfig, ServiceFly
 from exporter.postgres.config import Databases
 from exporter.secrets import FileSecret
@@ -331,7 +334,10 @@ class Config(Model):
     vendors: VendorsConfig = VendorsConfig()  # status feeds and vendor API checks (docs/vendors.md)
     backups: BackupsConfig = BackupsConfig()  # backup files and Supabase's (docs/backups.md)
     heartbeats: HeartbeatsConfig = HeartbeatsConfig()  # job pings (docs/heartbeats.md)
-    launch: LaunchConfig = LaunchConfig()  # the launch window (docs/launch-day.md)
+    # the next launch window, or None: no launch planned (docs/launch-day.md)
+    launch: LaunchConfig | None = None
+    # planned work: windows in which a service's alerts notify nobody (docs/maintenance.md)
+    maintenance: Windows = ()
     # Fly.io and Supabase (docs/platform.md); validated even when absent (see _platform)
     platform: PlatformConfig = Field(default=PlatformConfig(), validate_default=True)
     # The window every SLO's objective and error budget is measured over (docs/slos.md).
@@ -389,6 +395,7 @@ class Config(Model):
             for j, dslo in enumerate(database.slos):
                 where = f"databases[{i}].slos[{j}]"
                 _check_slo_refs(where, dslo, slos, feeds, f"database-{dslo.name}")
+        self._maintenance_refs(databases)
         # a restore test's `source` names the database the dump is taken from (docs/backups.md)
         for test in self.backups.restore.tests:
             if test.source is not None and test.source not in databases:
@@ -398,6 +405,30 @@ class Config(Model):
                     f"a configured database (databases: {known})"
                 )
         return self
+
+    def _maintenance_refs(self, databases: set[str]) -> None:
+        """A maintenance window covers services and databases of this file, one window per
+        service at a time."""
+        unique_names([w.name for w in self.maintenance], "maintenance window")
+        services = {s.name for s in self.services}
+        for i, window in enumerate(self.maintenance):
+            for j, name in enumerate(window.services):
+                if name not in services | databases:
+                    raise ValueError(
+                        f"maintenance[{i}].services[{j}]: no service or database named {name!r} "
+                        f"(services: {', '.join(sorted(services)) or 'none'}; databases: "
+                        f"{', '.join(sorted(databases)) or 'none'})"
+                    )
+        for clash in clashes(self.maintenance, time.time()):
+            when = datetime.fromtimestamp(clash.at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            raise ValueError(
+                f"maintenance: windows {clash.first!r} and {clash.second!r} both cover "
+                f"{clash.service!r} at {when}: merge them, or move one"
+            )
+
+    def maintained(self, name: str) -> str:
+        """The label a window's subject is matched on: ``service`` or ``database``."""
+        return "database" if name in {d.name for d in self.databases} else "service"
 
     def targets(self) -> dict[str, tuple[Service, Any]]:
         """Every probe by its target name, ``service/probe``."""

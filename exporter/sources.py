@@ -133,6 +133,7 @@ def source_factories() -> dict[str, SourceFactory]:
     from exporter.host.source import HostSource
     from exporter.launch.source import LaunchSource
     from exporter.logs.source import LogsSource
+    from exporter.maintenance.source import MaintenanceSource
     from exporter.platform.fly_machines import FlyMachinesSource
     from exporter.vendors.source import VendorSource
 
@@ -147,5 +148,6 @@ def source_factories() -> dict[str, SourceFactory]:
         "backups": BackupSource,
         "heartbeats": HeartbeatSource,
         "launch": LaunchSource,
+        "maintenance": MaintenanceSource,
         "fly": FlyMachinesSource,
     }

@@ -38,6 +38,7 @@ from exporter.vendors.source import FeedJob, VendorSource
 
 if TYPE_CHECKING:
     from exporter.config import Config
+    from exporter.launch.config import LaunchConfig
     from exporter.scheduler import Scheduler
     from exporter.secrets import Redactor
     from exporter.sources import Source
@@ -113,19 +114,14 @@ def snapshot(runtime: Runtime, now: float | None = None) -> dict[str, Any]:
     checked = [p["checked_at"] for s in services for p in s["probes"] if p["checked_at"]]
     checked += [b["checked_at"] for b in backups if b["checked_at"]]
     checked += [v["checked_at"] for v in (*vendors["feeds"], *vendors["checks"]) if v["checked_at"]]
-    start, end = runtime.config.launch.bounds()
     return {
         "generated_at": _r(now),
         "last_check_at": max(checked) if checked else None,
         "refresh_seconds": REFRESH_SECONDS,
         "version": __version__,
         "state": worst([s["state"] for s in services]),
-        "launch": {
-            "window": runtime.config.launch.describe(),
-            "start": start,
-            "end": end,
-            "phase": "before" if now < start else ("during" if now < end else "after"),
-        },
+        "launch": _launch(runtime.config.launch, now),
+        "maintenance": _maintenance(runtime.config, now),
         "services": services,
         "vendors": vendors,
         "backups": backups,
@@ -602,9 +598,67 @@ def _heartbeats_html(snap: dict[str, Any], now: float) -> str:
     )
 
 
+def _launch(launch: LaunchConfig | None, now: float) -> dict[str, Any]:
+    if launch is None:
+        return {"window": None, "start": None, "end": None, "phase": "none"}
+    start, end = launch.bounds()
+    return {
+        "window": launch.describe(),
+        "start": start,
+        "end": end,
+        "phase": "before" if now < start else ("during" if now < end else "after"),
+    }
+
+
+def _maintenance(config: Config, now: float) -> list[dict[str, Any]]:
+    """The config's maintenance windows that are open or still to come (docs/maintenance.md)."""
+    out = []
+    for window in config.maintenance:
+        occurrence = window.current_or_next(now)
+        if occurrence is None:
+            continue  # a one-off window that is over
+        start, end = occurrence
+        out.append(
+            {
+                "name": window.name,
+                "services": list(window.services),
+                "when": window.describe(),
+                "reason": window.reason,
+                "start": start,
+                "end": end,
+                "state": "open" if start <= now else "next",
+            }
+        )
+    return sorted(out, key=lambda w: (w["state"] != "open", w["start"]))
+
+
+def _maintenance_html(snap: dict[str, Any], now: float) -> str:
+    rows = []
+    for w in snap["maintenance"]:
+        if w["state"] == "open":
+            text = (
+                f"Maintenance {w['name']} in progress ({', '.join(w['services'])}): "
+                f"{w['reason']}; their alerts notify nobody for {span(w['end'] - now)} more."
+            )
+        else:
+            text = (
+                f"Maintenance {w['name']} ({', '.join(w['services'])}) starts in "
+                f"{span(w['start'] - now)}: {w['reason']} ({w['when']})."
+            )
+        state = _e(w["state"])
+        rows.append(
+            f'<p class="launch {"during" if w["state"] == "open" else "before"}" '
+            f'data-maintenance="{_e(w["name"])}" data-state="{state}">{_e(text)}</p>'
+        )
+    return "\n".join(rows)
+
+
 def _launch_html(snap: dict[str, Any], now: float) -> str:
     launch = snap["launch"]
     phase = launch["phase"]
+    if phase == "none":
+        text = "No launch planned (launch: in the config sets the next one)."
+        return f'<p class="launch after" data-launch="none">{_e(text)}</p>'
     if phase == "before":
         text = f"Launch window {launch['window']}: starts in {span(launch['start'] - now)}."
     elif phase == "during":
@@ -637,6 +691,7 @@ def render_html(snap: dict[str, Any], config_name: str) -> str:
 <p class="meta">Services: {_e(summary)}. Last check: <span id="last-check">{_e(last_text)}</span>.
 Page generated {_e(_utc(now))}; it refreshes every {snap["refresh_seconds"]} s.</p>
 {_launch_html(snap, now)}
+{_maintenance_html(snap, now)}
 </header>
 <main>
 <h2>Services</h2>

@@ -279,3 +279,17 @@ def test_the_demo_must_say_what_it_does_with_a_new_address(tmp_path: Path) -> No
     demo.write_text(demo.read_text().replace(DEMO_DROP, ""))
     with pytest.raises(Exception, match=r"hotdash-production\.fly\.dev.*config/demo\.yml"):
         rules.build(root)
+
+
+def test_a_vendor_check_named_like_a_service_of_ours_is_refused(tmp_path: Path) -> None:
+    """VendorApiFailing{service="chatwoot"} once came from a check named chatwoot: routed to
+    Chatwoot's team and muted by the database outage as if it were our Chatwoot's alert."""
+    root = _tree(tmp_path)
+    path = root / "config" / "hotrod.yml"
+    path.write_text(path.read_text().replace("- name: chatwoot-api\n", "- name: chatwoot\n"))
+    with pytest.raises(
+        SpecError,
+        match=r"hotrod\.yml:\d+: vendors\.checks\.chatwoot\[0\]\.name: 'chatwoot' is the name of "
+        r"our service chatwoot",
+    ):
+        stackmodel.load(root)

@@ -78,6 +78,7 @@ DONE: dict[str, drills.Drill] = {}
 # so a start slowed by a busy machine does not eat into the 270 s of data it needs
 STARTED: list[float] = []
 START: list[subprocess.CompletedProcess[str]] = []  # what `make demo` said
+BEGAN: list[float] = []  # when `make demo` was called: what happened since is this stack's
 
 
 def _demo(action: str) -> subprocess.CompletedProcess[str]:
@@ -88,6 +89,7 @@ def _demo(action: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[None]:
+    BEGAN.append(time.time())
     started = _demo("start")
     STARTED.append(time.time())
     START.append(started)
@@ -199,6 +201,57 @@ def test_demo_starts_the_stack_and_probes_everything(stack: None) -> None:
     assert len(peers) == len(layout.ALERTMANAGERS)
 
 
+def test_restore_test_passes_on_the_demos_real_backups(
+    stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scheduled restore test (config/demo.yml's backups.restore) on the backup job's real
+    pg_dump files: restored into a scratch database, checked, its RTO measured and shown on the
+    status page, in /metrics and in its report, the restore role's password in none of them."""
+    deadline = time.monotonic() + 120
+    while True:
+        (test,) = _json(f"{layout.EXPORTER_URL}/status.json")["restore_tests"]
+        if test["state"] != "unknown":
+            break
+        assert time.monotonic() < deadline, f"no restore test ran within 120 s: {test}"
+        time.sleep(1)
+    # this demo's own run, not one a previous demo left in the state file
+    assert test["finished_at"] > BEGAN[0], test
+    assert test["state"] == "up", test
+    # paths as the config writes them: the demo's are relative to the exporter's directory
+    dump = (ROOT / test["file"]).resolve()
+    assert dump.parent == layout.BACKUP_DIR.resolve() and test["size_bytes"] > 1024, test
+    assert 0 < test["rto_seconds"] < 60, test
+    checks = {c["name"]: c["status"] for c in test["checks"]}
+    assert checks["database"] == "ok" and checks["tables"] == "ok", checks
+    # the counts the job took in the dump's own snapshot are the reference, exactly
+    assert checks["row_count:public.orders"] == "ok", checks
+    assert test["newest_row_age_seconds"] is not None, test
+    assert 0 <= test["newest_row_age_seconds"] < 120, test
+
+    samples = _scrape()
+    backup = (("backup", layout.BACKUP_SET),)
+    assert _samples(samples, "redline_backup_restore_success").get(backup) == 1.0
+    # the measured RTO in /metrics: inspect + create + restore, the phases a real restore takes
+    phases = {
+        dict(k)["phase"]: v
+        for k, v in _samples(samples, "redline_backup_restore_duration_seconds").items()
+        if dict(k)["backup"] == layout.BACKUP_SET
+    }
+    rto = sum(phases[p] for p in ("inspect", "create", "restore"))
+    assert rto == pytest.approx(test["rto_seconds"], abs=0.01), (phases, test)
+
+    report = (ROOT / test["report"]).read_text()
+    assert "PASS" in report and "measured RTO" in report, report
+    assert (layout.SECRETS_DIR / "restore-password").read_text().strip() not in report
+    with capsys.disabled():
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in test["phases"].items())
+        print(
+            f"\nrestore test of the demo's {test['size_bytes']} B dump: measured RTO "
+            f"{test['rto_seconds']:.2f}s ({phases}); newest row "
+            f"{test['newest_row_age_seconds']:.0f}s old"
+        )
+
+
 def _run(name: str, capsys: pytest.CaptureFixture[str]) -> drills.Drill:
     drill = drills.run_scenario(name, log=lambda _: None)
     DONE[name] = drill
@@ -300,6 +353,41 @@ def test_worker_oom_pages_once_with_its_runbook(
     assert once.ok, once.observed
     silent = _checks(drill, "silent")  # the web group, the restarts, Chatwoot's probes
     assert all(c.ok and c.observed == "none" for c in silent), [c.observed for c in silent]
+
+
+def test_corrupt_dump_drill_tickets_once_and_resolves(
+    stack: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The backup job writes dumps cut short, checksummed as cut (the integrity checks pass):
+    only the restore test notices. Exactly one notification, BackupRestoreFailed's ticket to
+    vendors-jobs with its runbook, no other backup or heartbeat alert, nothing paged, and the
+    first good dump that restores resolves it."""
+    drill = _run("backup-unrestorable", capsys)
+    assert drill.passed, drill.report()
+    (notified,) = _checks(drill, "notified")
+    assert notified.ok and "to vendors-jobs" in notified.observed, notified.observed
+    assert "/BackupRestoreFailed.md" in notified.observed, notified.observed
+    (silent,) = _checks(drill, "silent")
+    assert silent.ok and silent.observed == "none", silent.observed
+    (resolved,) = _checks(drill, "resolved")
+    assert resolved.ok and resolved.seconds is not None, resolved.observed
+    (once,) = _checks(drill, "exactly once")
+    assert once.ok, once.observed
+    ticket = [
+        n
+        for n in drill.notifications
+        if any(
+            a["labels"].get("alertname") == "BackupRestoreFailed" for a in n["payload"]["alerts"]
+        )
+    ]
+    # one firing notice and one resolved notice: the ticket is opened once and closed once
+    assert sorted(n["payload"]["status"] for n in ticket) == ["firing", "resolved"], ticket
+    # a ticket, not a page: the on-call's pager stays quiet, also after the healing
+    log = drill.pager()
+    assert log.pages == [] and log.resolved == [] and not log.still_open, drill.report()
+    assert log.after_heal == [], drill.report()
+    (after,) = _checks(drill, "pages after heal")
+    assert after.ok, after.observed
 
 
 def _drill(name: str, capsys: pytest.CaptureFixture[str]) -> drills.Drill:

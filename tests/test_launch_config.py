@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import subprocess
 import zoneinfo
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter import rules
 from exporter.app import initial_runtime, make_app
 from exporter.config import ConfigError, load_config, parse_config
 from exporter.launch.config import LaunchConfig, alertmanager_intervals
@@ -35,8 +38,19 @@ def ts(*args: int) -> float:
     return datetime(*args, tzinfo=UTC).timestamp()  # type: ignore[misc]
 
 
-def test_the_default_is_october_13_to_15_in_chicago() -> None:
-    cfg = parse_config("", "empty.yml").launch
+OCTOBER = "launch: {start: 2025-10-13, end: 2025-10-15}\n"  # the zone defaults to Chicago's
+
+
+def test_no_launch_is_planned_unless_the_config_says_so() -> None:
+    assert parse_config("", "empty.yml").launch is None
+    assert alertmanager_intervals(None) == []
+    # a window needs both ends: no date is built in
+    with pytest.raises(ConfigError, match=r"launch\.end"):
+        parse_config("launch: {start: 2026-12-01}\n", "t.yml")
+
+
+def test_october_13_to_15_in_chicago() -> None:
+    cfg = launch(OCTOBER)
     assert (cfg.start, cfg.end, cfg.timezone) == (
         date(2025, 10, 13),
         date(2025, 10, 15),
@@ -86,7 +100,7 @@ def test_a_bad_window_is_refused_with_its_path(text: str, message: str) -> None:
 
 
 def test_whole_days_are_one_interval() -> None:
-    assert alertmanager_intervals(LaunchConfig()) == [
+    assert alertmanager_intervals(launch(OCTOBER)) == [
         {
             "years": ["2025"],
             "months": ["october"],
@@ -165,7 +179,7 @@ async def _collect(source: LaunchSource) -> dict[str, float]:
     ],
 )
 async def test_the_launch_window_series(now: float, inside: float) -> None:
-    source = LaunchSource(parse_config("", "t.yml"), Redactor(), clock=lambda: now)
+    source = LaunchSource(parse_config(OCTOBER, "t.yml"), Redactor(), clock=lambda: now)
     assert await _collect(source) == {
         "redline_launch_window": inside,
         "redline_launch_window_start_timestamp_seconds": ts(2025, 10, 13, 5),
@@ -193,6 +207,39 @@ async def test_metrics_carry_the_window_and_follow_a_reload(tmp_path: Path) -> N
         assert values["redline_launch_window_end_timestamp_seconds"] == ts(2030, 1, 3)
     finally:
         await client.close()
+
+
+async def test_no_launch_planned_is_never_inside_and_has_no_bounds() -> None:
+    source = LaunchSource(parse_config("", "t.yml"), Redactor(), clock=lambda: ts(2026, 12, 7))
+    assert await _collect(source) == {"redline_launch_window": 0.0}
+
+
+def test_no_launch_planned_gives_an_interval_alertmanager_accepts(tmp_path: Path) -> None:
+    """Without launch:, launch-window has no entry: Alertmanager accepts it and the routes
+    that name it never apply."""
+    for d in ("config", "alert_rules", "docs"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    operator = tmp_path / "config" / "hotrod.yml"
+    text = operator.read_text()
+    planned = re.search(r"^launch:\n(?:  .*\n)+", text, re.M)
+    assert planned, "config/hotrod.yml plans a launch"
+    about = re.search(r"^  - path: launch\.timezone\n(?:    .*\n)+", text, re.M)
+    assert about, "config/hotrod.yml lists the launch zone as an assumption"
+    operator.write_text(text.replace(planned.group(0), "").replace(about.group(0), ""))
+    am_text = rules.build(tmp_path)["alertmanager/alertmanager.yml"]
+    intervals = {t["name"]: t["time_intervals"] for t in yaml.safe_load(am_text)["time_intervals"]}
+    assert intervals["launch-window"] == []
+    (tmp_path / "alertmanager.yml").write_text(am_text)
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool is missing: run scripts/install-system.sh"
+    checked = subprocess.run(
+        [amtool, "check-config", str(tmp_path / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_drills_read_the_launch_interval_as_alertmanager_does() -> None:

@@ -123,7 +123,7 @@ VENDOR_ALERTS = {
 def _expected(labels: dict[str, str]) -> list[str]:
     if labels["alertname"] == "Watchdog":
         return ["deadmansswitch"]
-    if labels["alertname"] == "OutageWindow":
+    if labels["alertname"] in ("OutageWindow", "MaintenanceWindow", "MaintenanceAftermath"):
         return ["explanations"]
     if labels["severity"] == "page":
         return ["oncall", "escalation"]
@@ -363,7 +363,7 @@ def test_a_vendor_outage_silences_our_alerts_about_its_api(am: Alertmanager) -> 
              "severity": "ticket", **EXPORTER, "case": "v2"},
             {"alertname": "SLOErrorBudgetBurn", "service": "shopify", "slo": "shopify-calls",
              "severity": "page", "case": "v3"},
-            {"alertname": "VendorApiFailing", "check": "chatwoot", "service": "chatwoot",
+            {"alertname": "VendorApiFailing", "check": "chatwoot-api", "service": "chatwoot-api",
              "severity": "ticket", **EXPORTER, "case": "v4"},
         ],
     )  # fmt: skip
@@ -431,6 +431,92 @@ def _broad(source: list[str]) -> bool:
         if op == "=" and name not in KIND_LABELS:
             return False
     return True
+
+
+def test_a_maintenance_window_silences_its_service_and_nothing_else(am: Alertmanager) -> None:
+    window = {"alertname": "MaintenanceWindow", "severity": "info", "window": "upgrade"}
+    states = _states(
+        am,
+        [
+            {**window, "service": "chatwoot", "case": "m0"},
+            {
+                "alertname": "ServiceDown",
+                "severity": "page",
+                "service": "chatwoot",
+                "probe": "health",
+                "case": "m1",
+            },
+            {
+                "alertname": "SLOErrorBudgetBurn",
+                "severity": "page",
+                "service": "chatwoot",
+                "slo": "chatwoot-availability",
+                "case": "m2",
+            },
+            # another service pages as ever
+            {
+                "alertname": "ServiceDown",
+                "severity": "page",
+                "service": "agent-service",
+                "probe": "health",
+                "case": "m3",
+            },
+        ],
+    )
+    assert states["m0"] == [] and states["m1"] != [] and states["m2"] != []
+    assert states["m3"] == []
+
+
+def test_a_database_window_silences_that_database_only(am: Alertmanager) -> None:
+    window = {"alertname": "MaintenanceWindow", "severity": "info", "window": "vacuum"}
+    states = _states(
+        am,
+        [
+            {**window, "service": "database", "database": "supabase", "case": "d0"},
+            {
+                "alertname": "PostgresDown",
+                "severity": "ticket",
+                "service": "database",
+                "database": "supabase",
+                "case": "d1",
+            },
+            {
+                "alertname": "PostgresConnectionsHigh",
+                "severity": "ticket",
+                "service": "database",
+                "database": "supabase-pooler",
+                "case": "d2",
+            },
+        ],
+    )
+    assert states["d1"] != [] and states["d2"] == []
+
+
+def test_after_a_window_only_a_service_still_down_pages(am: Alertmanager) -> None:
+    """The window closed minutes ago: the burn that still holds the planned downtime is
+    silent, a service still down has overrun its window and pages."""
+    after = {"alertname": "MaintenanceAftermath", "severity": "info", "window": "upgrade"}
+    states = _states(
+        am,
+        [
+            {**after, "service": "chatwoot", "case": "a0"},
+            {
+                "alertname": "SLOErrorBudgetBurn",
+                "severity": "page",
+                "service": "chatwoot",
+                "slo": "chatwoot-availability",
+                "case": "a1",
+            },
+            {
+                "alertname": "ServiceDown",
+                "severity": "page",
+                "service": "chatwoot",
+                "probe": "health",
+                "case": "a2",
+            },
+        ],
+    )
+    assert states["a1"] != [] and states["a2"] == []
 
 
 def test_every_inhibition_with_a_broad_source_says_what_must_be_equal() -> None:

@@ -8,7 +8,6 @@ The rendering in a real browser is tests/test_status_browser.py.
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -210,7 +209,9 @@ heartbeats:
     assert all(p["stale"] for p in later["services"][0]["probes"])
     stale_page = status.render_html(later, "x.yml")
     assert "(stale)" in stale_page
-    assert "in progress" not in stale_page and html.escape("ended") in stale_page
+    # the config plans no launch: the page says so
+    assert later["launch"] == {"window": None, "start": None, "end": None, "phase": "none"}
+    assert 'data-launch="none"' in stale_page and "No launch planned" in stale_page
 
 
 async def test_a_reload_changes_the_services_shown(

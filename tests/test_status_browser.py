@@ -343,7 +343,7 @@ async def test_the_status_page_renders_each_state_and_follows_a_break(tmp_path: 
             assert page["refresh"] == "30"
             assert page["title"] == "redline status: up"
             assert page["lastCheck"].endswith("s ago)")
-            assert page["launch"] == "after"  # the default window, October 2025, is over
+            assert page["launch"] == "none"  # the config plans no launch
             assert {n: s["state"] for n, s in page["services"].items()} == {
                 "hotdash-app": "up",
                 "agent-service": "up",

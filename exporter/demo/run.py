@@ -63,6 +63,10 @@ TRANSIENT = (
     layout.BACKUP_FAULT_FILE,
     STATE_DIR / "heartbeats.json",
     STATE_DIR / "fly-machines.json",
+    # the restore test's outcome and reports (config/demo.yml): a new demo must not show the
+    # last one's result, about a dump that is gone, until its own first run
+    STATE_DIR / "restore-tests.json",
+    STATE_DIR / "restore-reports",
 )
 
 

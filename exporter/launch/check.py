@@ -154,9 +154,15 @@ def judge(
 
     bounds = window(scrape)
     if bounds is None:
+        exported = bool(scrape.get("redline_launch_window"))
         rows.append(
             Row(
-                "launch", "window", WARN, "the exporter exports no launch window (redline too old?)"
+                "launch",
+                "window",
+                WARN,
+                "no launch planned: set launch.start and launch.end in the config"
+                if exported
+                else "the exporter exports no launch window (redline too old?)",
             )
         )
         need = now + cert_margin
@@ -206,7 +212,8 @@ class Notes:
         if not status:
             return notes
         try:
-            notes.window = str(status["launch"]["window"])
+            window = status["launch"]["window"]
+            notes.window = None if window is None else str(window)
             for service in status["services"]:
                 for p in service["probes"]:
                     name = f"{service['name']}/{p['name']}"

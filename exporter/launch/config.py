@@ -73,12 +73,12 @@ LocalTime = Annotated[date | datetime, BeforeValidator(_local)]
 
 
 class LaunchConfig(Model):
-    """The launch window. The defaults are docs/targets.md's: October 13-15 (2025, the launch
-    built on Shopify Admin API 2025-10), in America/Chicago, the zone of the apps' Fly region
-    (ord) and of alert_rules/routing.yml's ``launch-window``."""
+    """The next launch window. No dates are built in: without ``launch:`` no launch is planned
+    (the config's ``launch`` is None). The zone defaults to America/Chicago, the zone of the
+    apps' Fly region (ord)."""
 
-    start: LocalTime = date(2025, 10, 13)
-    end: LocalTime = date(2025, 10, 15)  # a date: inclusive (to the end of that day)
+    start: LocalTime
+    end: LocalTime  # a date: inclusive (to the end of that day)
     timezone: str = "America/Chicago"  # IANA name
 
     @field_validator("timezone")
@@ -133,10 +133,13 @@ class LaunchConfig(Model):
         return f"{self.local_start:%Y-%m-%d %H:%M} to {end_text} {self.timezone}"
 
 
-def alertmanager_intervals(launch: LaunchConfig) -> list[dict[str, Any]]:
+def alertmanager_intervals(launch: LaunchConfig | None) -> list[dict[str, Any]]:
     """The window as Alertmanager ``time_intervals`` entries (in its ``location``): whole days
     of one month as one entry with a ``days_of_month`` range, a partial first or last day as its
-    own entry with ``times``. The shape of alert_rules/routing.yml's ``launch-window``."""
+    own entry with ``times``. No launch planned: no entry, an interval that is never active
+    (the routes that name it stay valid and never apply)."""
+    if launch is None:
+        return []
     start, end = launch.local_start, launch.local_end
     out: list[dict[str, Any]] = []
     day = start.date()

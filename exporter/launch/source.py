@@ -27,8 +27,12 @@ class LaunchSource(Source):
         self.clock = clock
 
     async def collect(self, deadline: float) -> list[Family]:
-        start, end = self.config.launch.bounds()
         out = Families()
+        if self.config.launch is None:
+            # no launch planned: never inside one, and no bounds to count down to
+            out.set(m.LAUNCH_WINDOW, 0.0)
+            return out.families()
+        start, end = self.config.launch.bounds()
         out.set(m.LAUNCH_WINDOW, 1.0 if start <= self.clock() < end else 0.0)
         out.set(m.LAUNCH_WINDOW_START, start)
         out.set(m.LAUNCH_WINDOW_END, end)

@@ -312,6 +312,30 @@ def _check_durations(alerts: AlertsSpec, slos: SLOSpec) -> None:
                 )
 
 
+def _check_vendor_names(config: Config) -> None:
+    """Vendor alerts carry the feed's or check's name as their ``service`` label (routing and
+    inhibitions read it), so it must not be the name of a service of our own: a Chatwoot check
+    named chatwoot made VendorApiFailing and Chatwoot Inc.'s status-page outages look like our
+    Chatwoot's alerts (its team's route, the database outage's inhibition). A ``vendor: true``
+    service (Shopify) is the vendor itself: its feed and checks may share its name."""
+    ours = {s.name for s in config.services if not s.vendor}
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        (("vendors", "feeds", i, "name"), f.name) for i, f in enumerate(config.vendors.feeds)
+    ]
+    for kind in ("shopify", "chatwoot", "google_analytics"):
+        for i, c in enumerate(getattr(config.vendors.checks, kind)):
+            named.append((("vendors", "checks", kind, i, "name"), c.name))
+    for path, name in named:
+        if name in ours:
+            raise ModelError(
+                "config",
+                path,
+                f"{name!r} is the name of our service {name} (services): the vendor alerts "
+                "about it would carry service=" + name + " and be routed and inhibited as that "
+                f"service's; give it a name of its own (e.g. {name}-api)",
+            )
+
+
 def build(
     config: Config,
     alerts: AlertsSpec,
@@ -324,6 +348,7 @@ def build(
     """The model from already-parsed parts (pure: tests pass edited copies). A mistake is a
     SpecError naming the file, the line when the file is at hand, and the path of the value."""
     try:
+        _check_vendor_names(config)
         slos = slos_of(config)
         alerts = _with_budgets(alerts, config)
         _check_durations(alerts, slos)

@@ -19,6 +19,7 @@ from exporter.rules.alerts import (
     database,
     host,
     logs,
+    maintenance,
     missing,
     monitoring,
     outages,
@@ -48,6 +49,7 @@ AREAS: dict[str, Callable[[Context], list[Alert]]] = {
     "monitoring": monitoring.alerts,
     "missing": missing.alerts,
     "outages": outages.alerts,
+    "maintenance": maintenance.alerts,
 }
 
 
