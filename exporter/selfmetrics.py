@@ -31,7 +31,7 @@ SCRAPE_DURATION = Histogram(
     m.SCRAPE_DURATION.name,
     m.SCRAPE_DURATION.help,
     m.SCRAPE_DURATION.labels,
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=m.SCRAPE_DURATION_BUCKETS,
     registry=REGISTRY,
 )
 PROBE_ERRORS = Counter(

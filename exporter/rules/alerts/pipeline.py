@@ -24,6 +24,7 @@ from exporter.rules.model import (
     n,
     sel,
 )
+from exporter.rules.spec import SpecError
 
 # --- the alerting pipeline and the exporter ------------------------------------------------------
 
@@ -185,20 +186,36 @@ def alerts(ctx: Context) -> list[Alert]:
 
     spec = ctx.alert("RedlineScrapeSlow")
     window, threshold = ctx.values(spec, "RedlineScrapeSlow", "ticket", "window", "threshold")
+    if float(threshold) not in m.SCRAPE_DURATION_BUCKETS:
+        raise SpecError(
+            f"alert_rules/alerts.yml: alerts.RedlineScrapeSlow.ticket.threshold: {n(threshold)} s "
+            "is not a bucket bound of redline_scrape_duration_seconds "
+            f"(exporter/metrics.py: {', '.join(f'{b:g}' for b in m.SCRAPE_DURATION_BUCKETS)}): "
+            "histogram_quantile would interpolate across it"
+        )
     bucket = sel(m.SCRAPE_DURATION, "_bucket", endpoint="metrics")
     expr = (
         f"histogram_quantile(0.9, sum by ({labels_of(m.SCRAPE_DURATION, 'job', 'instance')}, le) "
         f"(rate({bucket}[{window}])))\n  > {n(threshold)}"
     )
 
-    def buckets(slow: bool) -> dict[str, str]:
-        # every scrape lands in (10 s, 30 s] (slow) or (0, 1 s] (fast); p90 interpolates to 28 s
+    def buckets(seconds_: float) -> dict[str, str]:
+        """The exporter's own buckets when every scrape takes ``seconds_`` (one a step): the
+        buckets from the first bound at or above it grow, the others stay."""
         out = {}
-        for le in ("1.0", "10.0", "30.0", "+Inf"):
-            grows = le in ("30.0", "+Inf") or not slow
+        for le in (*(repr(float(b)) for b in m.SCRAPE_DURATION_BUCKETS), "+Inf"):
+            grows = le == "+Inf" or float(le) >= seconds_
             name = series(m.SCRAPE_DURATION, "_bucket", endpoint="metrics", le=le)
             out[name] = ramp(100, 1, 60) if grows else seq((100, 60))
         return out
+
+    def p90(seconds_: float) -> float:
+        """What histogram_quantile(0.9) reads from :func:`buckets`: 90% into the bucket."""
+        upper = next(b for b in m.SCRAPE_DURATION_BUCKETS if b >= seconds_)
+        lower = max((b for b in m.SCRAPE_DURATION_BUCKETS if b < upper), default=0.0)
+        return lower + 0.9 * (upper - lower)
+
+    slow = float(threshold) + 2  # scrapes 2 s past the threshold
 
     out.append(
         Alert(
@@ -212,8 +229,10 @@ def alerts(ctx: Context) -> list[Alert]:
             spec.dashboard,
             (ctx.rule(spec, "ticket", expr, {"service": "redline"}),),
             # rate() needs two samples: onset at step 1
-            (case(buckets(True), target(), fires("ticket", 1, 28)),),
-            quiet(buckets(False)),
+            (case(buckets(slow), target(), fires("ticket", 1, p90(slow))),),
+            # scrapes of 11 s, 9 s below the threshold: with no bucket between 10 and 30 s they
+            # read as a p90 of 28 s and alerted
+            quiet(buckets(11)),
         )
     )
 
