@@ -31,7 +31,7 @@ SCRAPE_DURATION = Histogram(
     m.SCRAPE_DURATION.name,
     m.SCRAPE_DURATION.help,
     m.SCRAPE_DURATION.labels,
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=m.SCRAPE_DURATION_BUCKETS,
     registry=REGISTRY,
 )
 PROBE_ERRORS = Counter(
@@ -54,6 +54,7 @@ WEB_AUTH_FAILURES = Counter(
     registry=REGISTRY,
 )
 SHARD_INFO = Gauge(m.SHARD_INFO.name, m.SHARD_INFO.help, m.SHARD_INFO.labels, registry=REGISTRY)
+SHARD_COUNT = Gauge(m.SHARD_COUNT.name, m.SHARD_COUNT.help, registry=REGISTRY)
 BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 ASYNCIO_TASKS = Gauge(m.ASYNCIO_TASKS.name, m.ASYNCIO_TASKS.help, registry=REGISTRY)

@@ -140,16 +140,10 @@ async def test_ingest_needs_the_token(exporter: Any, tmp_path: Path) -> None:
     ok = await e.ingest(body)
     assert ok.status == 200
     assert await ok.json() == {"lines": 3, "parse_errors": 0, "dropped": 0}
-    assert (
-        await e.value(
-            "redline_http_requests_total",
-            service="agent-service",
-            route="/health",
-            method="GET",
-            code_class="2xx",
-        )
-        == 3
-    )
+    req = {"service": "agent-service", "route": "/health", "method": "GET"}
+    # new series are exported at 0 for two scrapes, then with their count
+    await e.value("redline_http_requests_total", **req, code_class="2xx")
+    await e.wait_for("redline_http_requests_total", 3, **req, code_class="2xx")
     # an unknown name answers as a bad token does: names cannot be found by trying
     for name, token in (("nope", TOKEN), ("nope", "wrong"), ("fly", "wrong")):
         response = await e.client.post(
@@ -314,3 +308,33 @@ async def test_exposition_passes_promtool(exporter: Any, tmp_path: Path) -> None
         [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30
     )
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+def test_request_series_start_at_zero() -> None:
+    """The first 5xx of a route was a series born at 1: rate() saw no increase and the error
+    was lost to LogErrorRateHigh and the SLOs. Every status class of a route is exported at 0
+    once the route is seen, and a new series shows 0 for two scrapes before its count."""
+    from exporter.logs.counters import ZERO_SCRAPES, LogState, Tally
+
+    def exported(state: LogState) -> dict[tuple[str, ...], float]:
+        (family,) = [f for f in state.families() if f.name == "redline_http_requests"]
+        return {tuple(s.labels.values()): s.value for s in family.samples}
+
+    state = LogState()
+    route = ("agent-service", "api", "POST")
+    state.merge("fly", Tally(requests={(*route, "2xx"): 7}))
+    for _ in range(ZERO_SCRAPES):
+        shown = exported(state)
+        assert shown[(*route, "2xx")] == 0  # born at 0, as Prometheus must first read it
+        assert {c: shown[(*route, c)] for c in ("1xx", "3xx", "4xx", "5xx")} == dict.fromkeys(
+            ("1xx", "3xx", "4xx", "5xx"), 0
+        )
+    assert exported(state)[(*route, "2xx")] == 7
+    # the route's first 5xx counts at once: its series has been 0 for two scrapes already
+    state.merge("fly", Tally(requests={(*route, "5xx"): 1}))
+    assert exported(state)[(*route, "5xx")] == 1
+    # a route never seen before whose first request fails: 0 first, then 1
+    other = ("agent-service", "other", "GET", "5xx")
+    state.merge("fly", Tally(requests={other: 1}))
+    assert [exported(state)[other] for _ in range(ZERO_SCRAPES + 1)] == [0, 0, 1]
+    assert state.requests[other] == 1  # the state itself counts from the first line

@@ -30,6 +30,14 @@ PARSE_ERROR_REASONS = ("format", "field")
 DROP_REASONS = ("too_long", "partial")
 ROTATION_KINDS = ("rename", "delete", "truncate")
 INGEST_CODES = ("200", "400", "401", "413", "503")
+# Request series start at 0, as rate() and increase() need: a series whose first sample is 1
+# (the first 5xx of a route) shows no increase, and the error it counts is lost to every
+# alert and SLO. So every status class of a (service, route, method) is exported once any of
+# them is seen, at 0 until counted, and a series new to the exporter is exported at 0 for its
+# first ZERO_SCRAPES scrapes before its count: two, so each Prometheus of an HA pair, scraping
+# in turn, reads the 0 (stack.yml replicas).
+REQUEST_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+ZERO_SCRAPES = 2
 
 
 @dataclass
@@ -67,6 +75,8 @@ class LogState:
         self.ingest: dict[tuple[str, str], float] = {}
         self.requests: dict[tuple[str, str, str, str], float] = {}
         self.durations: dict[tuple[str, str], list[float]] = {}
+        # request series -> scrapes that have exported it (at 0) so far, up to ZERO_SCRAPES
+        self._zero_scrapes: dict[tuple[str, str, str, str], int] = {}
 
     def set_buckets(self, buckets: tuple[float, ...]) -> bool:
         """Adopt the histogram buckets; False when they differ from the ones in use, which are
@@ -163,6 +173,22 @@ class LogState:
         with self._lock:
             self.files[source] = float(n)
 
+    def _exported_requests(self) -> dict[tuple[str, str, str, str], float]:
+        """The request counters as a scrape shows them (under the lock): every status class of
+        each seen (service, route, method), and each series at 0 for its first ZERO_SCRAPES
+        scrapes (REQUEST_CLASSES says why)."""
+        shown = dict(self.requests)
+        for service, route, method, _ in self.requests:
+            for code_class in REQUEST_CLASSES:
+                shown.setdefault((service, route, method, code_class), 0.0)
+        zero = self._zero_scrapes
+        for key in shown:
+            scrapes = zero.get(key, 0)
+            if scrapes < ZERO_SCRAPES:
+                zero[key] = scrapes + 1
+                shown[key] = 0.0
+        return shown
+
     def families(self) -> list[Family]:
         with self._lock:
             copy: dict[str, dict[Any, float]] = {
@@ -174,7 +200,7 @@ class LogState:
                 "file_errors": dict(self.file_errors),
                 "rotations": dict(self.rotations),
                 "ingest": dict(self.ingest),
-                "requests": dict(self.requests),
+                "requests": self._exported_requests(),
             }
             newest = dict(self.newest)
             files = dict(self.files)
