@@ -55,8 +55,9 @@ HTTP_STATUS_CODE = Metric(
 HTTP_DURATION = Metric(
     "probe_http_duration_seconds",
     "gauge",
-    "Duration of each phase of the HTTP request: resolve, connect (TCP and TLS), processing "
-    "(request sent to response headers), transfer (body).",
+    "Duration of each phase of the HTTP request, as blackbox_exporter's: resolve, connect "
+    "(TCP), tls (the TLS handshake; 0 over plain HTTP), processing (request sent to response "
+    "headers), transfer (body). Summed over redirects.",
     (*P, "phase"),
 )
 HTTP_CONTENT_LENGTH = Metric(
