@@ -141,8 +141,9 @@ def bad_count(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = frozen
     if sli.database is not None:
         return failed_runs(sel(m.PG_UP, database=sli.database))
     bad, _ = events(slo, window)
-    # events() gives rates per second: times the window's seconds is the window's count
-    return f"({bad}) * {num(seconds(window))}"
+    # events() reads the counters' per-second rate(); their increase() over the window is the
+    # count (each of its counter terms is rate(...[window]), nothing else is)
+    return bad.replace("rate(", "increase(")
 
 
 # The SLO window's ratio is a sum of bad events over a sum of events, each recorded per short
