@@ -25,7 +25,18 @@ health = s.row(
         Q(sel(m.BUILD_INFO, **EX), "{{instance}} {{version}} (Python {{python_version}})"),
         text_mode="name",
         thresholds=s.steps(s.INFO),
-        w=6,
+        w=4,
+    ),
+    s.stat(
+        "Shard",
+        "The share of the services each exporter runs (redline run --shard=I/N; 1/1 "
+        "unsharded). RedlineShardMismatch compares it with the share stack.yml gives the "
+        "exporter, and the exporters' shares with each other.",
+        Q(sel(m.SHARD_INFO, **EX), "{{instance}}: {{running}}"),
+        text_mode="name",
+        thresholds=s.steps(s.INFO),
+        alerts=("RedlineShardMismatch",),
+        w=4,
     ),
     s.stat(
         "Config reload",
@@ -43,7 +54,7 @@ health = s.row(
         "When the config was last loaded successfully.",
         Q(f"{sel(m.CONFIG_RELOAD_TIMESTAMP, **EX)} * 1000", "{{instance}}"),
         unit=s.FROM_NOW,
-        w=6,
+        w=4,
     ),
     s.timeseries(
         "Scrape duration",

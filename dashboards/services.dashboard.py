@@ -134,8 +134,8 @@ latency = s.row(
     ),
     s.timeseries(
         "HTTP phases",
-        "Where the time of HTTP requests goes: resolve, connect (TCP and TLS), processing "
-        "(request sent to response headers), transfer (body).",
+        "Where the time of HTTP requests goes: resolve, connect (TCP), tls (handshake; 0 over "
+        "plain HTTP), processing (request sent to response headers), transfer (body).",
         Q(sel(m.HTTP_DURATION, **SVC), TARGET + " {{phase}}"),
         unit=s.SECONDS,
     ),

@@ -96,6 +96,7 @@ def record_config(config: Config, shard: Shard = UNSHARDED) -> None:
     """The self-metrics of a config just put in force (``config``: the shard's share)."""
     selfmetrics.SHARD_INFO.clear()
     selfmetrics.SHARD_INFO.labels(str(shard)).set(1)
+    selfmetrics.SHARD_COUNT.set(shard.count)
     selfmetrics.CONFIG_RELOAD_SUCCESS.set(1)
     selfmetrics.CONFIG_RELOAD_TIMESTAMP.set(time.time())
     for area, count in target_counts(config).items():

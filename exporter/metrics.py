@@ -55,8 +55,9 @@ HTTP_STATUS_CODE = Metric(
 HTTP_DURATION = Metric(
     "probe_http_duration_seconds",
     "gauge",
-    "Duration of each phase of the HTTP request: resolve, connect (TCP and TLS), processing "
-    "(request sent to response headers), transfer (body).",
+    "Duration of each phase of the HTTP request, as blackbox_exporter's: resolve, connect "
+    "(TCP), tls (the TLS handshake; 0 over plain HTTP), processing (request sent to response "
+    "headers), transfer (body). Summed over redirects.",
     (*P, "phase"),
 )
 HTTP_CONTENT_LENGTH = Metric(
@@ -1441,6 +1442,12 @@ SHARD_INFO = Metric(
     "scrapes it with (alert_rules/stack.yml exporters).",
     ("running",),
 )
+SHARD_COUNT = Metric(
+    "redline_shard_count",
+    "gauge",
+    "N of this exporter's --shard=I/N: how many shards it was started to be one of (1 "
+    "unsharded). RedlineShardMismatch compares it with the shares the shards serve.",
+)
 BUILD_INFO = Metric(
     "redline_build_info", "gauge", "redline's version, value 1.", ("version", "python_version")
 )
@@ -1737,6 +1744,7 @@ ALL: tuple[Metric, ...] = (
     CONFIG_TARGETS,
     WEB_AUTH_FAILURES,
     SHARD_INFO,
+    SHARD_COUNT,
     BUILD_INFO,
     ASYNCIO_TASKS,
 )

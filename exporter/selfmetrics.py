@@ -54,6 +54,7 @@ WEB_AUTH_FAILURES = Counter(
     registry=REGISTRY,
 )
 SHARD_INFO = Gauge(m.SHARD_INFO.name, m.SHARD_INFO.help, m.SHARD_INFO.labels, registry=REGISTRY)
+SHARD_COUNT = Gauge(m.SHARD_COUNT.name, m.SHARD_COUNT.help, registry=REGISTRY)
 BUILD_INFO = Gauge(m.BUILD_INFO.name, m.BUILD_INFO.help, m.BUILD_INFO.labels, registry=REGISTRY)
 BUILD_INFO.labels(__version__, platform.python_version()).set(1)
 ASYNCIO_TASKS = Gauge(m.ASYNCIO_TASKS.name, m.ASYNCIO_TASKS.help, registry=REGISTRY)

@@ -101,6 +101,8 @@ LATENCY_PENDING = (ts("2025-10-14T02:10:00Z"), ts("2025-10-14T02:20:00Z"))
 BURN_PENDING = ts("2025-10-14T02:40:00Z")
 BURN_FIRING = ts("2025-10-14T02:42:00Z")
 BURN_LAST = ts("2025-10-14T02:58:00Z")
+# a planned window of agent-service that the outage overran: 10 of its 22 failing minutes
+MAINTENANCE = (ts("2025-10-14T02:20:00Z"), ts("2025-10-14T02:40:00Z"))
 
 
 # --- OpenMetrics --------------------------------------------------------------------------------
@@ -343,6 +345,9 @@ def postmortem_history(h: History) -> None:
         )
         for probe in ("health", "page"):
             h.gauge("probe_success", {**inst, "service": "hotdash-app", "probe": probe}, t, 1.0)
+        planned = {**inst, "window": "agent-upgrade", "service": "agent-service"}
+        open_ = MAINTENANCE[0] <= t < MAINTENANCE[1]
+        h.gauge("redline_maintenance_window", planned, t, 1.0 if open_ else 0.0)
         if DOWN_PENDING <= t < DOWN_FIRING:
             h.gauge("ALERTS", {**down, "alertstate": "pending"}, t, 1.0)
         if DOWN_FIRING <= t <= DOWN_LAST:

@@ -21,6 +21,7 @@ from tests.ops_history import (
     DOWN_LAST,
     DOWN_PENDING,
     LATENCY_PENDING,
+    MAINTENANCE,
     PM_END,
     PM_FAIL,
     PM_START,
@@ -53,6 +54,27 @@ def test_alert_timeline(pm: postmortem.Postmortem) -> None:
     assert pm.first_sign() == (PM_FAIL[0], "agent-service/health probe failed")
     assert pm.time_to_detect() == DOWN_FIRING - PM_FAIL[0] == 150
     assert pm.affected() == ["agent-service"]
+
+
+def test_the_planned_window_is_in_the_draft(pm: postmortem.Postmortem) -> None:
+    (window,) = pm.maintenance
+    assert (window.window, window.service, window.start, window.end) == (
+        "agent-upgrade",
+        "agent-service",
+        MAINTENANCE[0],
+        MAINTENANCE[1],
+    )
+    text = postmortem.to_markdown(pm)
+    assert (
+        "- Maintenance window agent-upgrade covered agent-service from 02:20:00 to 02:40:00 UTC: "
+        "10m of its 22m of failing probes fell inside it" in text
+    )
+    assert "maintenance window agent-upgrade open for agent-service" in text
+    assert (
+        "probe started failing (probe_success 0) [inside maintenance window agent-upgrade]" in text
+    )
+    # the page fired inside the window: Alertmanager held it back
+    assert "alert firing, sent to Alertmanager (notified after its group_wait) [inside " in text
 
 
 def test_slo_budget_burned(pm: postmortem.Postmortem) -> None:

@@ -33,7 +33,7 @@ from exporter.probes import http
 from exporter.probes.base import ProbeContext, ProbeResult, run_probe
 
 Serve = Callable[..., Awaitable[str]]
-PHASES = ("resolve", "connect", "processing", "transfer")
+PHASES = ("resolve", "connect", "tls", "processing", "transfer")  # blackbox_exporter's
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -226,6 +226,7 @@ async def test_every_phase_is_measured(probe_ctx: ProbeContext, serve: Serve) ->
     phases = {p: value(result, m.HTTP_DURATION, phase=p) for p in PHASES}
     assert phases["resolve"] == 0  # an IP literal is not resolved
     assert 0 < phases["connect"] < 0.05
+    assert phases["tls"] == 0  # plain HTTP: no handshake
     assert 0.05 <= phases["processing"] < 0.5
     assert phases["transfer"] > 0
     assert any(line.startswith("resolve 0.00 ms, connect ") for line in result.trace)
@@ -605,6 +606,51 @@ async def test_tls_trusted_through_ca_file(
     assert value(result, m.SSL_EARLIEST_CERT_EXPIRY) == expiry.timestamp()
     assert value(result, m.TLS_VERSION_INFO, version="TLS 1.3") == 1
     assert value(result, m.HTTP_DURATION, phase="connect") > 0
+
+
+HANDSHAKE_DELAY = 0.2  # s the slow server's TLS handshake takes beyond its usual
+
+
+def slow_handshake(ca: trustme.CA) -> ssl.SSLContext:
+    """A server TLS context for 127.0.0.1 whose handshake takes HANDSHAKE_DELAY longer: the SNI
+    callback runs inside the handshake (with no name, as a client of an IP address sends none)
+    and blocks like a server busy with its key."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    ctx.sni_callback = lambda *_: time.sleep(HANDSHAKE_DELAY)  # type: ignore[assignment]
+    return ctx
+
+
+async def test_tls_handshake_is_its_own_phase(
+    probe_ctx: ProbeContext, serve: Serve, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    base = await serve(app_with({"/": text("ok")}), ssl_context=slow_handshake(ca))
+    result = await run(probe_cfg(f"{base}/", tls={"ca_file": str(tmp_path / "ca.pem")}), probe_ctx)
+
+    assert result.status == "up", result.message
+    phases = {p: value(result, m.HTTP_DURATION, phase=p) for p in PHASES}
+    # the handshake's time is tls, not connect (TCP on loopback) nor processing
+    assert HANDSHAKE_DELAY <= phases["tls"] < HANDSHAKE_DELAY + 0.5, phases
+    assert 0 < phases["connect"] < HANDSHAKE_DELAY / 2, phases
+    assert phases["processing"] < HANDSHAKE_DELAY / 2, phases
+    assert any(f", tls {phases['tls'] * 1000:.2f} ms," in line for line in result.trace)
+
+
+async def test_a_handshake_that_never_ends_is_tls_time(
+    probe_ctx: ProbeContext, raw_server: Callable[..., Awaitable[int]]
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await until_closed(reader)  # accepts TCP, never answers the ClientHello
+
+    port = await raw_server(silent)
+    result = await run(probe_cfg(f"https://127.0.0.1:{port}/"), probe_ctx, seconds=0.5)
+
+    assert result.reason == "timeout", result.message
+    assert 0.4 < value(result, m.HTTP_DURATION, phase="tls") <= 0.6
+    assert value(result, m.HTTP_DURATION, phase="connect") < 0.1
+    assert value(result, m.HTTP_DURATION, phase="processing") == 0
 
 
 async def test_tls_server_name_differs_from_url_host(

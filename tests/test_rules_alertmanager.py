@@ -143,6 +143,7 @@ def _label_sets(alerts: list[Alert]) -> list[dict[str, str]]:
                 rule = alert.rule(exp.severity, exp.family)
                 labels = {
                     **case.labels,
+                    **exp.labels,
                     **rule.labels,
                     "severity": rule.severity,
                     "alertname": alert.name,

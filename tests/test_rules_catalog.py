@@ -111,7 +111,7 @@ PROMQL_WORDS = {
     "sum", "avg", "max", "min", "count", "rate", "increase", "resets", "vector", "time",
     "avg_over_time", "max_over_time", "sum_over_time", "changes", "quantile_over_time",
     "histogram_quantile", "clamp_min", "count_over_time",
-    "predict_linear", "label_replace", "label_join", "inf", "nan", "absent",
+    "predict_linear", "label_replace", "label_join", "inf", "nan", "absent", "count_values",
 }  # fmt: skip
 
 

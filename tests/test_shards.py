@@ -10,7 +10,11 @@ one path per service. What must hold:
 - every target is hit exactly once per scrape interval, across both shards (the server's count
   of requests per path over a window, against the number of scrape intervals in it);
 - a shard down pages once: RedlineExporterDown for that shard's instance is the only page, its
-  services' probe series go stale (no ServiceDown), and the other shard's keep coming.
+  services' probe series go stale (no ServiceDown), and the other shard's keep coming;
+- RedlineShardMismatch stays silent (not even pending) while the shards run as stack.yml says
+  and while one of them is down, and is raised when the second exporter is started with
+  --shard=1/2 where stack.yml gives it 2/2: that exporter's share, the share nobody serves and
+  every service of shard 1 probed twice.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,9 +107,12 @@ host: {{enabled: false}}
 """
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
+@contextmanager
+def _cluster(tmp_path: Path, running: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """Exporters 1/2 and 2/2 as stack.yml lists them; ``running``: the --shard an exporter is
+    started with where it is not the one stack.yml gives it."""
     assert {of(s, 2) for s in SERVICES} == {1, 2}, "both shards have services"
+    running = running or {}
     with Target() as target:
         services = "\n".join(
             f"  - name: {s}\n    probes: [{{name: health, kind: http, "
@@ -114,7 +122,11 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         config = tmp_path / "redline.yml"
         config.write_text(CONFIG.format(services=services))
         shards = {
-            f"{i}/2": Redline(tmp_path / f"shard-{i}", config, extra_args=(f"--shard={i}/2",))
+            f"{i}/2": Redline(
+                tmp_path / f"shard-{i}",
+                config,
+                extra_args=(f"--shard={running.get(f'{i}/2', f'{i}/2')}",),
+            )
             for i in (1, 2)
         }
         profile = DemoProfile(
@@ -157,6 +169,30 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
                 shard.stop()
 
 
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    with _cluster(tmp_path) as c:
+        yield c
+
+
+MISMATCH = "RedlineShardMismatch"
+
+
+def _mismatches(prom: Prometheus) -> list[dict[str, str]]:
+    """RedlineShardMismatch alerts pending or firing (its `for` is 90 s here: pending is the
+    rule's expression holding)."""
+    alerts = prom.get_json("/api/v1/alerts")["data"]["alerts"]
+    return [a["labels"] for a in alerts if a["labels"]["alertname"] == MISMATCH]
+
+
+def _evaluated(prom: Prometheus) -> None:
+    """Wait until the rule group holding RedlineShardMismatch has evaluated twice since now."""
+    time.sleep(2 * INTERVAL + 0.5)
+    groups = prom.get_json("/api/v1/rules")["data"]["groups"]
+    rules_ = [r for g in groups for r in g["rules"] if r.get("name") == MISMATCH]
+    assert rules_ and all(r["health"] == "ok" for r in rules_), rules_
+
+
 @pytest.mark.slow
 def test_each_target_is_probed_once_per_interval_across_shards(cluster: Cluster) -> None:
     prom = cluster.prometheus
@@ -174,6 +210,9 @@ def test_each_target_is_probed_once_per_interval_across_shards(cluster: Cluster)
         ("1/2", "1/2"),
         ("2/2", "2/2"),
     }
+    assert {r["value"][1] for r in prom.query('redline_shard_count{job="redline"}')} == {"2"}
+    _evaluated(prom)
+    assert not _mismatches(prom)
 
     start = time.time()
     time.sleep(WINDOW + 2)
@@ -212,6 +251,31 @@ def test_a_shard_down_pages_once(cluster: Cluster) -> None:
     alive = prom.query('probe_success{job="redline"} == 1')
     assert {r["metric"]["service"] for r in alive} == {s for s in SERVICES if of(s, 2) == 1}
     assert not prom.query('probe_success{job="redline"} == 0')
+    # share 2/2 is served by nobody now, but that is the page above, not a mismatch
+    _evaluated(prom)
+    assert not _mismatches(prom)
+
+
+@pytest.mark.slow
+def test_an_exporter_started_with_another_share_raises_the_mismatch(tmp_path: Path) -> None:
+    with _cluster(tmp_path, running={"2/2": "1/2"}) as c:
+        prom = c.prometheus
+        second = c.shards["2/2"].url.removeprefix("http://")
+        deadline = time.monotonic() + 30
+        want = {"share", "missing", "twice"}
+        while {a["mismatch"] for a in _mismatches(prom)} != want and time.monotonic() < deadline:
+            time.sleep(0.5)
+        found = _mismatches(prom)
+        by_kind: dict[str, list[dict[str, str]]] = defaultdict(list)
+        for a in found:
+            by_kind[a["mismatch"]].append(a)
+        assert set(by_kind) == want, found
+        (share,) = by_kind["share"]
+        assert (share["instance"], share["shard"], share["running"]) == (second, "2/2", "1/2")
+        assert all(a["severity"] == "ticket" and a["service"] == "redline" for a in found)
+        # every probe of shard 1's services is served by both exporters
+        doubled = {a["target"] for a in by_kind["twice"]}
+        assert doubled == {f"{s}/health" for s in SERVICES if of(s, 2) == 1}, found
 
 
 def test_shard_parse_and_the_stable_hash() -> None:

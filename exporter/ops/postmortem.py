@@ -99,6 +99,29 @@ class SLOBurn:
 
 
 @dataclass
+class MaintenanceSpan:
+    """A planned maintenance window open in the range (redline_maintenance_window 1)."""
+
+    window: str
+    service: str  # "database" for a database's window, like its alerts
+    database: str
+    start: float
+    end: float | None  # None: still open at the end of the range
+
+    @property
+    def subject(self) -> str:
+        return self.database or self.service
+
+    def covers(self, service: str, t: float) -> bool:
+        return service == self.service and self.start <= t and (self.end is None or t < self.end)
+
+    def overlap(self, start: float, end: float) -> float:
+        """Seconds of [start, end) inside this window (``end``: the range's end if open)."""
+        stop = end if self.end is None else min(end, self.end)
+        return max(0.0, stop - max(start, self.start))
+
+
+@dataclass
 class Postmortem:
     prometheus: str
     start: float
@@ -106,6 +129,7 @@ class Postmortem:
     episodes: list[Episode] = field(default_factory=list)  # every alert but the Watchdog
     watchdog: list[Episode] = field(default_factory=list)  # the pipeline's dead man's switch
     failures: list[ProbeFailure] = field(default_factory=list)
+    maintenance: list[MaintenanceSpan] = field(default_factory=list)
     slos: list[SLOBurn] = field(default_factory=list)
     links: dict[str, str] = field(default_factory=dict)  # title -> URL
     annotations: dict[str, dict[str, str]] = field(default_factory=dict)  # alertname -> ...
@@ -293,9 +317,31 @@ def compute(
         pm.failures = failures_from([(s.labels, s.points) for s in failing], step, end)
     except ApiError as e:
         pm.gaps.add(f"probe failures: {e.message}")
+    try:
+        windows = prom.query_range(f"{sel(m.MAINTENANCE_WINDOW)} == 1", start, end, step)
+        for s in windows:
+            # runs of points, as for failing probes: each run is one opening of the window
+            for run in failures_from([({"service": "", "probe": ""}, s.points)], step, end):
+                pm.maintenance.append(
+                    MaintenanceSpan(
+                        s.labels.get("window", ""),
+                        s.labels.get("service", ""),
+                        s.labels.get("database", ""),
+                        run.start,
+                        run.end,
+                    )
+                )
+        pm.maintenance.sort(key=lambda w: (w.start, w.window, w.subject))
+    except ApiError as e:
+        pm.gaps.add(f"maintenance windows: {e.message}")
     _read_slos(pm, prom, spec_dir)
     _links(pm, spec_dir)
     return pm
+
+
+def inside_maintenance(pm: Postmortem, service: str, t: float) -> str | None:
+    """The planned window ``service`` was in at ``t``, if any."""
+    return next((w.window for w in pm.maintenance if w.covers(service, t)), None)
 
 
 def _read_rules(pm: Postmortem, prom: PromClient) -> None:
@@ -419,12 +465,24 @@ def _todo(text: str) -> str:
 
 def timeline(pm: Postmortem) -> list[tuple[float, str]]:
     events: list[tuple[float, str]] = []
+    for w in pm.maintenance:
+        events.append((w.start, f"maintenance window {w.window} open for {w.subject}"))
+        if w.end is not None:
+            events.append((w.end, f"maintenance window {w.window} closed for {w.subject}"))
     for f in pm.failures:
-        events.append((f.start, f"{f.service}/{f.probe} probe started failing (probe_success 0)"))
+        planned = inside_maintenance(pm, f.service, f.start)
+        note = f" [inside maintenance window {planned}]" if planned else ""
+        events.append(
+            (f.start, f"{f.service}/{f.probe} probe started failing (probe_success 0){note}")
+        )
         if f.end is not None:
             events.append((f.end, f"{f.service}/{f.probe} probe succeeding again"))
     for e in pm.episodes:
         what = f"{e.alertname} ({e.severity or 'no severity'}) on {e.subject or 'all'}"
+        planned = None
+        if e.firing_at is not None and not e.alertname.startswith("Maintenance"):
+            planned = inside_maintenance(pm, e.labels.get("service", ""), e.firing_at)
+        held = f" [inside maintenance window {planned}: inhibited]" if planned else ""
         if e.before_range:
             what += " [active at the start]"
         hold = pm.fors.get(e.alertname)
@@ -435,7 +493,8 @@ def timeline(pm: Postmortem) -> list[tuple[float, str]]:
             events.append(
                 (
                     e.firing_at,
-                    f"{what}: alert firing, sent to Alertmanager (notified after its group_wait)",
+                    f"{what}: alert firing, sent to Alertmanager (notified after its group_wait)"
+                    f"{held}",
                 )
             )
         elif e.resolved_at is not None:
@@ -479,6 +538,28 @@ def pipeline_note(pm: Postmortem) -> str:
         "not evaluate the rules then, so no alert could fire or be notified in that time. Add "
         "the pipeline to the root cause."
     )
+
+
+def maintenance_lines(pm: Postmortem) -> list[str]:
+    """What of the failures fell inside planned maintenance: that budget was spent on purpose
+    (docs/maintenance.md); the SLOs count it all the same."""
+    out = []
+    for w in pm.maintenance:
+        end = pm.end if w.end is None else w.end
+        failing = [f for f in pm.failures if f.service == w.service]
+        inside = sum(w.overlap(f.start, pm.end if f.end is None else f.end) for f in failing)
+        total = sum((pm.end if f.end is None else f.end) - f.start for f in failing)
+        probes = (
+            f"{fmt_duration(inside)} of its {fmt_duration(total)} of failing probes fell inside "
+            "it: that part of the SLO budget was spent on planned work"
+            if total
+            else "no probe of it failed in the range"
+        )
+        out.append(
+            f"- Maintenance window {w.window} covered {w.subject} from {_hm(w.start)} to "
+            f"{_hm(end)} UTC{' (still open)' if w.end is None else ''}: {probes}."
+        )
+    return out
 
 
 def to_markdown(pm: Postmortem, template_note: str = "docs/incident-response.md") -> str:
@@ -563,6 +644,7 @@ def to_markdown(pm: Postmortem, template_note: str = "docs/incident-response.md"
             )
     elif pm.slos:
         out.append("- Error budget spent: none of the SLOs with data had bad events.")
+    out += maintenance_lines(pm)
     out += [f"- Data lost or at risk: {_todo('none / what, and whether it was recovered.')}", ""]
 
     out += ["## Timeline (UTC)", ""]

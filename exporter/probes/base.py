@@ -11,6 +11,7 @@ without crashing the exporter.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import time
@@ -128,25 +129,80 @@ class ProbeResult:
 class RequestTimer:
     """Phase durations of one HTTP request, in seconds, filled by the session's trace hooks
     when a probe passes it as ``trace_request_ctx``. Phases add up over redirects, as
-    blackbox_exporter's do. ``connect`` is TCP plus TLS: aiohttp resolves the name inside its
-    connection step, so the resolve time is taken out of it."""
+    blackbox_exporter's do. ``connect`` is TCP only and ``tls`` the TLS handshake (0 over plain
+    HTTP), as in blackbox_exporter: aiohttp resolves the name, connects and shakes hands inside
+    one connection step, so the resolve time is taken out of it and :class:`_TimedConnector`
+    marks where the handshake starts."""
 
-    __slots__ = ("_conn", "_conn_resolve", "_dns", "_sent", "connect", "processing", "resolve")
+    __slots__ = (
+        "_conn",
+        "_conn_resolve",
+        "_dns",
+        "_sent",
+        "_tls",
+        "connect",
+        "processing",
+        "resolve",
+        "tls",
+    )
 
     def __init__(self) -> None:
-        self.resolve = self.connect = self.processing = 0.0
-        self._dns = self._conn = self._sent = 0.0  # start of the phase running, 0 when none
+        self.resolve = self.connect = self.tls = self.processing = 0.0
+        # start of the phase running, 0 when none
+        self._dns = self._conn = self._tls = self._sent = 0.0
         self._conn_resolve = 0.0
 
+    def tls_started(self, now: float) -> None:
+        """The TCP connection is up and the TLS handshake begins (on a retry with the next
+        address, the last one's: the time before it was spent connecting)."""
+        if self._conn:
+            self._tls = now
+
+    def _connection_done(self, now: float) -> None:
+        tcp_end = self._tls or now
+        self.connect += tcp_end - self._conn - (self.resolve - self._conn_resolve)
+        if self._tls:
+            self.tls += now - self._tls
+        self._conn = self._tls = 0.0
+
     def finish(self, now: float) -> None:
-        """Count the phases still running when the probe stopped (deadline, error) up to now."""
+        """Count the phases still running when the probe stopped (deadline, error) up to now:
+        a handshake that failed or hung is TLS time."""
         if self._dns:
             self.resolve += now - self._dns
         if self._conn:
-            self.connect += now - self._conn - (self.resolve - self._conn_resolve)
+            self._connection_done(now)
         if self._sent:
             self.processing += now - self._sent
-        self._dns = self._conn = self._sent = 0.0
+        self._dns = self._sent = 0.0
+
+
+# The timer of the request whose connection is being made in this task (set by the connection
+# trace hooks, which run in the task that then creates the connection): how the connector, which
+# sees no trace context, finds where to mark the handshake.
+_CONNECTING: contextvars.ContextVar[RequestTimer | None] = contextvars.ContextVar(
+    "redline_connecting", default=None
+)
+
+
+class _TimedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, marking the start of each TLS handshake on the request's timer.
+    aiohttp connects the socket first (happy eyeballs) and hands it to the event loop's
+    create_connection with the TLS context; the loop makes the protocol (our factory call) once
+    the socket is connected and before the handshake, so that call is the boundary between
+    blackbox_exporter's connect and tls phases."""
+
+    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        timer = _CONNECTING.get()
+        if timer is None or not kwargs.get("ssl"):
+            return await super()._wrap_create_connection(*args, **kwargs)
+        factory, *rest = args  # aiohttp passes the protocol factory first
+
+        def protocol() -> Any:
+            timer.tls_started(time.perf_counter())
+            return factory()
+
+        return await super()._wrap_create_connection(protocol, *rest, **kwargs)
 
 
 async def _dns_start(_s: Any, tctx: Any, _p: Any) -> None:
@@ -161,15 +217,17 @@ async def _dns_end(_s: Any, tctx: Any, _p: Any) -> None:
 
 
 async def _conn_start(_s: Any, tctx: Any, _p: Any) -> None:
-    if (t := tctx.trace_request_ctx) is not None:
+    t = tctx.trace_request_ctx
+    _CONNECTING.set(t if isinstance(t, RequestTimer) else None)
+    if t is not None:
         t._conn = time.perf_counter()
         t._conn_resolve = t.resolve
 
 
 async def _conn_end(_s: Any, tctx: Any, _p: Any) -> None:
+    _CONNECTING.set(None)
     if (t := tctx.trace_request_ctx) is not None and t._conn:
-        t.connect += time.perf_counter() - t._conn - (t.resolve - t._conn_resolve)
-        t._conn = 0.0
+        t._connection_done(time.perf_counter())
 
 
 async def _headers_sent(_s: Any, tctx: Any, _p: Any) -> None:
@@ -222,9 +280,7 @@ def new_session(resolver: aiohttp.abc.AbstractResolver | None = None) -> aiohttp
     no cookies, no proxy from the environment, no total timeout (the wrapper owns deadlines).
     Pass a :class:`RequestTimer` as ``trace_request_ctx`` to a request to get its phases.
     ``resolver`` is for one-off sessions of probes that ask their own DNS server."""
-    connector = aiohttp.TCPConnector(
-        force_close=True, limit=0, use_dns_cache=False, resolver=resolver
-    )
+    connector = _TimedConnector(force_close=True, limit=0, use_dns_cache=False, resolver=resolver)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),

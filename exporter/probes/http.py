@@ -186,12 +186,13 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
         report.set(m.HTTP_RETRY_AFTER, retry_after)
         report.set(m.HTTP_DURATION, timer.resolve, phase="resolve")
         report.set(m.HTTP_DURATION, timer.connect, phase="connect")
+        report.set(m.HTTP_DURATION, timer.tls, phase="tls")
         report.set(m.HTTP_DURATION, timer.processing, phase="processing")
         report.set(m.HTTP_DURATION, transfer, phase="transfer")
         report.note(
             f"resolve {timer.resolve * 1000:.2f} ms, connect {timer.connect * 1000:.2f} ms, "
-            f"processing {timer.processing * 1000:.2f} ms, transfer {transfer * 1000:.2f} ms, "
-            f"{length} bytes"
+            f"tls {timer.tls * 1000:.2f} ms, processing {timer.processing * 1000:.2f} ms, "
+            f"transfer {transfer * 1000:.2f} ms, {length} bytes"
         )
         if own_session is not None:  # last: the series above are recorded whatever it does
             await own_session.close()

@@ -33,6 +33,9 @@ class Expect:
     onset: int
     value: Callable[[int], float]
     family: str = ""
+    # labels of this alert beyond the case's: a case on which one rule fires several alerts
+    # (one per exporter, one per family with its own labels) lists each with what tells it apart
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from exporter.config import Config
 from exporter.platform.config import FLY_JOB, SUPABASE_JOB
 from exporter.rules.alerts import JOB
 from exporter.rules.render import Ordered
-from exporter.rules.spec import REPLICA_LABEL, StackSpec
+from exporter.rules.spec import REPLICA_LABEL, SHARD_LABEL, StackSpec
 
 
 def _targets(addresses: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
@@ -44,9 +44,6 @@ def _auth(stack: StackSpec) -> dict[str, Any]:
         out["tls_config"] = auth.tls_config.model_dump(exclude_none=True)
     return out
 
-
-# The label of a sharded exporter's scrape: its --shard (RedlineShardMismatch compares them).
-SHARD_LABEL = "shard"
 
 # Alerts leave an HA pair's servers without the label that tells the servers apart.
 DROP_REPLICA = {"action": "labeldrop", "regex": REPLICA_LABEL}

@@ -54,11 +54,10 @@ def _expected(
         if case.until is not None and step > case.until and exp is case.expect[0]:
             continue
         value = exp.value(step)
-        labels = {**case.labels, **rule.labels, "severity": rule.severity}
+        own = {**case.labels, **exp.labels}
+        labels = {**own, **rule.labels, "severity": rule.severity}
         rendered = {
-            key: templates.render(text, case.labels, value)
-            if key in ("summary", "description")
-            else text
+            key: templates.render(text, own, value) if key in ("summary", "description") else text
             for key, text in notes.items()
         }
         out.append(Ordered(exp_labels=labels, exp_annotations=rendered))
@@ -68,14 +67,14 @@ def _expected(
 def _check_case(alert: Alert, case: Case) -> None:
     if not case.expect:
         return  # a quiet case: nothing fires, no label is read
-    for text in (alert.summary, alert.description):
-        missing = templates.check(text) - set(case.labels)
-        if missing:
-            raise ValueError(
-                f"{alert.name}: template reads {sorted(missing)} not in the case labels"
-            )
     for exp in case.expect:
         alert.rule(exp.severity, exp.family)
+        for text in (alert.summary, alert.description):
+            missing = templates.check(text) - set(case.labels) - set(exp.labels)
+            if missing:
+                raise ValueError(
+                    f"{alert.name}: template reads {sorted(missing)} not in the case labels"
+                )
 
 
 def _series(case: Case) -> list[Ordered]:

@@ -292,6 +292,9 @@ class ExporterAuth(Model):
 # The external label that tells the servers of an HA pair apart (replicas: in stack.yml). Long-
 # term stores deduplicate on it; alerts must not carry it (see prometheus_config.py).
 REPLICA_LABEL = "replica"
+# The label of a sharded exporter's scrape: the share stack.yml gives it (`shard: I/N`), which
+# RedlineShardMismatch compares with the share the exporter says it runs.
+SHARD_LABEL = "shard"
 
 
 class RemoteWrite(Model):

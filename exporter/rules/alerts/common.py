@@ -72,9 +72,14 @@ def target(**labels: str) -> dict[str, str]:
 
 
 def fires(
-    severity: Severity, onset: int, value: float | Callable[[int], float], family: str = ""
+    severity: Severity,
+    onset: int,
+    value: float | Callable[[int], float],
+    family: str = "",
+    labels: dict[str, str] | None = None,
 ) -> Expect:
-    return Expect(severity, onset, value if callable(value) else const(value), family)
+    """``labels``: this alert's own beyond the case's (see :class:`Expect`)."""
+    return Expect(severity, onset, value if callable(value) else const(value), family, labels or {})
 
 
 def case(

@@ -4,6 +4,7 @@ probe errors, sources and collectors."""
 from __future__ import annotations
 
 from exporter import metrics as m
+from exporter.metrics import Metric
 from exporter.rules.alerts.common import (
     JOB,
     UP,
@@ -24,7 +25,7 @@ from exporter.rules.model import (
     n,
     sel,
 )
-from exporter.rules.spec import SpecError
+from exporter.rules.spec import SHARD_LABEL, SpecError
 
 # --- the alerting pipeline and the exporter ------------------------------------------------------
 
@@ -138,6 +139,8 @@ def alerts(ctx: Context) -> list[Alert]:
             ),
         )
     )
+
+    out.append(_shard_mismatch(ctx))
 
     spec = ctx.alert("RedlineProbeErrors")
     reason = sel(m.PROBE_REASON, reason=("=~", "internal|secret"))
@@ -325,3 +328,185 @@ def alerts(ctx: Context) -> list[Alert]:
         )
     )
     return out
+
+
+# --- sharded exporters ---------------------------------------------------------------------------
+
+# The shard cases' exporters (besides the tests' usual one) and their length in steps: an onset
+# at step 4 and the 15 min `for` (30 steps) fit.
+SHARD_A, SHARD_B, SHARD_OLD = "redline-1:9877", "redline-2:9877", "redline-old:9877"
+SHARD_STEPS = 40
+ONSET = 4
+
+
+def _at(metric: Metric, instance: str, scraped: str | None, **labels: str) -> str:
+    """A series of the exporter at ``instance`` (job redline); ``scraped``: the shard label its
+    scrape adds (stack.yml's share), None for a scrape config without one."""
+    all_ = {"job": JOB, "instance": instance}
+    if scraped is not None:
+        all_[SHARD_LABEL] = scraped
+    body = ", ".join(f'{k}="{v}"' for k, v in {**all_, **labels}.items())
+    return f"{metric.name}{{{body}}}"
+
+
+def _life(value: int, start: int = 0, stop: int | None = None) -> str:
+    """``value`` from step ``start`` to ``stop`` (then a staleness marker, as when the exporter
+    restarts with another share or stops), absent before."""
+    end = SHARD_STEPS if stop is None else stop
+    parts = [f"_x{start}"] if start else []
+    parts.append(seq((value, end - start)))
+    return " ".join([*parts, "stale"] if stop is not None else parts)
+
+
+def _restarted(instance: str, scraped: str | None, old: str, new: str) -> dict[str, str]:
+    """An exporter running the share ``old`` until step ONSET, then ``new`` (restarted with
+    another --shard): its info, its shard count and ``up``, scraped fine throughout."""
+    old_n, new_n = int(old.partition("/")[2]), int(new.partition("/")[2])
+    return {
+        _at(m.SHARD_INFO, instance, scraped, running=old): _life(1, 0, ONSET),
+        _at(m.SHARD_INFO, instance, scraped, running=new): _life(1, ONSET),
+        _at(m.SHARD_COUNT, instance, scraped): seq((old_n, ONSET), (new_n, SHARD_STEPS - ONSET)),
+        _at(UP, instance, scraped): _life(1),
+    }
+
+
+def _shard_mismatch(ctx: Context) -> Alert:
+    """Sharded exporters that do not split the services as configured. Each exporter says the
+    share it runs (redline_shard_info{running="I/N"}) and its N (redline_shard_count); the
+    generated scrape job labels it with the share stack.yml gives it (shard="I/N"). Four ways
+    the split goes wrong, one family each, told apart by the ``mismatch`` label."""
+    name = "RedlineShardMismatch"
+    spec = ctx.alert(name)
+    info = sel(m.SHARD_INFO, job=JOB)
+    count = sel(m.SHARD_COUNT, job=JOB)
+
+    def tagged(expr: str, mismatch: str) -> str:
+        return f'label_replace(\n  {expr},\n  "mismatch", "{mismatch}", "", ""\n)'
+
+    # an exporter running another share than its scrape label: the copy of its info with
+    # running set to the label equals it only when they agree (no label: nothing to compare)
+    share = f'{info}\n  unless label_replace({info}, "running", "$1", "{SHARD_LABEL}", "(.+)")'
+    # the exporters were started with different N: some services are owned by two or by none
+    counts = f'count(count_values("shards", {count})) > 1'
+    # fewer shares served than N while every exporter is scraped: a share nobody runs (an
+    # exporter down is RedlineExporterDown's page, and its share missing with it)
+    missing = (
+        f"(max({count}) - count(count by (running) ({info}))) > 0\n"
+        f"  and on () (min({sel(UP, job=JOB)}) == 1)"
+    )
+    # a probe served by two exporters that run sharded: probed twice per scrape, its series
+    # doubled in every sum (unsharded exporters in two places may well probe alike). target
+    # keeps the probe's identity (service is redline's, who must act): without it, two doubled
+    # probes are one label set and Prometheus refuses the rule's whole result
+    by = labels_of(m.PROBE_SUCCESS, "service", "probe")
+    twice = (
+        f"label_join(\n    count by ({by}) (\n      {sel(m.PROBE_SUCCESS, job=JOB)}\n"
+        f"      and on (job, instance) ({count} > 1)\n    ) > 1,\n"
+        f'    "target", "/", "service", "probe"\n  )'
+    )
+    redline = {"service": "redline"}
+    probe = {"service": "agent-service", "probe": "health"}
+    doubled = (probe, {"service": "chatwoot", "probe": "health"})
+
+    def on(instance: str, scraped: str | None, running: str, **life: int) -> dict[str, str]:
+        n_ = int(running.partition("/")[2])
+        return {
+            _at(m.SHARD_INFO, instance, scraped, running=running): _life(1, **life),
+            _at(m.SHARD_COUNT, instance, scraped): _life(n_, **life),
+        }
+
+    cases = (
+        # the two exporters restarted with each other's --shard: both run the wrong share
+        case(
+            {
+                **_restarted(SHARD_A, "1/2", "1/2", "2/2"),
+                **_restarted(SHARD_B, "2/2", "2/2", "1/2"),
+            },
+            {"mismatch": "share"},
+            *(
+                fires("ticket", ONSET, 1, "share", {**target_of(i), SHARD_LABEL: s, "running": r})
+                for i, s, r in ((SHARD_A, "1/2", "2/2"), (SHARD_B, "2/2", "1/2"))
+            ),
+        ),
+        # the second exporter restarted as 2/3 (a scrape config without shard labels): N
+        # differs, and shares 2/2 and 3/3 have nobody
+        case(
+            {
+                **on(SHARD_A, None, "1/2"),
+                _at(UP, SHARD_A, None): _life(1),
+                **_restarted(SHARD_B, None, "2/2", "2/3"),
+            },
+            {},
+            fires("ticket", ONSET, 2, "count", {"mismatch": "count"}),
+            fires("ticket", ONSET, 1, "missing", {"mismatch": "missing"}),
+        ),
+        # both restarted as shares of 3, the third exporter never started
+        case(
+            {
+                **_restarted(SHARD_A, None, "1/2", "1/3"),
+                **_restarted(SHARD_B, None, "2/2", "2/3"),
+            },
+            {"mismatch": "missing"},
+            fires("ticket", ONSET, 1, "missing"),
+        ),
+        # a forgotten exporter (not in stack.yml's list, so no shard label) comes back as 2/2
+        # next to the one stack.yml has: shard 2's two probes served by both, one alert each
+        case(
+            {
+                **on(SHARD_A, "1/2", "1/2"),
+                _at(UP, SHARD_A, "1/2"): _life(1),
+                **on(SHARD_B, "2/2", "2/2"),
+                _at(UP, SHARD_B, "2/2"): _life(1),
+                **{_at(m.PROBE_SUCCESS, SHARD_B, "2/2", **p): _life(1) for p in doubled},
+                **on(SHARD_OLD, None, "2/2", start=ONSET),
+                _at(UP, SHARD_OLD, None): _life(1, ONSET),
+                **{_at(m.PROBE_SUCCESS, SHARD_OLD, None, **p): _life(1, ONSET) for p in doubled},
+            },
+            {"mismatch": "twice"},
+            *(
+                fires("ticket", ONSET, 2, "twice", {**p, "target": f"{p['service']}/{p['probe']}"})
+                for p in doubled
+            ),
+        ),
+    )
+    # unsharded (every exporter 1/1, no shard label), here two in two places probing the same
+    # service: nothing to compare. (Sharded as stack.yml says, and one shard stopped:
+    # tests/test_shards.py runs both with real exporters.)
+    quiet_ = quiet(
+        {
+            k: v
+            for i in (SHARD_A, SHARD_B)
+            for k, v in {
+                **on(i, None, "1/1"),
+                _at(UP, i, None): _life(1),
+                _at(m.PROBE_SUCCESS, i, None, **probe): _life(1),
+            }.items()
+        }
+    )
+    return Alert(
+        name,
+        "redline",
+        "redline's exporter shards do not split the services as configured "
+        "({{ $labels.mismatch }})",
+        "The sharded exporters (redline run --shard=I/N) have not split the services as "
+        "alert_rules/stack.yml says for [[for]] (mismatch {{ $labels.mismatch }}, value "
+        "{{ $value | humanize }}). share: an exporter runs another share than its scrape label "
+        "(value 1; its instance, shard and running labels say which). count: the exporters were "
+        "started with different N (value: how many N). missing: every exporter is up but "
+        "shares are served by none (value: how many). twice: a probe is served by two or more "
+        "sharded exporters (value: how many; its target label names the probe). Services of a "
+        "missing share are unmeasured and none of their alerts can fire.",
+        spec.dashboard,
+        (
+            ctx.rule(spec, "ticket", tagged(share, "share"), redline, family="share"),
+            ctx.rule(spec, "ticket", tagged(counts, "count"), redline, family="count"),
+            ctx.rule(spec, "ticket", tagged(missing, "missing"), redline, family="missing"),
+            ctx.rule(spec, "ticket", tagged(twice, "twice"), redline, family="twice"),
+        ),
+        cases,
+        quiet_,
+    )
+
+
+def target_of(instance: str) -> dict[str, str]:
+    return {"job": JOB, "instance": instance}
