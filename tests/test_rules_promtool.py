@@ -68,8 +68,10 @@ def test_every_alert_test_passes() -> None:
         ("probes.yml", "for: 2m", "for: 3m"),
         # a looser threshold: the firing case's value no longer crosses it
         ("host.yml", "> 0.9", "> 0.96"),
-        # a burn factor changed: the simulated outage fires one evaluation later
-        ("slo-agent-service-availability.yml", "/ 0.001 > 6\n", "/ 0.001 > 9\n"),
+        # a burn factor changed: the simulated outage fires one evaluation later (a requests SLO:
+        # a probe SLO's full outage pages when its min_bad of failed runs is reached, whichever
+        # pair's factor)
+        ("slo-agent-service-requests.yml", "/ 0.001 > 6\n", "/ 0.001 > 9\n"),
     ],
 )
 def test_the_tests_notice_a_changed_rule(

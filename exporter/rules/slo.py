@@ -119,6 +119,33 @@ def _ratio(window: str) -> str:
     return f"slo:sli_error:ratio_rate{window}"
 
 
+# The number of bad events over a page pair's long window, for the level's min_bad: the SRE
+# Workbook's low-traffic guard. A probe runs every 30 s, so at 99.9% two isolated failed runs
+# in an hour are 14.4 times the budget's pace and paged; ServiceDown needs four in a row.
+BAD_COUNT = "slo:sli_bad:count"
+
+
+def bad_count(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = frozenset()) -> str:
+    """PromQL for how many bad events ``slo`` had over ``window``: failed runs of its probes
+    (or of the database canary), or bad requests."""
+    sli = slo.sli
+
+    def failed_runs(runs: str) -> str:
+        return f"sum(count_over_time({runs}[{window}]) - sum_over_time({runs}[{window}]))"
+
+    if sli.probes is not None and pinned_probes(slo, pinned):
+        return failed_runs(f'{AVAILABLE}{{slo="{slo.name}"}}')
+    if sli.probes is not None:
+        probes = ("=~", alternatives(sli.probes.probes))
+        return failed_runs(sel(m.PROBE_SUCCESS, service=sli.probes.service, probe=probes))
+    if sli.database is not None:
+        return failed_runs(sel(m.PG_UP, database=sli.database))
+    bad, _ = events(slo, window)
+    # events() reads the counters' per-second rate(); their increase() over the window is the
+    # count (each of its counter terms is rate(...[window]), nothing else is)
+    return bad.replace("rate(", "increase(")
+
+
 # The SLO window's ratio is a sum of bad events over a sum of events, each recorded per short
 # window: weighted by traffic, and never NaN (a short window without requests adds 0 to both,
 # where the mean of 5-minute ratios took its 0/0 and made the budget NaN for 30 days).
@@ -212,6 +239,10 @@ def recordings(
         Ordered(record=_ratio(w), expr=error_ratio(slo, w, pinned), labels=labels)
         for w in windows(alert)
     ]
+    rules += [
+        Ordered(record=f"{BAD_COUNT}{w}", expr=bad_count(slo, w, pinned), labels=labels)
+        for w in min_bad_windows(alert)
+    ]
     short = windows(alert)[0]
     bad, total = events(slo, short)
     rules += [
@@ -249,12 +280,19 @@ def recordings(
     return rules
 
 
-def burn_expr(slo: SLO, pairs: tuple[BurnWindow, ...]) -> str:
+def min_bad_windows(alert: AlertSpec) -> list[str]:
+    """The long windows whose bad events a level's ``min_bad`` counts."""
+    found = {pair.long for lvl in alert.levels().values() if lvl.min_bad for pair in lvl.windows}
+    return sorted(found, key=seconds)
+
+
+def burn_expr(slo: SLO, pairs: tuple[BurnWindow, ...], min_bad: Decimal | None = None) -> str:
     this = f'{{slo="{slo.name}"}}'
     b = num(budget(slo))
     terms = []
     for pair in pairs:
         f = num(pair.factor)
+        enough = f"  and\n  {BAD_COUNT}{pair.long}{this} >= {num(min_bad)}\n" if min_bad else ""
         # a burn a dependency explains is not alerted: the dependency's error ratio over the
         # short window is at least this SLO's (its own alerts say it, and inhibitions only hold
         # while those fire); errors of this SLO beyond the dependency's still alert
@@ -277,6 +315,7 @@ def burn_expr(slo: SLO, pairs: tuple[BurnWindow, ...]) -> str:
             f"  {_ratio(pair.long)}{this} / {b} > {f}\n"
             "  and\n"
             f"  {_ratio(pair.short)}{this} / {b} > {f}\n"
+            f"{enough}"
             f"{explained}"
             ")"
         )
@@ -308,7 +347,7 @@ def rules(slo: SLO, alert: AlertSpec) -> list[Rule]:
     return [
         Rule(
             severity,
-            burn_expr(slo, alert.level(severity).windows),
+            burn_expr(slo, alert.level(severity).windows, alert.level(severity).min_bad),
             alert.level(severity).for_,
             {"slo": slo.name},
         )
@@ -388,6 +427,32 @@ def error_ratios(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float 
     return out
 
 
+def bad_counts(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float | None]:
+    """What ``bad_count(slo, window)`` evaluates to at each step: failed runs of every series
+    of the SLI, or the bad requests increase() reads (extrapolated as Prometheus does while the
+    range is not yet full of samples)."""
+    width = int(seconds(window) / step)
+    out: list[float | None] = []
+    sli = slo.sli
+    if sli.probes is not None or sli.database is not None:
+        runs = len(sli.probes.probes) if sli.probes is not None else 1
+        for t in range(o.steps):
+            first = max(0, t - width)
+            out.append(float(runs * sum(1 for g in o.good[first : t + 1] if g == 0)))
+        return out
+    bad_c = _counter(o.bad)
+    for t in range(o.steps):
+        first = max(0, t - width)
+        sampled = t - first
+        if sampled == 0:
+            out.append(0.0)  # rate() of one sample is nothing; the bad rate reads 0 then
+            continue
+        to_start = width - sampled  # steps from the range's start to its first sample
+        extra = 0.0 if to_start == 0 else (to_start if to_start < 1.1 else 0.5)
+        out.append(float(bad_c[t] - bad_c[first]) * (sampled + extra) / sampled)
+    return out
+
+
 @dataclass
 class Firing:
     onset: int  # first step of the run of true conditions that led to firing
@@ -397,6 +462,7 @@ class Firing:
 
 def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Severity, Firing | None]:
     ratios = {w: error_ratios(slo, o, w, step) for w in windows(alert)}
+    counts = {w: bad_counts(slo, o, w, step) for w in min_bad_windows(alert)}
     b = float(budget(slo))
     out: dict[Severity, Firing | None] = {}
     for severity in severities(slo, alert):
@@ -415,6 +481,10 @@ def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Sever
                 for r in (long / b, short / b):
                     if math.isclose(r, f, rel_tol=1e-9):
                         raise ValueError(f"{slo.name}: burn rate {r} too close to {f} at step {t}")
+                if lvl.min_bad:
+                    bad = counts[pair.long][t]
+                    if bad is None or bad < float(lvl.min_bad):
+                        continue
                 if long / b > f and short / b > f:
                     value = long / b
                     break
@@ -541,8 +611,17 @@ def cases(slo: SLO, alert: AlertSpec, step: Decimal) -> tuple[list[Case], Case]:
             expects.append(Expect(severity, f.onset, f.value))
         o = outage(slo, kind, first.at + 2, start)
         found.append(Case(input_series(slo, o), labels, tuple(expects)))
-    quiet_o = outage(slo, "quiet", 40, 0)
-    return found, Case(input_series(slo, quiet_o), {}, ())
+    if slo.sli.probes is None and slo.sli.database is None:
+        return found, Case(input_series(slo, outage(slo, "quiet", 40, 0)), {}, ())
+    # a probe or canary run every 30 s: six hours of good runs, then two isolated failed runs
+    # 10 min apart, checked 4 min after the second. The 1h/5m pair is above 14.4x then (2 of
+    # 121 runs, 1 of 11) and paged at 3 min; the page's min_bad wants more failed runs than
+    # that. (4 min: before the 3d/6h ticket pair, which six hours of history make see 1x, fires.)
+    history = int(6 * 3600 / step)
+    gap = int(600 / step)
+    isolated = outage(slo, "quiet", history + gap + 20, 0)
+    isolated.good[history] = isolated.good[history + gap] = Decimal(0)
+    return found, Case(input_series(slo, isolated), {}, (), at=history + gap + int(240 / step))
 
 
 SUMMARY = "SLO {{ $labels.slo }} burns its error budget {{ $value | humanize }}x too fast"
