@@ -769,8 +769,12 @@ class Drill:
             f"- fault: {', '.join(f.text() for f in s.faults)} at +0.0 s",
             f"- healed: {', '.join(s.heal)} at +{self.t_heal - self.t_fault:.1f} s",
             f"- settings: {settings_text(s)}",
-            f"- speed targets: paged within {PAGE_TARGET:g} s of the fault, resolved within "
-            f"{RESOLVE_TARGET:g} s of healing",
+            f"- speed targets: paged within {PAGE_TARGET:g} s of the fault, "
+            + (
+                f"resolved within {s.resolve_within:g} s of healing"
+                if s.resolve_within is not None
+                else "no resolution target"
+            ),
             "",
             "## Expected and observed",
             "",
@@ -1012,6 +1016,12 @@ def _scenarios() -> dict[str, Scenario]:
             ),
             silent=(Expect("ServiceDown", {"service": "agent-service"}),),
             detect_timeout=240.0,
+            # the p95 is over ServiceLatencyHigh's window (30 min; 3 min in the demo profile):
+            # it stays past the budget until the slow runs are under 5% of that window, so the
+            # alerts resolve about one window after healing (found by running this drill after
+            # the window grew from 5 min: resolved at +179 s and +184 s)
+            resolve_within=240.0,
+            resolve_timeout=300.0,
         ),
         Scenario(
             "worker-oom",
