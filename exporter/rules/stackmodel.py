@@ -110,12 +110,20 @@ def _num(value: float) -> Decimal:
 # --- SLOs ---------------------------------------------------------------------------------------
 
 
-def _service_sli(service: Service, index: int) -> SLI:
+def synthetic_routes(config: Config) -> tuple[str, ...]:
+    """The route groups only redline's probes and health checks request (logs.route_groups'
+    ``synthetic``): not the users' traffic, so no request SLO or error ratio counts them."""
+    return tuple(g.name for g in config.logs.route_groups if g.synthetic)
+
+
+def _service_sli(service: Service, index: int, synthetic: tuple[str, ...] = ()) -> SLI:
     sli = service.slos[index].sli
     if sli.probes is not None:
         return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))
     if sli.requests is not None:
-        return SLI(requests=RequestsSLI(service=service.name, routes=sli.requests.routes))
+        routes = sli.requests.routes
+        excluded = () if routes else synthetic
+        return SLI(requests=RequestsSLI(service=service.name, routes=routes, excluded=excluded))
     if sli.fly_requests is not None or sli.fly_latency is not None:
         assert service.fly is not None  # the config refuses a fly SLI without it
         app = service.fly.app
@@ -133,6 +141,7 @@ def _service_sli(service: Service, index: int) -> SLI:
             service=service.name,
             routes=sli.latency.routes,
             threshold=_num(sli.latency.threshold),
+            excluded=() if sli.latency.routes else synthetic,
         )
     )
 
@@ -147,7 +156,7 @@ def slos_of(config: Config) -> SLOSpec:
                     service=service.name,
                     objective=s.objective,
                     description=s.description,
-                    sli=_service_sli(service, i),
+                    sli=_service_sli(service, i, synthetic_routes(config)),
                     # a vendor's platform never pages: its burns are tickets (docs/alerting.md)
                     page=s.page and not service.vendor,
                     ticket=s.ticket,
