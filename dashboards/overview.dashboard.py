@@ -190,7 +190,7 @@ details = s.row(
         Q(sel(s.ALERTS, **FIRING)),
         hide=("__name__", "alertstate", "Value", "job", "instance"),
         overrides=[s.runbook_field_link()],
-        alerts=(s.WATCHDOG, "OutageWindow"),
+        alerts=(s.WATCHDOG, "OutageWindow", "MaintenanceWindow", "MaintenanceAftermath"),
         w=12,
         h=9,
     ),

@@ -118,6 +118,12 @@ class HostSource(Source):
                 age = self._age(name)
                 batch.results[name] = _Run([], "still running since an earlier scrape", age)
                 continue
+            if batch.abandoned:
+                # the scrape gave up while this thread waited for the lock (the earlier run
+                # ended just then): nobody would read this run, and it would hold the lock
+                # against the next scrape's
+                self._locks[name].release()
+                return
             try:
                 self._since[name] = begin = time.perf_counter()
                 try:
