@@ -239,9 +239,10 @@ figures = s.row(
     ),
     s.timeseries(
         f"agent-service jobs failing ({JOBS_WINDOW})",
-        f"Share of the jobs finished in the last {JOBS_WINDOW} that failed (AgentJobsFailing).",
+        f"Share of the jobs finished in the last {JOBS_WINDOW} that failed (AgentJobsFailing): the "
+        "rise of the failed count (a gauge) over the increase of processedCount.",
         Q(
-            f"increase({sel(QUEUE_JOBS, state='failed', **SVC)}[{JOBS_WINDOW}])\n"
+            f"clamp_min(delta({sel(QUEUE_JOBS, state='failed', **SVC)}[{JOBS_WINDOW}]), 0)\n"
             f"  / ignoring (state) increase({sel(QUEUE_PROCESSED, **SVC)}[{JOBS_WINDOW}])",
             "{{service}}",
         ),

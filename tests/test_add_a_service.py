@@ -293,3 +293,32 @@ def test_a_vendor_check_named_like_a_service_of_ours_is_refused(tmp_path: Path) 
         r"our service chatwoot",
     ):
         stackmodel.load(root)
+
+
+def test_counters_read_through_fly_s_proxy_from_several_machines_are_refused(
+    tmp_path: Path,
+) -> None:
+    """With two machines behind Fly's proxy, agent-service's processedCount alternates between
+    the machines' own counts: each switch reads as a reset, and increase() takes the other
+    machine's whole count for new jobs (AgentJobsFailing's denominator)."""
+    root = _tree(tmp_path)
+    path = root / "config" / "hotrod.yml"
+    one = "        - {name: app, memory: 1GiB, machines: 1}\n"
+    text = path.read_text()
+    assert one in text
+    path.write_text(text.replace(one, one.replace("machines: 1", "machines: 2"), 1))
+    with pytest.raises(
+        SpecError,
+        match=r"hotrod\.yml:\d+: services\[\d+\]\.probes\[\d+\]: reads the counters "
+        r"queue_processed through Fly's proxy, and agent-service's group app has 2 machines",
+    ):
+        stackmodel.load(root)
+    # pinned to one machine (Fly's fly-force-instance-id header), it is read where it does not
+    # alternate
+    pinned = "        url: https://hotdash-agent-service.fly.dev/queue/stats\n"
+    text = path.read_text()
+    assert pinned in text
+    path.write_text(
+        text.replace(pinned, pinned + "        headers: {fly-force-instance-id: 1781973f}\n")
+    )
+    stackmodel.load(root)

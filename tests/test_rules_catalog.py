@@ -110,7 +110,7 @@ PROMQL_WORDS = {
     "and", "or", "unless", "on", "ignoring", "by", "without", "bool", "offset",
     "sum", "avg", "max", "min", "count", "rate", "increase", "resets", "vector", "time",
     "avg_over_time", "max_over_time", "sum_over_time", "changes", "quantile_over_time",
-    "histogram_quantile", "clamp_min", "count_over_time",
+    "histogram_quantile", "clamp_min", "count_over_time", "delta",
     "predict_linear", "label_replace", "label_join", "inf", "nan", "absent", "count_values",
 }  # fmt: skip
 

@@ -1111,8 +1111,7 @@ def _scenarios() -> dict[str, Scenario]:
             "heartbeat-late",
             "a heartbeat late",
             "the backup job stops (its cron is gone): its ping is late (HeartbeatLate, info: "
-            "the digest, in business hours only), then overdue past its grace (HeartbeatFailed, "
-            "a ticket)",
+            "the digest, at any hour), then overdue past its grace (HeartbeatFailed, a ticket)",
             (Fault("backup-job", "down"),),
             ("backup-job",),
             notified=(
@@ -1122,7 +1121,6 @@ def _scenarios() -> dict[str, Scenario]:
                     "info",
                     "digest",
                     resolves=False,
-                    active_in="business-hours",
                 ),
                 Expect(
                     "HeartbeatFailed",

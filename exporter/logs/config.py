@@ -95,6 +95,10 @@ class RouteGroup(Model):
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     paths: tuple[Annotated[str, Field(min_length=1)], ...] = Field(min_length=1)
+    # Requested only by redline's own probes and the platforms' health checks, not by users:
+    # left out of the request SLOs and LogErrorRateHigh (docs/logs.md), whose ratios and
+    # minimum counts must be the users' traffic, not ours.
+    synthetic: bool = False
 
 
 class ErrorPattern(Model):

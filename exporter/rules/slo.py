@@ -104,6 +104,8 @@ def error_ratio(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = froz
     where: dict[str, Any] = {"service": req.service}
     if req.routes:
         where["route"] = ("=~", alternatives(req.routes))
+    elif req.excluded:
+        where["route"] = ("!~", alternatives(req.excluded))
     if sli.requests is not None:
         errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
         total = sel(m.LOG_HTTP_REQUESTS, **where)
@@ -181,6 +183,8 @@ def events(slo: SLO, window: str) -> tuple[str, str]:
     where: dict[str, Any] = {"service": req.service}
     if req.routes:
         where["route"] = ("=~", alternatives(req.routes))
+    elif req.excluded:
+        where["route"] = ("!~", alternatives(req.excluded))
     if sli.requests is not None:
         errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
         total = sel(m.LOG_HTTP_REQUESTS, **where)
@@ -544,6 +548,11 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
     route = req.routes[0] if req.routes else "api"
     where = {"service": req.service, "route": route}
     good = [t - b for t, b in zip(o.total, o.bad, strict=True)]
+    # redline's own probes of a synthetic route (health) answer well and fast all along, at
+    # every step, outages and quiet nights included: the SLI must not count them (they once
+    # halved an outage's error ratio and made the quiet night's traffic)
+    probes = {**where, "route": req.excluded[0]} if req.excluded else None
+    steady = _encode(_counter([Decimal(REQUESTS_PER_STEP)] * o.steps))
     if sli.requests is not None:
         out = {
             series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="2xx"): _encode(
@@ -554,14 +563,19 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
             out[series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="5xx")] = _encode(
                 _counter(o.bad)
             )
+        if probes:
+            out[series(m.LOG_HTTP_REQUESTS, **probes, method="GET", code_class="2xx")] = steady
         return out
     assert sli.latency is not None
-    return {
-        series(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold)): _encode(
-            _counter(good)
-        ),
+    le = _le(sli.latency.threshold)
+    out = {
+        series(m.LOG_HTTP_DURATION, "_bucket", **where, le=le): _encode(_counter(good)),
         series(m.LOG_HTTP_DURATION, "_count", **where): _encode(_counter(o.total)),
     }
+    if probes:
+        out[series(m.LOG_HTTP_DURATION, "_bucket", **probes, le=le)] = steady
+        out[series(m.LOG_HTTP_DURATION, "_count", **probes)] = steady
+    return out
 
 
 def _fly_series(slo: SLO, o: Outage) -> dict[str, str]:

@@ -104,7 +104,8 @@ class RequestsSLI(Model):
     """Availability from log-derived requests: the share answered with a 5xx status."""
 
     service: Name
-    routes: tuple[str, ...] = ()  # route groups counted; empty: every route
+    routes: tuple[str, ...] = ()  # route groups counted; empty: every route but `excluded`
+    excluded: tuple[str, ...] = ()  # the synthetic route groups (logs.route_groups)
 
 
 class LatencySLI(Model):
@@ -114,6 +115,7 @@ class LatencySLI(Model):
     service: Name
     routes: tuple[str, ...] = ()
     threshold: Quantity
+    excluded: tuple[str, ...] = ()  # as RequestsSLI's
 
 
 class FlySLI(Model):

@@ -110,12 +110,20 @@ def _num(value: float) -> Decimal:
 # --- SLOs ---------------------------------------------------------------------------------------
 
 
-def _service_sli(service: Service, index: int) -> SLI:
+def synthetic_routes(config: Config) -> tuple[str, ...]:
+    """The route groups only redline's probes and health checks request (logs.route_groups'
+    ``synthetic``): not the users' traffic, so no request SLO or error ratio counts them."""
+    return tuple(g.name for g in config.logs.route_groups if g.synthetic)
+
+
+def _service_sli(service: Service, index: int, synthetic: tuple[str, ...] = ()) -> SLI:
     sli = service.slos[index].sli
     if sli.probes is not None:
         return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))
     if sli.requests is not None:
-        return SLI(requests=RequestsSLI(service=service.name, routes=sli.requests.routes))
+        routes = sli.requests.routes
+        excluded = () if routes else synthetic
+        return SLI(requests=RequestsSLI(service=service.name, routes=routes, excluded=excluded))
     if sli.fly_requests is not None or sli.fly_latency is not None:
         assert service.fly is not None  # the config refuses a fly SLI without it
         app = service.fly.app
@@ -133,6 +141,7 @@ def _service_sli(service: Service, index: int) -> SLI:
             service=service.name,
             routes=sli.latency.routes,
             threshold=_num(sli.latency.threshold),
+            excluded=() if sli.latency.routes else synthetic,
         )
     )
 
@@ -147,7 +156,7 @@ def slos_of(config: Config) -> SLOSpec:
                     service=service.name,
                     objective=s.objective,
                     description=s.description,
-                    sli=_service_sli(service, i),
+                    sli=_service_sli(service, i, synthetic_routes(config)),
                     # a vendor's platform never pages: its burns are tickets (docs/alerting.md)
                     page=s.page and not service.vendor,
                     ticket=s.ticket,
@@ -336,6 +345,41 @@ def _check_vendor_names(config: Config) -> None:
             )
 
 
+# Fly's proxy sends a request with this header to the machine it names (Fly's docs:
+# "Dynamic request routing"), so a probe can read one machine's counters.
+FLY_PIN_HEADER = "fly-force-instance-id"
+
+
+def _check_counters_through_proxy(config: Config) -> None:
+    """A JSON probe whose counters alerts read with increase() must reach one machine: through
+    Fly's proxy, an app of several machines answers in turn, each with its own count, and every
+    switch reads as a counter reset (the other machine's whole count counted as new)."""
+    from exporter.rules.alerts.common import JSON_COUNTERS
+
+    for s_index, service in enumerate(config.services):
+        if service.fly is None:
+            continue
+        several = [g for g in service.fly.groups if g.machines > 1]
+        if not several:
+            continue
+        for p_index, probe in enumerate(service.probes):
+            counters = [
+                spec.name for spec in getattr(probe, "metrics", ()) if spec.name in JSON_COUNTERS
+            ]
+            headers = {k.lower() for k in getattr(probe, "headers", {})}
+            if counters and FLY_PIN_HEADER not in headers:
+                group = several[0]
+                raise ModelError(
+                    "config",
+                    ("services", s_index, "probes", p_index),
+                    f"reads the counters {', '.join(counters)} through Fly's proxy, and "
+                    f"{service.name}'s group {group.name} has {group.machines} machines: each "
+                    "scrape may reach another machine, whose count reads as a counter reset. "
+                    f"Pin the probe to one machine (headers: {{{FLY_PIN_HEADER}: <machine id>}}) "
+                    "or run the group on one machine",
+                )
+
+
 def build(
     config: Config,
     alerts: AlertsSpec,
@@ -349,6 +393,7 @@ def build(
     SpecError naming the file, the line when the file is at hand, and the path of the value."""
     try:
         _check_vendor_names(config)
+        _check_counters_through_proxy(config)
         slos = slos_of(config)
         alerts = _with_budgets(alerts, config)
         _check_durations(alerts, slos)

@@ -38,6 +38,12 @@ UP = Metric("up", "gauge", "1 if Prometheus scraped the target, else 0 (Promethe
 # Probe failure reasons that are not the target being down: DNS has its own alert, a 429 means
 # the target is up but refuses us, secret and internal are redline's own problems.
 NOT_DOWN_REASONS = ("dns", "rate_limited", "secret", "internal")
+# The JSON figures the alerts read as counters, with increase() or resets(): the services' own
+# cumulative counts (exporter/rules/alerts/services.py). Read through Fly's proxy from an app
+# with more than one machine, each scrape may reach another machine, whose count differs: every
+# switch reads as a reset, and increase() counts the other machine's whole count as new
+# (make generate refuses that setup: exporter/rules/stackmodel.py).
+JSON_COUNTERS = ("queue_processed", "mcp_tool_calls", "mcp_tool_errors", "mcp_uptime_seconds")
 # llamaindex-mcp's tools that answer questions (docs/targets.md): the MCP query latency target.
 MCP_QUERY_TOOLS = ("query_support", "query_knowledge_base")
 

@@ -492,22 +492,29 @@ def _latency(ctx: Context) -> Alert:
 
 
 def _ratio_alert_levels(
-    ctx: Context, name: str, errors: str, total: str, matching: str = ""
+    ctx: Context, name: str, errors: str, total: str, matching: str = "", errors_gauge: bool = False
 ) -> tuple[AlertSpec, list[Rule]]:
     """Rules for 'errors over total above threshold, with at least guard events and min_bad
-    errors' per level."""
+    errors' per level. ``errors_gauge``: the errors are a gauge (a count of failed jobs held in
+    a queue, which a cleanup lowers), read by its rise, not by increase(), which takes a drop for
+    a counter reset and counts the whole remaining value as new errors."""
     spec = ctx.alert(name)
     rules = []
     for severity in spec.levels():
         window, threshold, guard, min_bad = ctx.values(
             spec, name, severity, "window", "threshold", "guard", "min_bad"
         )
+        bad = (
+            f"clamp_min(delta({errors}[{window}]), 0)"
+            if errors_gauge
+            else f"increase({errors}[{window}])"
+        )
         expr = (
-            f"increase({errors}[{window}])\n"
+            f"{bad}\n"
             f"  / {matching}increase({total}[{window}])\n"
             f"  > {n(threshold)}\n"
             f"and increase({total}[{window}]) >= {n(guard)}\n"
-            f"and {matching}increase({errors}[{window}]) >= {n(min_bad)}"
+            f"and {matching}{bad} >= {n(min_bad)}"
         )
         rules.append(ctx.rule(spec, severity, expr))
     return spec, rules
@@ -521,6 +528,7 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
         sel(jobs, state="failed"),
         sel(processed),
         matching=f"ignoring ({labels_of(jobs, 'state')}) ",
+        errors_gauge=True,
     )
     q = {"service": "agent-service", "probe": "queue"}
     failed = series(jobs, **q, state="failed")
@@ -531,6 +539,13 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
         return {failed: ramp(10, failed_per_step, 60), done: ramp(1000, 50, 60)}
 
     low = {"service": "agent-service", "probe": "queue-low"}
+    # a cleanup of the queue's failed jobs (100 -> 95 at step 30) while no job fails: read with
+    # increase() the drop was a counter reset and 95 new failures, and paged
+    cleanup = {"service": "agent-service", "probe": "queue-cleanup"}
+    cleaned = {
+        series(jobs, **cleanup, state="failed"): seq((100, 30), (95, 60)),
+        series(processed, **cleanup): ramp(1000, 1, 90),
+    }
 
     return Alert(
         "AgentJobsFailing",
@@ -557,6 +572,7 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
             {
                 **inputs(0),
                 **few_failures(series(jobs, **low, state="failed"), series(processed, **low), 2),
+                **cleaned,
             },
             at=55,
         ),
