@@ -1443,7 +1443,7 @@ SHARD_INFO = Metric(
     ("running",),
 )
 SHARD_COUNT = Metric(
-    "redline_shard_count",
+    "redline_shards",
     "gauge",
     "N of this exporter's --shard=I/N: how many shards it was started to be one of (1 "
     "unsharded). RedlineShardMismatch compares it with the shares the shards serve.",

@@ -210,7 +210,7 @@ def test_each_target_is_probed_once_per_interval_across_shards(cluster: Cluster)
         ("1/2", "1/2"),
         ("2/2", "2/2"),
     }
-    assert {r["value"][1] for r in prom.query('redline_shard_count{job="redline"}')} == {"2"}
+    assert {r["value"][1] for r in prom.query('redline_shards{job="redline"}')} == {"2"}
     _evaluated(prom)
     assert not _mismatches(prom)
 

@@ -372,7 +372,7 @@ def _restarted(instance: str, scraped: str | None, old: str, new: str) -> dict[s
 
 def _shard_mismatch(ctx: Context) -> Alert:
     """Sharded exporters that do not split the services as configured. Each exporter says the
-    share it runs (redline_shard_info{running="I/N"}) and its N (redline_shard_count); the
+    share it runs (redline_shard_info{running="I/N"}) and its N (redline_shards); the
     generated scrape job labels it with the share stack.yml gives it (shard="I/N"). Four ways
     the split goes wrong, one family each, told apart by the ``mismatch`` label."""
     name = "RedlineShardMismatch"
