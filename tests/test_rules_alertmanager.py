@@ -30,7 +30,7 @@ import yaml
 from exporter import rules
 from exporter.demo.servers import Alertmanager
 from exporter.rules.model import Alert
-from exporter.rules.spec import ROOT
+from exporter.rules.spec import ROOT, seconds
 
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 
@@ -556,3 +556,24 @@ def test_an_unresolved_page_escalates_after_the_sev1_acknowledgement_time() -> N
         "oncall",
         "escalation",
     ]
+
+
+def test_a_restarted_alertmanager_gets_the_inhibiting_alerts_before_it_pages() -> None:
+    """An Alertmanager that restarts has lost its alerts; Prometheus sends it those still firing
+    (OutageWindow, MaintenanceWindow: the sources of inhibitions) only at its next resend. The
+    resend delay of every shipped Prometheus must be below the pages' group_wait, or a healed
+    outage's burn page reaches the restarted peer alone and pages (the alertmanager-peer-killed
+    drill found it with Prometheus's default 1m)."""
+    am = yaml.safe_load(CONFIG.read_text())
+    waits = [
+        seconds(r.get("group_wait", am["route"].get("group_wait", "30s")))
+        for r in am["route"]["routes"]
+        if r.get("matchers") == ['severity="page"']
+    ]
+    assert waits, "no page route"
+    unit = (ROOT / "deploy" / "systemd" / "redline-prometheus.service").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    for where, text in (("the systemd unit", unit), ("docker-compose.yml", compose)):
+        found = re.search(r"--rules\.alert\.resend-delay=(\w+)", text)
+        assert found, f"{where} leaves Prometheus's resend delay at its 1m default"
+        assert seconds(found.group(1)) < min(waits), where

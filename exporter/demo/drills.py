@@ -946,8 +946,9 @@ def _kill_sending_peer(drill: Drill) -> None:
 
 
 def _restart_peer_and_watch(drill: Drill) -> None:
-    """Start the killed peer again and watch through Prometheus's next resend of every alert
-    (1 min): the peer learns by gossip what was sent and sends nothing a second time."""
+    """Start the killed peer again and watch for a minute: Prometheus resends every firing alert
+    to it (the demo's resend delay is 1 s), the peer learns by gossip what was sent and sends
+    nothing a second time, and what inhibits arrives before a new page's group_wait ends."""
     if drill.killed_peer is None:
         return
     for line in faults.heal(drill.killed_peer):

@@ -112,7 +112,10 @@ def _prometheus() -> Prometheus:
         PROMETHEUS_DIR,
         None,
         port=layout.PROMETHEUS_PORT,
-        extra_args=("--storage.tsdb.retention.time=1d",),
+        # resend every evaluation (5 s), below the demo's 5 s+ group_wait: a restarted peer gets
+        # the still-firing OutageWindow before it flushes a burn page (production: 15 s < 30 s,
+        # deploy/systemd/redline-prometheus.service)
+        extra_args=("--storage.tsdb.retention.time=1d", "--rules.alert.resend-delay=1s"),
     )
 
 
