@@ -72,6 +72,14 @@ def _local(value: Any) -> date | datetime:
 LocalTime = Annotated[date | datetime, BeforeValidator(_local)]
 
 
+def naive(value: date | datetime, *, end: bool) -> datetime:
+    """A :data:`LocalTime` as a naive datetime; a date that ends a window is inclusive (the
+    window runs to midnight after it). The launch and maintenance windows read theirs so."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1) if end else value, time())
+
+
 class LaunchConfig(Model):
     """The next launch window. No dates are built in: without ``launch:`` no launch is planned
     (the config's ``launch`` is None). The zone defaults to America/Chicago, the zone of the
@@ -98,16 +106,12 @@ class LaunchConfig(Model):
     @property
     def local_start(self) -> datetime:
         """The start, as a naive local time in :attr:`timezone`."""
-        if isinstance(self.start, datetime):
-            return self.start
-        return datetime.combine(self.start, time())
+        return naive(self.start, end=False)
 
     @property
     def local_end(self) -> datetime:
         """The end (exclusive), as a naive local time in :attr:`timezone`."""
-        if isinstance(self.end, datetime):
-            return self.end
-        return datetime.combine(self.end + timedelta(days=1), time())
+        return naive(self.end, end=True)
 
     def bounds(self) -> tuple[float, float]:
         """(start, end) as Unix times; the window is start <= t < end."""

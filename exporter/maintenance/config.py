@@ -16,16 +16,15 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from exporter.configtypes import Model, Name, check_timezone
-from exporter.launch.config import LocalTime
+from exporter.launch.config import LocalTime, naive
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-WEEK = 7 * 86400.0
 # how far ahead an occurrence is looked for: a weekly window recurs within a week (two, across
 # a daylight-saving change), a one-off one is its own occurrence
 LOOKAHEAD_DAYS = 15
@@ -118,8 +117,8 @@ class Window(Model):
         """A one-off window's (start, end) as Unix times; start <= t < end."""
         assert self.start is not None and self.end is not None
         zone = zoneinfo.ZoneInfo(self.timezone)
-        start = _naive(self.start, end=False).replace(tzinfo=zone).timestamp()
-        return start, _naive(self.end, end=True).replace(tzinfo=zone).timestamp()
+        start = naive(self.start, end=False).replace(tzinfo=zone).timestamp()
+        return start, naive(self.end, end=True).replace(tzinfo=zone).timestamp()
 
     def occurrences(self, since: float, until: float) -> Iterator[tuple[float, float]]:
         """Every (start, end) of the window that overlaps [since, until), in order."""
@@ -152,16 +151,9 @@ class Window(Model):
     def describe(self) -> str:
         if self.weekly is None:
             assert self.start is not None and self.end is not None
-            start, end = _naive(self.start, end=False), _naive(self.end, end=True)
+            start, end = naive(self.start, end=False), naive(self.end, end=True)
             return f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} {self.timezone}"
         return f"{self.weekly.describe()} {self.timezone}"
-
-
-def _naive(value: date | datetime, *, end: bool) -> datetime:
-    """A local date or time as a naive datetime; a date that ends a window is inclusive."""
-    if isinstance(value, datetime):
-        return value
-    return datetime.combine(value + timedelta(days=1) if end else value, time())
 
 
 @dataclass(frozen=True)
