@@ -30,7 +30,9 @@ REQUEST = "[GET] /health - 200 (12ms) [req-abc]\n"
 class Rig:
     """A follower on ``paths`` feeding a pipeline with the shipped hotrod_access parser."""
 
-    def __init__(self, tmp: Path, paths: list[str], **settings: Any) -> None:
+    def __init__(
+        self, tmp: Path, paths: list[str], clock: Any = time.monotonic, **settings: Any
+    ) -> None:
         config = parse_config(
             f"""
 logs:
@@ -49,7 +51,11 @@ logs:
         self.pipeline = Pipeline(spec, config.logs, self.state)
         merged = {"rotate_wait": 0.0, "max_line": 1024, **settings}
         self.follower = FileFollower(
-            "app", TailSettings(paths=spec.paths, **merged), self.pipeline.feed, self.state
+            "app",
+            TailSettings(paths=spec.paths, **merged),
+            self.pipeline.feed,
+            self.state,
+            clock=clock,
         )
 
     def poll(self) -> None:
@@ -435,6 +441,129 @@ def test_a_file_truncated_and_refilled_past_the_position_read_is_read_from_its_s
     assert rig.lines == 50
     assert rig.get("rotations", ("app", "truncate")) == 1
     assert rig.get("dropped", ("app", "partial")) == 0
+
+
+def test_a_copy_seen_before_it_is_filled_is_read_once(tmp_path: Path) -> None:
+    """copytruncate's copy is created empty and filled afterwards (cp opens, then writes): a
+    poll that comes in between sees a file with no fingerprint yet. It is held, not read as a
+    new log, until its first bytes tell what it is (before: the whole copy was read again)."""
+    log = tmp_path / "app.log"
+    log.touch()
+    now = [0.0]
+    rig = Rig(tmp_path, ["app.log*"], clock=lambda: now[0], rotate_wait=5.0)
+    rig.poll()
+    write(log, numbered(0, 100))
+    rig.poll()
+    copy = tmp_path / "app.log.1"
+    copy.touch()  # cp has created the copy, not written it yet
+    rig.poll()
+    write(copy, log.read_bytes())  # then it copies, and the original is truncated
+    os.truncate(log, 0)
+    write(log, numbered(120, 30))
+    now[0] += 1.0
+    rig.poll()
+    assert rig.lines == 130  # 100, then the 30 new ones; nothing twice
+    assert rig.get("rotations", ("app", "truncate")) == 1
+
+
+def test_a_short_new_file_is_read_after_rotate_wait_at_the_latest(tmp_path: Path) -> None:
+    """A new file shorter than a fingerprint may still be a copy being written: it is read once
+    it is long enough to tell, or once it has been there for rotate_wait."""
+    (tmp_path / "a.log").touch()
+    now = [0.0]
+    rig = Rig(tmp_path, ["*.log"], clock=lambda: now[0], rotate_wait=5.0)
+    rig.poll()
+    write(tmp_path / "b.log", REQUEST * 2)
+    rig.poll()
+    assert rig.lines == 0
+    now[0] += 5.0
+    rig.poll()
+    assert rig.lines == 2
+    write(tmp_path / "c.log", REQUEST * 10)  # long enough to tell: not a copy, read at once
+    rig.poll()
+    assert rig.lines == 12
+
+
+def test_a_new_log_after_a_rename_rotation_is_read_at_once_or_within_rotate_wait(
+    tmp_path: Path,
+) -> None:
+    """Rotation by rename creates the new log at the old name, short. When the old file is
+    still being drained at that name (no glob matches its new name), the new one replaced it
+    and is read at once. When the glob matches the new name too, a short file at a former name
+    may be a numbered copy being written: it is read once its first bytes tell, or within
+    rotate_wait."""
+    for glob_ in ("app.log", "app.log*"):
+        tmp = tmp_path / glob_.replace("*", "-star")
+        tmp.mkdir()
+        log = tmp / "app.log"
+        write(log, "")
+        now = [0.0]
+        rig = Rig(tmp, [glob_], clock=lambda now=now: now[0], rotate_wait=5.0)
+        rig.poll()
+        write(log, REQUEST * 10)
+        rig.poll()
+        os.rename(log, tmp / "app.log.1")
+        write(log, REQUEST)
+        rig.poll()
+        if glob_ == "app.log":
+            assert rig.lines == 11
+        else:
+            assert rig.lines == 10
+            write(log, REQUEST * 10)  # long enough to tell: it is no copy (not of itself either)
+            rig.poll()
+            assert rig.lines == 21
+
+
+def test_a_log_of_identical_lines_rotated_between_two_polls_is_read(tmp_path: Path) -> None:
+    """Rotation by rename, twice between polls: a rotated file is first seen at its rotated
+    name, with the first bytes of the files rotated before it (identical lines). It is not a
+    copy of them (they were renamed; copytruncate's original stays at its name) nor of the new
+    log found in the same scan (before: taken for a copy and never read)."""
+    log = tmp_path / "app.log"
+    write(log, "")
+    rig = Rig(tmp_path, ["app.log*"], rotate_wait=5.0)
+    rig.poll()
+    write(log, REQUEST * 10)
+    rig.poll()
+    os.rename(log, tmp_path / "app.log.1")
+    rig.poll()  # app.log.1 is known as renamed
+    written = 10
+    for rotation in (2, 3):
+        write(log, REQUEST * 10)
+        os.rename(log, tmp_path / f"app.log.{rotation}")
+        write(log, REQUEST * 10)
+        written += 20
+        rig.poll()
+    os.rename(log, tmp_path / "app.log.4")
+    rig.poll()
+    assert rig.lines == written
+
+
+def test_numbered_copytruncate_reads_each_copy_once(tmp_path: Path) -> None:
+    """logrotate's default naming with copytruncate: the old copies move up (app.log.1 becomes
+    app.log.2), then the new copy takes app.log.1. The new copy is at a renamed file's former
+    name, and it is still a copy of app.log, not a new log."""
+    log = tmp_path / "app.log"
+    log.touch()
+    rig = Rig(tmp_path, ["app.log*"], rotate_wait=5.0)
+    rig.poll()
+    written = 0
+    for _ in range(3):
+        write(log, numbered(written, 100))
+        written += 100
+        rig.poll()
+        for n in (2, 1):
+            if (tmp_path / f"app.log.{n}").exists():
+                os.rename(tmp_path / f"app.log.{n}", tmp_path / f"app.log.{n + 1}")
+        rig.poll()
+        (tmp_path / "app.log.1").touch()  # cp created it; a poll comes before it is filled
+        rig.poll()
+        shutil.copy(log, tmp_path / "app.log.1")
+        os.truncate(log, 0)
+        write(log, numbered(written, 10))
+        written += 10
+        rig.poll()
+    assert rig.lines == written
 
 
 def test_copytruncate_under_a_concurrent_writer_counts_each_line_once(tmp_path: Path) -> None:

@@ -29,6 +29,12 @@ task calls it through ``asyncio.to_thread``, so the event loop never waits on a 
   thread (and a shutdown waits) for a bounded time; a poll that used its budget says so, and
   the caller polls again at once.
 
+A new file too short to have a fingerprint may be a copy that ``cp`` created and has not
+filled yet: it is held, unread, until it has a fingerprint or for ``rotate_wait`` at most. The
+original of a copy is a file at its name, followed since before the copy appeared, never a
+renamed one: so numbered copies (``app.log.1`` moved to ``app.log.2`` before the new copy takes
+``app.log.1``) and rename rotations of a log of identical lines are not mistaken for copies.
+
 Known limits: with copytruncate, lines written between the copy and the truncation are in
 neither file and are lost by the rotation itself (as for every follower); when no glob matches
 the copy, the lines written after the last poll and before the truncation are lost too; a file
@@ -177,13 +183,16 @@ class _File:
         "fd",
         "fingerprint",
         "former_path",
+        "found_scan",
         "ident",
         "last_data",
         "last_truncated",
+        "looks_rotated",
         "offset",
         "orphan_since",
         "path",
         "splitter",
+        "undecided_since",
     )
 
     def __init__(self, ident: Ident, path: str, fd: int, offset: int, max_line: int, now: float):
@@ -200,11 +209,20 @@ class _File:
         # truncated, then read from where the original was.
         self.copy_of: Ident | None = None
         self.former_path: str | None = None  # the name it had before a rename
+        self.found_scan = 0  # the scan that found it (a copy is of a file found before it)
+        # First seen with the first bytes of a renamed file: a file of a rename rotation
+        # renamed before any scan saw it at the log's name. Like a renamed file, it is never
+        # taken for the original of a copy.
+        self.looks_rotated = False
         # (fingerprint, position read) of its content before its last truncations, when no
         # copy was followed then: a copy found later (the scan that found the truncation ran
         # before the copy existed) is read from that position. A few, for rotations faster
         # than polls.
         self.last_truncated: deque[tuple[bytes, int]] = deque(maxlen=TRUNCATIONS_KEPT)
+        # Appeared too short to have a fingerprint: perhaps a copy that cp has created and not
+        # filled yet. Not read until it has one (then it is matched like any new file) or it
+        # has been there for rotate_wait (then it is a new log).
+        self.undecided_since: float | None = None
 
 
 class FileFollower:
@@ -236,6 +254,7 @@ class FileFollower:
         self._too_many_warned = False
         self._lock = threading.Lock()  # a poll and close never overlap
         self._closed = False
+        self._scans = 0
 
     def update(self, settings: TailSettings, sink: Sink) -> None:
         """Adopt new settings at the next poll (called from the event loop while a poll may be
@@ -290,6 +309,7 @@ class FileFollower:
         now = self.clock()
         settings = self.settings
         found = self._scan()
+        self._scans += 1
         initial, self._initial = self._initial, False
 
         for ident, f in self._files.items():
@@ -328,8 +348,9 @@ class FileFollower:
                 if initial:
                     self._present_at_start.add(ident)
                 continue
+            opened.found_scan = self._scans
             if not initial:
-                self._match_copy(opened)
+                self._match_copy(opened, now)
             self._files[ident] = opened
             self._present_at_start.discard(ident)
         self._present_at_start &= found.keys()
@@ -397,7 +418,7 @@ class FileFollower:
                 if len(head) == FINGERPRINT:
                     f.fingerprint = head
 
-    def _match_copy(self, new: _File) -> None:
+    def _match_copy(self, new: _File, now: float) -> None:
         """A file that appeared with a followed file's fingerprint is copytruncate's copy of
         it: it is skipped (its position set to its end) until the original is found truncated
         (:meth:`_truncated`)."""
@@ -407,13 +428,25 @@ class FileFollower:
             return
         self._fingerprint(new, size)
         if new.fingerprint is None:
-            return
-        if any(f.former_path == new.path for f in self._files.values()):
-            # rename rotation: the new file at a renamed file's old name is a new log, even
-            # when it starts like the renamed one (a log of identical lines); copytruncate
-            # leaves the original at its name and puts the copy at another
+            if self.settings.rotate_wait > 0 and not any(
+                f.path == new.path for f in self._files.values()
+            ):
+                # cp creates the copy before it writes it. A file at the name of one still
+                # being drained (deleted, or renamed to a name no glob matches) replaced it: it
+                # is a new log, not held. A new log at the former name of a file renamed to a
+                # matched name (app.log -> app.log.1 under app.log*) cannot be told from a
+                # numbered copy (app.log.1 -> app.log.2, then cp app.log app.log.1): held.
+                new.undecided_since = now
             return
         for f in self._files.values():
+            if f is new:
+                continue  # a file held undecided is matched from among the followed ones
+            if f.former_path == new.path:
+                # rename rotation: the new file at this file's old name is a new log, even
+                # when it starts like it (a log of identical lines). A copy is of a file still
+                # at its name; with numbered copies (app.log.1 moved to app.log.2 first), the
+                # copy at app.log.1 is of app.log, not of the file that moved.
+                continue
             before = next((t for t in f.last_truncated if t[0] == new.fingerprint), None)
             if before is not None:
                 # the copy of content truncated before the copy was seen: read its unread rest
@@ -432,8 +465,7 @@ class FileFollower:
                     read_to,
                 )
                 return
-            # the original of a copy is at its name still (one renamed away is not copied)
-            if f.fingerprint == new.fingerprint and f.copy_of is None and f.orphan_since is None:
+            if f.fingerprint == new.fingerprint and self._may_be_copied(f):
                 new.copy_of = f.ident
                 new.offset = size
                 new.splitter.skipping = False
@@ -447,6 +479,27 @@ class FileFollower:
                     f.path,
                 )
                 return
+        if any(
+            f.fingerprint == new.fingerprint and (f.former_path is not None or f.looks_rotated)
+            for f in self._files.values()
+            if f is not new
+        ):
+            new.looks_rotated = True
+
+    def _may_be_copied(self, f: _File) -> bool:
+        """Whether ``f`` can be the original of a copy that appeared in this scan:
+        copytruncate copies the file being written, at its name, followed since before the
+        copy appeared (an original and copy both new in one scan were never read: each is
+        read whole, which is right). A renamed file is not the one being written; a file that
+        is itself a copy, held, or gone from its name is not either."""
+        return (
+            f.former_path is None
+            and not f.looks_rotated
+            and f.orphan_since is None
+            and f.copy_of is None
+            and f.undecided_since is None
+            and f.found_scan < self._scans
+        )
 
     def _truncated(self, f: _File) -> None:
         """``f`` was truncated: read on from its copy, if one is followed, else from its
@@ -495,6 +548,18 @@ class FileFollower:
                 head = f.fingerprint
             if head != f.fingerprint:
                 self._truncated(f)
+        if f.undecided_since is not None:
+            if f.former_path is not None:
+                # renamed while held: the active log of a rename rotation (a copy is not
+                # renamed before cp has filled it), whatever its first bytes match
+                f.undecided_since = None
+            elif size >= FINGERPRINT:
+                f.undecided_since = None
+                self._match_copy(f, now)
+            elif now - f.undecided_since >= self.settings.rotate_wait:
+                f.undecided_since = None  # short and still there: a new log, read whole
+            else:
+                return 0, 0
         if f.copy_of is not None:
             return 0, 0  # a copy waiting for its original's truncation
         self._fingerprint(f, size)
