@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from exporter import __version__
 from exporter import metrics as m
 from exporter.config import HttpProbe
 from exporter.probes import http
@@ -805,6 +806,7 @@ async def test_method_headers_and_body_are_sent_resolved(
             tenant=request.headers["X-Tenant"],
             body=await request.text(),
             path=request.path_qs,
+            agent=request.headers.get("User-Agent", ""),
         )
         return web.Response(text="ok")
 
@@ -823,6 +825,8 @@ async def test_method_headers_and_body_are_sent_resolved(
         "tenant": "acme",
         "body": '{"method": "tools/list", "tenant": "acme"}',
         "path": "/mcp?t=acme",
+        # redline says who it is: the shop's logs can tell its requests from the users'
+        "agent": f"redline/{__version__}",
     }
 
 

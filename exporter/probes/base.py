@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 
+from exporter import __version__
 from exporter import metrics as m
 from exporter.secrets import MissingSecret, Redactor, SecretSource
 
@@ -274,6 +275,11 @@ class TLSAwareResponse(aiohttp.ClientResponse):
         return self
 
 
+# Every request redline sends says who it is, so the shop's own logs and access lines can tell
+# redline's requests from the users' (docs/slos.md); a probe's configured headers may override it.
+USER_AGENT = f"redline/{__version__}"
+
+
 def new_session(resolver: aiohttp.abc.AbstractResolver | None = None) -> aiohttp.ClientSession:
     """The exporter's one HTTP client session. Fresh connection per request (force_close) and
     no DNS cache, as blackbox_exporter does, so every probe measures resolve, connect and TLS;
@@ -289,6 +295,7 @@ def new_session(resolver: aiohttp.abc.AbstractResolver | None = None) -> aiohttp
         auto_decompress=True,
         trace_configs=[_PHASE_TRACE],
         response_class=TLSAwareResponse,
+        headers={"User-Agent": USER_AGENT},
     )
 
 

@@ -21,14 +21,18 @@ that is no receiver, a ``for`` longer than the SLO window) fail here with the fi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from exporter import durations
 from exporter.config import Config, Service, load_config
 from exporter.launch.config import alertmanager_intervals
+from exporter.logs.routes import RouteGrouper
 from exporter.rules.model import alternatives
 from exporter.rules.spec import (
     ROOT,
@@ -41,6 +45,7 @@ from exporter.rules.spec import (
     LatencyBudget,
     LatencySLI,
     ProbesSLI,
+    ProbeTraffic,
     RequestsSLI,
     Route,
     RoutingSpec,
@@ -116,32 +121,102 @@ def synthetic_routes(config: Config) -> tuple[str, ...]:
     return tuple(g.name for g in config.logs.route_groups if g.synthetic)
 
 
-def _service_sli(service: Service, index: int, synthetic: tuple[str, ...] = ()) -> SLI:
+# Requests one run of a probe sends: an HTTP or JSON request is one (redirects followed are
+# more, not counted: the figure is a lower bound, so an SLI never loses a user's request to it);
+# a plain MCP probe posts tools/list once; a Streamable HTTP one sends initialize, the
+# initialized notification and tools/list (the closing DELETE is best-effort, not counted).
+_MCP_REQUESTS = {"plain": 1, "streamable": 3}
+
+
+def requests_per_run(probe: object) -> int:
+    """How many HTTP requests one run of ``probe`` sends (0: a TCP or DNS probe sends none)."""
+    kind = getattr(probe, "kind", "")
+    if kind == "mcp":
+        return _MCP_REQUESTS[getattr(probe, "flavor", "streamable")]
+    return 1 if kind in ("http", "json") else 0
+
+
+def _url_path(url: str) -> str:
+    """The path a probe requests, as a log line shows it: ``${CHATWOOT_BASE_URL}/api`` is
+    ``/api`` (the variable is the scheme and host)."""
+    bare = re.sub(r"^\$\{[^}]*\}", "http://host", url)
+    return urlsplit(bare).path or "/"
+
+
+def probe_traffic(
+    service: Service, counted: Callable[[str], bool] | None = None
+) -> tuple[ProbeTraffic, ...]:
+    """redline's own requests among those an SLI of ``service`` counts: every request probe's
+    (through Fly's proxy, which sees them all), or, with ``counted`` (a route group -> counted
+    by the SLI), those of probes whose URL path falls into a counted route group of the logs."""
+    out = []
+    for probe in service.probes:
+        per_run = requests_per_run(probe)
+        if not per_run:
+            continue
+        if counted is not None and not counted(_url_path(str(getattr(probe, "url", "")))):
+            continue
+        out.append(ProbeTraffic(probe=probe.name, per_run=per_run))
+    return tuple(out)
+
+
+def _service_sli(
+    service: Service,
+    index: int,
+    synthetic: tuple[str, ...] = (),
+    routes_of: RouteGrouper | None = None,
+) -> SLI:
     sli = service.slos[index].sli
+    grouper = routes_of or RouteGrouper(())
+
+    def on_routes(routes: tuple[str, ...], excluded: tuple[str, ...]) -> Callable[[str], bool]:
+        def counted(path: str) -> bool:
+            group = grouper.group(path)
+            return group in routes if routes else group not in excluded
+
+        return counted
+
     if sli.probes is not None:
         return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))
     if sli.requests is not None:
         routes = sli.requests.routes
         excluded = () if routes else synthetic
-        return SLI(requests=RequestsSLI(service=service.name, routes=routes, excluded=excluded))
+        return SLI(
+            requests=RequestsSLI(
+                service=service.name,
+                routes=routes,
+                excluded=excluded,
+                probe_traffic=probe_traffic(service, on_routes(routes, excluded)),
+            )
+        )
     if sli.fly_requests is not None or sli.fly_latency is not None:
         assert service.fly is not None  # the config refuses a fly SLI without it
         app = service.fly.app
+        # Fly's proxy counts every request it passes to the app, redline's probes' too
+        through_proxy = probe_traffic(service)
         if sli.fly_requests is not None:
-            return SLI(fly_requests=FlySLI(service=service.name, app=app))
+            return SLI(
+                fly_requests=FlySLI(service=service.name, app=app, probe_traffic=through_proxy)
+            )
         assert sli.fly_latency is not None
         return SLI(
             fly_latency=FlyLatencySLI(
-                service=service.name, app=app, threshold=_num(sli.fly_latency.threshold)
+                service=service.name,
+                app=app,
+                threshold=_num(sli.fly_latency.threshold),
+                probe_traffic=through_proxy,
             )
         )
     assert sli.latency is not None
+    routes = sli.latency.routes
+    excluded = () if routes else synthetic
     return SLI(
         latency=LatencySLI(
             service=service.name,
-            routes=sli.latency.routes,
+            routes=routes,
             threshold=_num(sli.latency.threshold),
-            excluded=() if sli.latency.routes else synthetic,
+            excluded=excluded,
+            probe_traffic=probe_traffic(service, on_routes(routes, excluded)),
         )
     )
 
@@ -156,7 +231,9 @@ def slos_of(config: Config) -> SLOSpec:
                     service=service.name,
                     objective=s.objective,
                     description=s.description,
-                    sli=_service_sli(service, i, synthetic_routes(config)),
+                    sli=_service_sli(
+                        service, i, synthetic_routes(config), RouteGrouper(config.logs.route_groups)
+                    ),
                     # a vendor's platform never pages: its burns are tickets (docs/alerting.md)
                     page=s.page and not service.vendor,
                     ticket=s.ticket,
