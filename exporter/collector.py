@@ -170,11 +170,29 @@ def _sample_lines(family: Family) -> str:
     return "".join(_line(s.name, s.labels, s.value) for s in family.samples)
 
 
+# The text of a series up to its value, by (name, labels): most series of a scrape (the host's,
+# the exporter's own, a source's) are the same from scrape to scrape, so sorting and escaping
+# their labels once saves most of their rendering. Bounded: a source may label series with
+# what it read (a statement's text), so the cache is emptied when full and long texts are not
+# kept.
+_SERIES: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_SERIES_MAX = 4096
+_SERIES_TEXT_MAX = 200
+
+
 def _line(name: str, labels: dict[str, str], value: float) -> str:
     if not labels:
         return f"{name} {_number(value)}\n"
-    text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{text}}} {_number(value)}\n"
+    key = (name, tuple(labels.items()))
+    series = _SERIES.get(key)
+    if series is None:
+        text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
+        series = f"{name}{{{text}}} "
+        if len(series) <= _SERIES_TEXT_MAX:
+            if len(_SERIES) >= _SERIES_MAX:
+                _SERIES.clear()
+            _SERIES[key] = series
+    return f"{series}{_number(value)}\n"
 
 
 def _state_lines(metric: m.Metric, states: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
