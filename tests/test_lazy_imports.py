@@ -99,3 +99,23 @@ async def test_a_database_added_by_a_reload_is_monitored(tmp_path: Path) -> None
         assert "pg_up" not in text
     finally:
         await client.close()
+
+
+def test_the_log_follower_counts_without_the_exposition_library() -> None:
+    """The file follower, its pipeline and its counters (what bench/logs.py measures) import
+    neither prometheus-client (whose package loads its HTTP servers, ssl among them: 3.4 MiB
+    of the follower's peak) nor aiohttp: families are built only when a scrape asks."""
+    code = (
+        "import sys, json\n"
+        "from exporter.logs.tail import FileFollower\n"
+        "from exporter.logs.pipeline import Pipeline\n"
+        "from exporter.logs.counters import LogState\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout))
+    assert "exporter" in loaded  # the list is real
+    assert loaded & {"prometheus_client", "aiohttp", "ssl", "asyncpg"} == set()
