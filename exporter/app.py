@@ -127,14 +127,7 @@ async def _probe_all(
 ) -> list[Served]:
     scheduler = runtime.scheduler
     assert scheduler is not None
-    return list(
-        await asyncio.gather(
-            *(
-                scheduler.serve(name, service, probe, deadline)
-                for name, (service, probe) in targets.items()
-            )
-        )
-    )
+    return await scheduler.serve_all(targets, deadline)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:

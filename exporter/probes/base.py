@@ -344,7 +344,9 @@ async def run_probe(
     success = reason in (None, "degraded")
     status = "up" if reason is None else ("degraded" if reason == "degraded" else "down")
     message = ctx.redactor.redact(message)
-    if message:
+    if not report.tracing:
+        pass  # scrapes keep no trace: build no line
+    elif message:
         report.note(f"result: {status} ({reason}): {message}")
     else:
         report.note(f"result: {status}")
