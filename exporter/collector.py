@@ -198,6 +198,37 @@ _OWN = (m.PROBE_SUCCESS, m.PROBE_DURATION, m.PROBE_RESULT_AGE, m.PROBE_STATUS, m
 _SUCCESS, _DURATION, _AGE = m.PROBE_SUCCESS.name, m.PROBE_DURATION.name, m.PROBE_RESULT_AGE.name
 
 
+# A probe's own samples share a few label sets (an HTTP probe's phases, say) across every target:
+# the text of each set, with the probe and service names left as holes, is made once. The cache
+# is bounded, as a probe could label a sample with what a target answered.
+_TEMPLATES: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str, str, str]] = {}
+_TEMPLATES_MAX = 4096
+
+
+def _sample_template(name: str, labels: dict[str, str]) -> tuple[str, str, str] | None:
+    """The text of a probe sample's series before the (escaped) probe name, between it and the
+    service name, and after it up to the value, labels sorted as :func:`_line` sorts them; None
+    when the sample sets the probe or service label itself (none does)."""
+    key = (name, tuple(labels.items()))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if "probe" in labels or "service" in labels:
+            return None
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        order = sorted(
+            [
+                ("probe", "\0"),
+                ("service", "\0"),
+                *((k, _escape_value(v)) for k, v in labels.items()),
+            ]
+        )
+        text = name + "{" + ",".join(f'{k}="{v}"' for k, v in order) + "} "
+        before, between, after = text.split("\0")
+        template = _TEMPLATES[key] = (before, between, after)
+    return template
+
+
 def probe_text(served: Iterable[Served]) -> dict[str, list[str]]:
     """The probes' families as text, by family name in the order :func:`probe_families` builds
     them: each a list whose first item is the HELP/TYPE header and the rest sample lines."""
@@ -224,8 +255,13 @@ def probe_text(served: Iterable[Served]) -> dict[str, list[str]]:
                 family, header = _metric_header(sample.metric)
                 extra_names[sample.metric.name] = family
                 out.setdefault(family, [header])
-            labels = {"service": item.service.name, "probe": item.probe.name, **sample.labels}
-            out[family].append(_line(sample.metric.name, labels, sample.value))
+            template = _sample_template(sample.metric.name, sample.labels)
+            if template is None:  # the sample names its own probe or service label
+                labels = {"service": item.service.name, "probe": item.probe.name, **sample.labels}
+                out[family].append(_line(sample.metric.name, labels, sample.value))
+                continue
+            a, b, c = template
+            out[family].append(f"{a}{p}{b}{s}{c}{_number(sample.value)}\n")
     # a family with no sample is left out, as probe_families leaves it out (no scrape has none
     # of the wrapper's series unless there is no target at all)
     return {name: lines for name, lines in out.items() if len(lines) > 1}

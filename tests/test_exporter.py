@@ -296,6 +296,7 @@ def test_probe_series_written_directly_equal_the_family_path() -> None:
             Sample(m.HTTP_STATUS_CODE, 200 + i),
             Sample(m.HTTP_DURATION, 0.001 * i, {"phase": "connect"}),
             Sample(m.PROBE_ERRORS, i, {"reason": 'a"b\\c'}),  # a counter, escaped value
+            Sample(m.HTTP_REDIRECTS, i, {"probe": "own"}),  # a sample naming its own probe
         ]
         result = ProbeResult(
             success=status != "down",

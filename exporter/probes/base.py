@@ -104,6 +104,9 @@ class ProbeContext:
     session: aiohttp.ClientSession
     secrets: SecretSource
     redactor: Redactor
+    # A JSON probe with per_machine -> the ids of the machines it reads (None: not known here);
+    # exporter/platform/fly_machines.py's MachineDirectory in a running exporter.
+    machines: Callable[[Any], tuple[str, ...] | None] | None = None
 
     def secret(self, value: Any) -> str:
         """Resolve a templated/secret config value; a missing one fails the probe."""
@@ -341,7 +344,9 @@ async def run_probe(
     success = reason in (None, "degraded")
     status = "up" if reason is None else ("degraded" if reason == "degraded" else "down")
     message = ctx.redactor.redact(message)
-    if message:
+    if not report.tracing:
+        pass  # scrapes keep no trace: build no line
+    elif message:
         report.note(f"result: {status} ({reason}): {message}")
     else:
         report.note(f"result: {status}")

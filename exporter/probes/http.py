@@ -109,7 +109,9 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
     Every transport series is recorded, whatever happens (zeros for what was not reached), so
     series do not come and go with the target's health. Deadline cancellation passes through.
     """
-    report.note(f"{cfg.method} {cfg.url}")
+    tracing = report.tracing  # trace lines are built only when kept (never for scrapes)
+    if tracing:
+        report.note(f"{cfg.method} {cfg.url}")
     timer = RequestTimer()
     status = length = redirects = content_length = 0
     over_tls = False
@@ -146,9 +148,10 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
         ) as resp:
             status = resp.status
             redirects = len(resp.history)
-            for i, hop in enumerate(resp.history, 1):
-                report.note(f"redirect {i}: {hop.status} -> {_location(hop)}")
-            report.note(f"status {status} {resp.reason or ''}".rstrip())
+            if tracing:
+                for i, hop in enumerate(resp.history, 1):
+                    report.note(f"redirect {i}: {hop.status} -> {_location(hop)}")
+                report.note(f"status {status} {resp.reason or ''}".rstrip())
             ssl_object = getattr(resp, "ssl_object", None)  # set by base.TLSAwareResponse
             if ssl_object is not None:
                 over_tls = True
@@ -189,11 +192,12 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
         report.set(m.HTTP_DURATION, timer.tls, phase="tls")
         report.set(m.HTTP_DURATION, timer.processing, phase="processing")
         report.set(m.HTTP_DURATION, transfer, phase="transfer")
-        report.note(
-            f"resolve {timer.resolve * 1000:.2f} ms, connect {timer.connect * 1000:.2f} ms, "
-            f"tls {timer.tls * 1000:.2f} ms, processing {timer.processing * 1000:.2f} ms, "
-            f"transfer {transfer * 1000:.2f} ms, {length} bytes"
-        )
+        if tracing:
+            report.note(
+                f"resolve {timer.resolve * 1000:.2f} ms, connect {timer.connect * 1000:.2f} ms, "
+                f"tls {timer.tls * 1000:.2f} ms, processing {timer.processing * 1000:.2f} ms, "
+                f"transfer {transfer * 1000:.2f} ms, {length} bytes"
+            )
         if own_session is not None:  # last: the series above are recorded whatever it does
             await own_session.close()
 
