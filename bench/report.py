@@ -18,6 +18,9 @@ ISSUE_REFERENCE = (
     "measured beforehand (issue 2): blackbox_exporter 0.65 ms CPU per probe saturated, "
     "1.55 ms paced; Prometheus 0.65 ms per probe scrape; bare aiohttp client 0.28 ms per GET"
 )
+# Issue 19: resident memory at 1,000 targets, after warm-up, saturated and paced (issue 2 had
+# 100 MB; blackbox_exporter measured 41.8 and 23.9 MB).
+MEMORY_TARGET_MB = 55
 PACE_TOLERANCE = 0.10  # the paced window must see this close to the probes the pace asks for
 FLOOR_RATIO = 1.15  # issue 19: redline's CPU per probe at most this times the bare client's
 
@@ -133,16 +136,16 @@ def _rows(r: Results) -> list[Row]:
             num(rs.rss_mb, 1),
             num(bs.rss_mb, 1),
             ratio(rs.rss_mb, bs.rss_mb),
-            "redline < 100 MB",
-            target(rs.rss_mb < 100),
+            f"redline <= {MEMORY_TARGET_MB} MB",
+            target(rs.rss_mb <= MEMORY_TARGET_MB),
         ),
         Row(
             "resident memory, paced, peak (MB)",
             num(rp.rss_peak_mb, 1),
             num(bp.rss_peak_mb, 1),
             ratio(rp.rss_peak_mb, bp.rss_peak_mb),
-            "redline < 100 MB",
-            target(rp.rss_peak_mb < 100),
+            f"redline <= {MEMORY_TARGET_MB} MB",
+            target(rp.rss_peak_mb <= MEMORY_TARGET_MB),
         ),
         # Issue 19: redline's CPU per probe against the floor of any aiohttp probe, a bare
         # client's fresh-connection GET on the same event loop, measured in the same run.

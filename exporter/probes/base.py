@@ -107,6 +107,9 @@ class ProbeContext:
     session: aiohttp.ClientSession
     secrets: SecretSource
     redactor: Redactor
+    # A JSON probe with per_machine -> the ids of the machines it reads (None: not known here);
+    # exporter/platform/fly_machines.py's MachineDirectory in a running exporter.
+    machines: Callable[[Any], tuple[str, ...] | None] | None = None
 
     def secret(self, value: Any) -> str:
         """Resolve a templated/secret config value; a missing one fails the probe."""

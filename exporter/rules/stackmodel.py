@@ -30,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from exporter import durations
-from exporter.config import Config, Service, load_config
+from exporter.config import FLY_PIN_HEADER, Config, Service, load_config
 from exporter.launch.config import alertmanager_intervals
 from exporter.logs.routes import RouteGrouper
 from exporter.rules.model import alternatives
@@ -128,11 +128,17 @@ def synthetic_routes(config: Config) -> tuple[str, ...]:
 _MCP_REQUESTS = {"plain": 1, "streamable": 3}
 
 
-def requests_per_run(probe: object) -> int:
-    """How many HTTP requests one run of ``probe`` sends (0: a TCP or DNS probe sends none)."""
+def requests_per_run(probe: object, service: Service | None = None) -> int:
+    """How many HTTP requests one run of ``probe`` sends (0: a TCP or DNS probe sends none); a
+    JSON probe reading each machine of a group (per_machine) also sends one per machine the
+    group wants (the config's count: a lower bound while Fly runs fewer)."""
     kind = getattr(probe, "kind", "")
     if kind == "mcp":
         return _MCP_REQUESTS[getattr(probe, "flavor", "streamable")]
+    group = getattr(probe, "per_machine", None)
+    if group is not None and service is not None and service.fly is not None:
+        wanted = next((g.machines for g in service.fly.groups if g.name == group), 0)
+        return 1 + wanted
     return 1 if kind in ("http", "json") else 0
 
 
@@ -151,7 +157,7 @@ def probe_traffic(
     by the SLI), those of probes whose URL path falls into a counted route group of the logs."""
     out = []
     for probe in service.probes:
-        per_run = requests_per_run(probe)
+        per_run = requests_per_run(probe, service)
         if not per_run:
             continue
         if counted is not None and not counted(_url_path(str(getattr(probe, "url", "")))):
@@ -422,11 +428,6 @@ def _check_vendor_names(config: Config) -> None:
             )
 
 
-# Fly's proxy sends a request with this header to the machine it names (Fly's docs:
-# "Dynamic request routing"), so a probe can read one machine's counters.
-FLY_PIN_HEADER = "fly-force-instance-id"
-
-
 def _check_counters_through_proxy(config: Config) -> None:
     """A JSON probe whose counters alerts read with increase() must reach one machine: through
     Fly's proxy, an app of several machines answers in turn, each with its own count, and every
@@ -444,7 +445,8 @@ def _check_counters_through_proxy(config: Config) -> None:
                 spec.name for spec in getattr(probe, "metrics", ()) if spec.name in JSON_COUNTERS
             ]
             headers = {k.lower() for k in getattr(probe, "headers", {})}
-            if counters and FLY_PIN_HEADER not in headers:
+            pinned = FLY_PIN_HEADER in headers or getattr(probe, "per_machine", None) is not None
+            if counters and not pinned:
                 group = several[0]
                 raise ModelError(
                     "config",
@@ -452,8 +454,9 @@ def _check_counters_through_proxy(config: Config) -> None:
                     f"reads the counters {', '.join(counters)} through Fly's proxy, and "
                     f"{service.name}'s group {group.name} has {group.machines} machines: each "
                     "scrape may reach another machine, whose count reads as a counter reset. "
-                    f"Pin the probe to one machine (headers: {{{FLY_PIN_HEADER}: <machine id>}}) "
-                    "or run the group on one machine",
+                    f"Read each machine (per_machine: {group.name}), pin the probe to one "
+                    f"machine (headers: {{{FLY_PIN_HEADER}: <machine id>}}) or run the group on "
+                    "one machine",
                 )
 
 
