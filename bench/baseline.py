@@ -1,12 +1,14 @@
 """Reference floor: what a bare aiohttp client costs per fresh-connection GET.
 
-Run as ``python bench/baseline.py --urls-file F --rounds 3``; prints one JSON line
+Run as ``python bench/baseline.py --urls-file F --rounds 3 [--loop uvloop]``; prints one JSON line
 ``{"ms_per_get": ..., "gets": ..., "ok": ...}``. It runs in its own process so that the number is
 this process's CPU alone (``time.process_time``), measured after a warm-up round.
 
 The client is set up as redline's (exporter/probes/base.py ``new_session``: fresh connection per
 request, no DNS cache, no cookies) and, like one redline scrape, sends all GETs of a round at
-once. Whatever redline spends per probe beyond this number is redline's own code.
+once. Whatever redline spends per probe beyond this number is redline's own code. ``--loop``
+picks the event loop (asyncio's own, or uvloop, which redline runs on when it is installed:
+exporter/eventloop.py), so that the floor is taken on the same loop as the exporter measured.
 """
 
 from __future__ import annotations
@@ -52,9 +54,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--urls-file", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
     urls = args.urls_file.read_text().split()
-    print(json.dumps(asyncio.run(measure(urls, args.rounds))))
+    factory = None
+    if args.loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        result = runner.run(measure(urls, args.rounds))
+    print(json.dumps({**result, "loop": args.loop}))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ from table import Section, peer_version
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
+sys.path.insert(0, str(REPO))  # redline's own choice of event loop, for the floor's
+from exporter import eventloop  # noqa: E402
+
 BLACKBOX_BIN = "/usr/bin/prometheus-blackbox-exporter"
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 START_TIMEOUT = 30.0  # seconds a server gets to answer after start
@@ -360,12 +363,13 @@ def _watch(seconds: float, exporter: Child, prometheus: Child) -> list[int]:
     return rss
 
 
-def bare_client(children: Children, tmp: Path, urls: list[str], rounds: int) -> float:
-    """CPU ms per fresh-connection GET of a bare aiohttp client (bench/baseline.py)."""
+def bare_client(children: Children, tmp: Path, urls: list[str], rounds: int, loop: str) -> float:
+    """CPU ms per fresh-connection GET of a bare aiohttp client (bench/baseline.py) on the
+    event loop ``loop``."""
     urls_file = tmp / "urls.txt"
     urls_file.write_text("\n".join(urls))
     argv = [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
-    child = children.start("baseline", [*argv, "--rounds", str(rounds)])
+    child = children.start(f"baseline-{loop}", [*argv, "--rounds", str(rounds), "--loop", loop])
     try:
         code = child.popen.wait(120)
     except subprocess.TimeoutExpired:
@@ -400,8 +404,12 @@ def run(opts: Options, tmp: Path, children: Children) -> Results:
     tport = ports[0]
     urls = target_urls(ports, opts.targets)
 
-    step(f"bare aiohttp client: {opts.rounds} x {opts.targets} fresh-connection GETs")
-    results.bare_ms = bare_client(children, tmp, urls, opts.rounds)
+    # The floor is taken on the loop redline runs on (uvloop when installed); asyncio's own
+    # loop is measured too, to show what the choice of loop gives.
+    results.loop = eventloop.name()
+    for loop in dict.fromkeys((results.loop, "asyncio")):
+        step(f"bare aiohttp client on {loop}: {opts.rounds} x {opts.targets} fresh-connection GETs")
+        results.bare_ms_by_loop[loop] = bare_client(children, tmp, urls, opts.rounds, loop)
 
     step(f"blackbox_exporter saturated: {opts.rounds} full scrape(s)")
     blackbox, bport = start_blackbox(children, tmp)

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 MTAIL = "/usr/bin/mtail"
 TARGET_LINES_PER_SECOND = 100_000  # issue 4: regex path, one core
 FLAT_MIB = 16  # resident memory growth while following, below which it is flat
+# issue 19: the follower's peak memory at most 1.5x mtail's, the regex path at least 2.5x its speed
+MEMORY_RATIO = 1.5
+SPEED_RATIO = 2.5
 REGEX = "redline regex (nginx_combined)"
 JSON = "redline JSON (json parser)"
 MTAIL_NAME = "mtail (regex program)"
@@ -599,6 +602,18 @@ def section(quick: bool) -> Section:
             num(regex.max_rss / 2**20, 1),
             num(peer(lambda r: r.max_rss / 2**20), 1),
             ratio(regex.max_rss, peer(lambda r: r.max_rss)),
+            f"ratio <= {MEMORY_RATIO:g}",
+            judge(mt is not None and regex.max_rss <= MEMORY_RATIO * mt.max_rss),
+        ),
+        Row(
+            "regex path speed, ratio to mtail",
+            ratio(regex.lines_per_second, peer(lambda r: r.lines_per_second)),
+            target=f"ratio >= {SPEED_RATIO:g}",
+            result=judge(
+                mt is not None
+                and mt.lines_per_second is not None
+                and (regex.lines_per_second or 0) >= SPEED_RATIO * mt.lines_per_second
+            ),
         ),
         Row(
             "counts equal the generated ones",

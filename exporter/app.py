@@ -15,7 +15,7 @@ import asyncio
 import html
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,14 +127,7 @@ async def _probe_all(
 ) -> list[Served]:
     scheduler = runtime.scheduler
     assert scheduler is not None
-    return list(
-        await asyncio.gather(
-            *(
-                scheduler.serve(name, service, probe, deadline)
-                for name, (service, probe) in targets.items()
-            )
-        )
-    )
+    return await scheduler.serve_all(targets, deadline)
 
 
 async def handle_metrics(request: web.Request) -> web.Response:
@@ -235,6 +228,29 @@ that removes more than half of an area's targets</li>
     return web.Response(text=page, content_type="text/html")
 
 
+def _machine_directory(runtime: Runtime) -> Callable[[Any], tuple[str, ...] | None]:
+    """The machines a per-machine JSON probe reads, from this exporter's Fly machines source
+    (exporter/platform/fly_machines.py, imported at the first such probe's run)."""
+    directory: Callable[[Any], tuple[str, ...] | None] | None = None
+
+    def source() -> Any:
+        for s in runtime.sources:
+            if s.name == "fly":
+                real = getattr(s, "source", s)  # a deferred source: the real one, once built
+                return real if hasattr(real, "started") else None
+        return None
+
+    def lookup(probe: Any) -> tuple[str, ...] | None:
+        nonlocal directory
+        if directory is None:
+            from exporter.platform.fly_machines import MachineDirectory
+
+            directory = MachineDirectory(lambda: runtime.config, source)
+        return directory(probe)
+
+    return lookup
+
+
 def make_app(runtime: Runtime, security: WebSecurity | None = None) -> web.Application:
     """The app; ``security`` (basic auth, read timeout) guards every route, those the sources
     add included. Request bodies read whole are capped at 64 KiB; the endpoints that stream a
@@ -246,7 +262,10 @@ def make_app(runtime: Runtime, security: WebSecurity | None = None) -> web.Appli
     async def resources(app: web.Application) -> AsyncIterator[None]:
         session = new_session()
         ctx = ProbeContext(
-            session=session, secrets=SecretSource(runtime.redactor), redactor=runtime.redactor
+            session=session,
+            secrets=SecretSource(runtime.redactor),
+            redactor=runtime.redactor,
+            machines=_machine_directory(runtime),
         )
         runtime.scheduler = Scheduler(ctx, runtime.config.exporter.max_concurrent_probes)
         yield

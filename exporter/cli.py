@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exporter import __version__, assumptions
+from exporter import __version__, assumptions, eventloop
 from exporter.config import (
     ConfigError,
     ConfigIssue,
@@ -130,6 +130,8 @@ async def _serve(args: argparse.Namespace) -> int:
         runtime.config_name,
         len(runtime.config.targets()),
     )
+    # at debug level, as asyncio's own loop logs its selector
+    log.debug("event loop: %s", type(asyncio.get_running_loop()).__module__.split(".")[0])
     log.info(
         "web: TLS %s, basic auth %s, read timeout %gs",
         "on" if security.ssl_context is not None else "off",
@@ -173,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     fix_mmap_threshold()  # steady resident memory from scrape to scrape: exporter/memory.py
-    return asyncio.run(_serve(args))
+    return eventloop.run(_serve(args))
 
 
 # --- redline check ----------------------------------------------------------------------------
@@ -343,7 +345,7 @@ def _num(value: Any) -> str:
 
 def cmd_probe(args: argparse.Namespace) -> int:
     setup_logging(args.log_level)
-    return asyncio.run(_probe(args))
+    return eventloop.run(_probe(args))
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -170,11 +170,29 @@ def _sample_lines(family: Family) -> str:
     return "".join(_line(s.name, s.labels, s.value) for s in family.samples)
 
 
+# The text of a series up to its value, by (name, labels): most series of a scrape (the host's,
+# the exporter's own, a source's) are the same from scrape to scrape, so sorting and escaping
+# their labels once saves most of their rendering. Bounded: a source may label series with
+# what it read (a statement's text), so the cache is emptied when full and long texts are not
+# kept.
+_SERIES: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_SERIES_MAX = 4096
+_SERIES_TEXT_MAX = 200
+
+
 def _line(name: str, labels: dict[str, str], value: float) -> str:
     if not labels:
         return f"{name} {_number(value)}\n"
-    text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{text}}} {_number(value)}\n"
+    key = (name, tuple(labels.items()))
+    series = _SERIES.get(key)
+    if series is None:
+        text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
+        series = f"{name}{{{text}}} "
+        if len(series) <= _SERIES_TEXT_MAX:
+            if len(_SERIES) >= _SERIES_MAX:
+                _SERIES.clear()
+            _SERIES[key] = series
+    return f"{series}{_number(value)}\n"
 
 
 def _state_lines(metric: m.Metric, states: tuple[str, ...]) -> tuple[tuple[str, str, str], ...]:
@@ -196,6 +214,37 @@ _STATUS_LINES = _state_lines(m.PROBE_STATUS, STATUSES)
 _REASON_LINES = _state_lines(m.PROBE_REASON, REASONS)
 _OWN = (m.PROBE_SUCCESS, m.PROBE_DURATION, m.PROBE_RESULT_AGE, m.PROBE_STATUS, m.PROBE_REASON)
 _SUCCESS, _DURATION, _AGE = m.PROBE_SUCCESS.name, m.PROBE_DURATION.name, m.PROBE_RESULT_AGE.name
+
+
+# A probe's own samples share a few label sets (an HTTP probe's phases, say) across every target:
+# the text of each set, with the probe and service names left as holes, is made once. The cache
+# is bounded, as a probe could label a sample with what a target answered.
+_TEMPLATES: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[str, str, str]] = {}
+_TEMPLATES_MAX = 4096
+
+
+def _sample_template(name: str, labels: dict[str, str]) -> tuple[str, str, str] | None:
+    """The text of a probe sample's series before the (escaped) probe name, between it and the
+    service name, and after it up to the value, labels sorted as :func:`_line` sorts them; None
+    when the sample sets the probe or service label itself (none does)."""
+    key = (name, tuple(labels.items()))
+    template = _TEMPLATES.get(key)
+    if template is None:
+        if "probe" in labels or "service" in labels:
+            return None
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        order = sorted(
+            [
+                ("probe", "\0"),
+                ("service", "\0"),
+                *((k, _escape_value(v)) for k, v in labels.items()),
+            ]
+        )
+        text = name + "{" + ",".join(f'{k}="{v}"' for k, v in order) + "} "
+        before, between, after = text.split("\0")
+        template = _TEMPLATES[key] = (before, between, after)
+    return template
 
 
 def probe_text(served: Iterable[Served]) -> dict[str, list[str]]:
@@ -224,8 +273,13 @@ def probe_text(served: Iterable[Served]) -> dict[str, list[str]]:
                 family, header = _metric_header(sample.metric)
                 extra_names[sample.metric.name] = family
                 out.setdefault(family, [header])
-            labels = {"service": item.service.name, "probe": item.probe.name, **sample.labels}
-            out[family].append(_line(sample.metric.name, labels, sample.value))
+            template = _sample_template(sample.metric.name, sample.labels)
+            if template is None:  # the sample names its own probe or service label
+                labels = {"service": item.service.name, "probe": item.probe.name, **sample.labels}
+                out[family].append(_line(sample.metric.name, labels, sample.value))
+                continue
+            a, b, c = template
+            out[family].append(f"{a}{p}{b}{s}{c}{_number(sample.value)}\n")
     # a family with no sample is left out, as probe_families leaves it out (no scrape has none
     # of the wrapper's series unless there is no target at all)
     return {name: lines for name, lines in out.items() if len(lines) > 1}

@@ -192,9 +192,20 @@ class JsonMetric(Model):
         return self
 
 
+# Fly's proxy sends a request carrying this header to the machine it names (Fly's docs, "Dynamic
+# request routing"); redline's per-machine reads set it (docs/platform.md).
+FLY_PIN_HEADER = "fly-force-instance-id"
+
+
 class JsonProbe(HttpProbe):
     kind: Literal["json"] = "json"  # type: ignore[assignment]
     metrics: tuple[JsonMetric, ...] = Field(min_length=1)
+    # A process group of the service's Fly app (services[].fly.groups): the values are read from
+    # each of its started machines (the Fly machines source's last poll), one request per machine
+    # pinned with FLY_PIN_HEADER, and labelled `machine`. Through the proxy an app of several
+    # machines answers in turn, each with its own counts: every switch read as a counter reset
+    # (docs/platform.md). The probe's checks stay one request through the proxy, as users get.
+    per_machine: Name | None = None
 
     @model_validator(mode="after")
     def _unique(self) -> JsonProbe:
@@ -203,6 +214,13 @@ class JsonProbe(HttpProbe):
             labels = tuple(sorted(metric.labels))
             if shapes.setdefault(metric.name, labels) != labels:
                 raise ValueError(f"metric {metric.name} is defined with different labels")
+            if self.per_machine is not None and "machine" in metric.labels:
+                raise ValueError(f"metric {metric.name}: per_machine adds the label 'machine'")
+        if self.per_machine is not None and FLY_PIN_HEADER in {k.lower() for k in self.headers}:
+            raise ValueError(
+                f"per_machine sets {FLY_PIN_HEADER} itself, per machine: drop the header "
+                "(it pins every request to one machine) or per_machine"
+            )
         return self
 
 
@@ -283,6 +301,25 @@ class Service(Model):
             if slo.sli.kind().startswith("fly_") and self.fly is None:
                 raise ValueError(
                     f"SLO {slo.name}: a {slo.sli.kind()} SLI reads the service's Fly app: set fly"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _per_machine(self) -> Service:
+        for i, probe in enumerate(self.probes):
+            group = getattr(probe, "per_machine", None)
+            if group is None:
+                continue
+            if self.fly is None:
+                raise ValueError(
+                    f"probes[{i}].per_machine: reads the machines of the service's Fly app: "
+                    "set fly (docs/platform.md)"
+                )
+            groups = [g.name for g in self.fly.groups]
+            if group not in groups:
+                raise ValueError(
+                    f"probes[{i}].per_machine: {group} is not a process group of "
+                    f"{self.fly.app} (its groups: {', '.join(groups)})"
                 )
         return self
 

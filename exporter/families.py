@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client.metrics_core import Metric as Family
+from prometheus_client.samples import Sample
 
 from exporter import metrics as m
 
@@ -30,7 +31,8 @@ class Families:
             name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
             family = Family(name, metric.help, kind)
             self._by_name[metric.name] = family
-        family.add_sample(metric.name, labels, float(value))
+        # what Family.add_sample appends, without its call (every sample of every source)
+        family.samples.append(Sample(metric.name, labels, float(value), None, None, None))
 
     def set(self, metric: m.Metric, value: float, **labels: str) -> None:
         """``add`` with labels as keywords, in the order the metric declares them."""

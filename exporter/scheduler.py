@@ -56,39 +56,40 @@ class Scheduler:
             if name not in names:
                 del self._last[name]
 
-    async def serve(self, name: str, service: Service, probe: Any, deadline: float) -> Served:
-        loop = asyncio.get_running_loop()
-        cached = self._last.get(name)
-        # A cached result is reused only while the config of the probe is unchanged.
-        if cached is not None and cached[0] == probe and loop.time() < cached[2]:
-            result = cached[1]
-            return Served(service, probe, result, max(0.0, time.time() - result.finished_at))
+    async def serve_all(
+        self, targets: dict[str, tuple[Service, Any]], deadline: float
+    ) -> list[Served]:
+        """What one scrape serves for ``targets`` (name -> (service, probe)), in their order.
 
-        task = self._inflight.get(name)
-        if task is None:
-            own_deadline = min(deadline, loop.time() + probe.timeout)
-            task = loop.create_task(self._run(name, probe, own_deadline))
-            self._inflight[name] = task
-        try:
+        One wait for the whole scrape rather than a timer and a shield per target (their cost
+        was a good part of redline's own CPU per probe: docs/performance.md). A run still going
+        at the deadline (plus the grace) is served as ``timeout`` and goes on for the others
+        sharing it; asyncio.wait cancels nothing."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        wall = time.time()
+        slots: list[Served | tuple[Service, Any, asyncio.Task[ProbeResult]]] = []
+        pending: set[asyncio.Task[ProbeResult]] = set()
+        for name, (service, probe) in targets.items():
+            cached = self._last.get(name)
+            # A cached result is reused only while the config of the probe is unchanged (the
+            # time first: comparing two configs costs more, and most results are not reused).
+            if cached is not None and now < cached[2] and cached[0] == probe:
+                result = cached[1]
+                slots.append(Served(service, probe, result, max(0.0, wall - result.finished_at)))
+                continue
+            task = self._inflight.get(name)
+            if task is None:
+                own_deadline = min(deadline, now + probe.timeout)
+                task = loop.create_task(self._run(name, probe, own_deadline))
+                self._inflight[name] = task
+            slots.append((service, probe, task))
+            pending.add(task)
+        if pending:
             # A little past the deadline, so that a run this scrape started (whose own deadline
             # is the same) ends first and reports its own timeout with its partial timings.
-            async with asyncio.timeout_at(deadline + _GRACE):
-                # shield: a scrape that gives up must not cancel a run others share
-                result = await asyncio.shield(task)
-        except TimeoutError:
-            result = ProbeResult(
-                success=False,
-                status="down",
-                reason="timeout",
-                message="scrape deadline reached while the probe was still running",
-                duration=0.0,
-                finished_at=time.time(),
-                samples=[],
-                trace=[],
-            )
-            selfmetrics.PROBE_ERRORS.labels(service.name, probe.name, "timeout").inc()
-            return Served(service, probe, result, 0.0)
-        return Served(service, probe, result, max(0.0, time.time() - result.finished_at))
+            await asyncio.wait(pending, timeout=max(0.0, deadline + _GRACE - loop.time()))
+        return [slot if isinstance(slot, Served) else _finished(*slot) for slot in slots]
 
     async def _run(self, name: str, probe: Any, deadline: float) -> ProbeResult:
         service_name, probe_name = name.split("/", 1)
@@ -117,3 +118,22 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _finished(service: Service, probe: Any, task: asyncio.Task[ProbeResult]) -> Served:
+    """A run made or joined for this scrape, as served (age 0: it ended during the scrape), or
+    ``timeout`` when it is still running at the scrape's deadline."""
+    if task.done():
+        return Served(service, probe, task.result(), 0.0)
+    result = ProbeResult(
+        success=False,
+        status="down",
+        reason="timeout",
+        message="scrape deadline reached while the probe was still running",
+        duration=0.0,
+        finished_at=time.time(),
+        samples=[],
+        trace=[],
+    )
+    selfmetrics.PROBE_ERRORS.labels(service.name, probe.name, "timeout").inc()
+    return Served(service, probe, result, 0.0)

@@ -175,6 +175,8 @@ class SecretSource:
                 raise MissingSecret(f"secret file {value.path} is not UTF-8 text") from None
             self.redactor.add(secret)
             return secret
+        if "$" not in value:
+            return value  # no reference to resolve: most values, resolved at every probe run
 
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)

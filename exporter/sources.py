@@ -3,10 +3,12 @@ host, logs, ...). Each is built once when the app is made, started and closed wi
 every config reload, and asked for its metric families at every scrape, concurrently with the
 probes and under the same deadline.
 
-The registry is explicit: one line per source in :func:`source_factories`. A source whose
-dependencies are heavy and often unused is :class:`Deferred`: its module is imported only once
-the config has a section for it (at start or at a later reload), so an exporter without a
-database never loads asyncpg.
+The registry is explicit: one line per source in :data:`SOURCES`, naming the class by its
+module path, so that ``redline run`` imports only the sources it builds. A source whose section
+is often empty is :class:`Deferred` (:data:`DEFERRED`): its module is imported only once the
+config has a section for it (at start or at a later reload), so an exporter without a database
+never loads asyncpg, one without vendors, backups, maintenance windows or Fly never loads their
+clients and parsers (docs/performance.md, memory).
 """
 
 from __future__ import annotations
@@ -126,28 +128,51 @@ def deferred(
     return make
 
 
-def source_factories() -> dict[str, SourceFactory]:
-    """Every source kind, by name. Imported lazily so a source's dependencies load only here."""
-    from exporter.backups.source import BackupSource
-    from exporter.heartbeats.source import HeartbeatSource
-    from exporter.host.source import HostSource
-    from exporter.launch.source import LaunchSource
-    from exporter.logs.source import LogsSource
-    from exporter.maintenance.source import MaintenanceSource
-    from exporter.platform.fly_machines import FlyMachinesSource
-    from exporter.vendors.source import VendorSource
+def _eager(where: str) -> SourceFactory:
+    module, cls = where.split(":")
+    factory: SourceFactory = getattr(import_module(module), cls)
+    return factory
 
+
+# Every source, by name: ``module:Class``.
+SOURCES: dict[str, str] = {
+    "host": "exporter.host.source:HostSource",
+    "logs": "exporter.logs.source:LogsSource",
+    "postgres": "exporter.postgres.source:PostgresSource",
+    "vendors": "exporter.vendors.source:VendorSource",
+    "backups": "exporter.backups.source:BackupSource",
+    "heartbeats": "exporter.heartbeats.source:HeartbeatSource",
+    "launch": "exporter.launch.source:LaunchSource",
+    "maintenance": "exporter.maintenance.source:MaintenanceSource",
+    "fly": "exporter.platform.fly_machines:FlyMachinesSource",
+}
+
+# The sources built only once the config has their section, by what says so. Each reports
+# nothing while its section is empty (tests/test_lazy_imports.py holds each to it), so standing
+# for it changes no scrape. Not here: sources that serve routes (logs ingest, heartbeat pings:
+# routes are fixed when the app is made), and those that report without a section (host is on
+# by default; launch says "no launch window" as a 0).
+DEFERRED: dict[str, Callable[[Config], bool]] = {
+    "postgres": lambda c: bool(c.databases),  # asyncpg
+    "vendors": lambda c: c.vendors != type(c.vendors)(),  # feeds or API checks
+    "backups": lambda c: c.backups != type(c.backups)(),  # files, Supabase or restore tests
+    "maintenance": lambda c: bool(c.maintenance),
+    "fly": lambda c: c.platform.fly is not None,
+}
+
+
+def source_factories() -> dict[str, SourceFactory]:
+    """Every source kind, by name; the modules of those not deferred are imported here."""
     return {
-        "host": HostSource,
-        "logs": LogsSource,
-        # asyncpg (about 3 MB resident) only once a database is configured
-        "postgres": deferred(
-            "postgres", "exporter.postgres.source:PostgresSource", lambda c: bool(c.databases)
-        ),
-        "vendors": VendorSource,
-        "backups": BackupSource,
-        "heartbeats": HeartbeatSource,
-        "launch": LaunchSource,
-        "maintenance": MaintenanceSource,
-        "fly": FlyMachinesSource,
+        name: deferred(name, where, DEFERRED[name]) if name in DEFERRED else _eager(where)
+        for name, where in SOURCES.items()
     }
+
+
+def find(sources: list[Source], name: str) -> Source | None:
+    """The source called ``name`` among ``sources``, the real one behind a :class:`Deferred`;
+    None when absent or not built yet."""
+    for source in sources:
+        if source.name == name:
+            return source.source if isinstance(source, Deferred) else source
+    return None

@@ -30,18 +30,19 @@ from aiohttp import web
 
 from exporter import __version__
 from exporter import metrics as m
-from exporter.backups.source import BackupSource
-from exporter.heartbeats.source import HeartbeatSource
+from exporter.sources import find
 from exporter.vendors.common import norm
 from exporter.vendors.config import check_kind
-from exporter.vendors.source import FeedJob, VendorSource
 
 if TYPE_CHECKING:
+    from exporter.backups.source import BackupSource
     from exporter.config import Config
+    from exporter.heartbeats.source import HeartbeatSource
     from exporter.launch.config import LaunchConfig
     from exporter.scheduler import Scheduler
     from exporter.secrets import Redactor
     from exporter.sources import Source
+    from exporter.vendors.source import FeedJob, VendorSource
 
 
 class Runtime(Protocol):
@@ -173,12 +174,12 @@ def _services(runtime: Runtime, now: float, redact: Callable[[str], str]) -> lis
     return out
 
 
-def _source(runtime: Runtime, kind: type[Any]) -> Any:
-    return next((s for s in runtime.sources if isinstance(s, kind)), None)
+def _source(runtime: Runtime, name: str) -> Any:
+    return find(runtime.sources, name)
 
 
 def _vendors(runtime: Runtime, redact: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
-    src: VendorSource | None = _source(runtime, VendorSource)
+    src: VendorSource | None = _source(runtime, "vendors")
     if src is None:
         return {"feeds": [], "checks": []}
     mono = src.clock.monotonic()
@@ -250,7 +251,7 @@ def _feed(job: FeedJob, mono: float, redact: Callable[[str], str]) -> dict[str, 
 
 
 def _backups(runtime: Runtime, now: float, redact: Callable[[str], str]) -> list[dict[str, Any]]:
-    src: BackupSource | None = _source(runtime, BackupSource)
+    src: BackupSource | None = _source(runtime, "backups")
     seen = {v.name: v for v in src.views()} if src is not None else {}
     cfg = runtime.config.backups
     out = []
@@ -292,7 +293,7 @@ def _restore_tests(
     runtime: Runtime, now: float, redact: Callable[[str], str]
 ) -> list[dict[str, Any]]:
     """The latest recorded outcome of each restore test (state file, as of the last scrape)."""
-    src: BackupSource | None = _source(runtime, BackupSource)
+    src: BackupSource | None = _source(runtime, "backups")
     if src is None:
         return []
     out = []
@@ -339,7 +340,7 @@ def _restore_tests(
 
 
 def _heartbeats(runtime: Runtime, now: float) -> list[dict[str, Any]]:
-    src: HeartbeatSource | None = _source(runtime, HeartbeatSource)
+    src: HeartbeatSource | None = _source(runtime, "heartbeats")
     if src is None:
         return []
     return [

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from dashboards import build as dashboards
 from exporter import rules
 from exporter.app import initial_runtime, make_app
-from exporter.config import load_config
+from exporter.config import ConfigError, load_config
 from exporter.rules import stackmodel
 from exporter.rules.spec import ROOT, SpecError
 
@@ -322,3 +322,28 @@ def test_counters_read_through_fly_s_proxy_from_several_machines_are_refused(
         text.replace(pinned, pinned + "        headers: {fly-force-instance-id: 1781973f}\n")
     )
     stackmodel.load(root)
+
+
+def test_counters_read_per_machine_from_several_machines_are_accepted(tmp_path: Path) -> None:
+    """per_machine reads each machine's counters on its own (labelled machine): no reset."""
+    root = _tree(tmp_path)
+    path = root / "config" / "hotrod.yml"
+    one = "        - {name: app, memory: 1GiB, machines: 1}\n"
+    queue = "        url: https://hotdash-agent-service.fly.dev/queue/stats\n"
+    text = path.read_text()
+    text = text.replace(one, one.replace("machines: 1", "machines: 2"), 1)
+    path.write_text(text.replace(queue, queue + "        per_machine: app\n"))
+    stack = stackmodel.load(root)
+    fly = next(s for s in stack.slos.slos if s.name == "agent-service-fly-requests")
+    assert fly.sli.fly_requests is not None
+    # its run is one request through the proxy and one per machine of the group
+    assert {t.probe: t.per_run for t in fly.sli.fly_requests.probe_traffic} == {
+        "health": 1,
+        "queue": 3,
+    }
+    # a group the app does not run is an error with the file, line and path
+    path.write_text(path.read_text().replace("per_machine: app", "per_machine: web"))
+    with pytest.raises(
+        ConfigError, match=r"hotrod\.yml:\d+: services\[2\]: probes\[1\]\.per_machine: web "
+    ):
+        stackmodel.load(root)

@@ -296,6 +296,7 @@ def test_probe_series_written_directly_equal_the_family_path() -> None:
             Sample(m.HTTP_STATUS_CODE, 200 + i),
             Sample(m.HTTP_DURATION, 0.001 * i, {"phase": "connect"}),
             Sample(m.PROBE_ERRORS, i, {"reason": 'a"b\\c'}),  # a counter, escaped value
+            Sample(m.HTTP_REDIRECTS, i, {"probe": "own"}),  # a sample naming its own probe
         ]
         result = ProbeResult(
             success=status != "down",
@@ -403,3 +404,27 @@ async def test_reload_that_removes_most_targets_is_refused_unless_forced(
     assert value(metrics, "redline_config_last_reload_successful") == 1
     assert value(metrics, "redline_config_targets", area="probes") == 0
     assert "probe_success{" not in metrics
+
+
+def test_series_text_kept_between_scrapes_is_bounded_and_the_same() -> None:
+    """The text of series kept from one render to the next (exporter/collector.py _SERIES)
+    gives the same bytes as a fresh render, stays within its bound, and leaves out long
+    texts (a statement's text as a label)."""
+    from exporter import collector
+    from exporter import metrics as m
+    from exporter.families import Families
+
+    def families(n: int, long: bool = False) -> list[Any]:
+        out = Families()
+        for i in range(n):
+            out.add(m.SOURCE_UP, {"source": ("x" * 300 if long else "s") + str(i)}, i)
+        return list(out)
+
+    collector._SERIES.clear()
+    fresh = collector.text_exposition(families(10))
+    assert collector.text_exposition(families(10)) == fresh  # from the kept text
+    collector.text_exposition(families(collector._SERIES_MAX + 10))
+    assert len(collector._SERIES) <= collector._SERIES_MAX
+    collector._SERIES.clear()
+    text = collector.text_exposition(families(3, long=True))
+    assert collector._SERIES == {} and text.count('source="xxx') == 3

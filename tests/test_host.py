@@ -562,3 +562,37 @@ async def test_metrics_endpoint_serves_the_host_and_follows_reloads(
     text = await (await client.get("/metrics")).text()
     assert "node_memory_MemTotal_bytes" not in text
     assert 'redline_source_up{source="host"}' not in text  # off: not claimed to work
+
+
+def test_the_mounts_are_listed_again_when_the_mount_table_or_the_filters_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The filesystem collector keeps its list of mounts while the mount table's text and the
+    filters are unchanged, and lists them again (psutil) as soon as either changes."""
+    import psutil
+
+    from exporter.host import filesystem
+
+    table = tmp_path / "mounts"
+    table.write_text("/dev/sda1 / ext4 rw 0 0\n")
+    monkeypatch.setattr(filesystem, "MOUNTS", str(table))
+    listed = []
+    real = psutil.disk_partitions
+
+    def disk_partitions(all: bool = False) -> list[Any]:
+        listed.append(1)
+        return real(all=all)
+
+    monkeypatch.setattr(psutil, "disk_partitions", disk_partitions)
+    fs = filesystem.FilesystemCollector()
+    config = HostConfig()
+    first = samples_of(fs(config))
+    assert samples_of(fs(config)).keys() == first.keys()
+    assert len(listed) == 1  # unchanged: not listed again
+    table.write_text("/dev/sda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n")  # a mount came
+    fs(config)
+    assert len(listed) == 2
+    narrower = HostConfig(filesystem=FilesystemConfig(mount_points_include=re.compile(r"^/$")))
+    only_root = samples_of(fs(narrower))  # a reload's new filters
+    assert len(listed) == 3
+    assert label_values(only_root, "node_filesystem_readonly", "mountpoint") <= {"/"}

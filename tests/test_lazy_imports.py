@@ -1,25 +1,37 @@
 """`redline run` imports what its config needs and no more (docs/performance.md, memory): no
 asyncpg without a database, no dnspython without a DNS probe or resolver, no cryptography
-without TLS; and a database added by a reload is then monitored as if it had been there."""
+without TLS, no vendor, backup, maintenance or Fly source without their section; and a database
+added by a reload is then monitored as if it had been there."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from importlib import import_module
 from pathlib import Path
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.app import initial_runtime, make_app
+from exporter.config import Config, load_config
+from exporter.secrets import Redactor
+from exporter.sources import DEFERRED, SOURCES, Deferred, find, source_factories
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("asyncpg", "dns", "cryptography", "matplotlib", "grafanalib")
+# the modules of the deferred sources (exporter/sources.py DEFERRED)
+SOURCE_MODULES = tuple(SOURCES[name].split(":")[0] for name in DEFERRED)
 
 RUN = """
 import asyncio, json, sys
 from aiohttp.test_utils import TestClient, TestServer
 from exporter.app import initial_runtime, make_app
+from exporter.config import Config, load_config
+from exporter.secrets import Redactor
+from exporter.sources import DEFERRED, SOURCES, Deferred, find, source_factories
 
 async def main():
     runtime = initial_runtime(sys.argv[1])
@@ -30,6 +42,7 @@ async def main():
     finally:
         await client.close()
     heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[2])))
+    heavy += sorted(set(sys.modules) & set(json.loads(sys.argv[3])))
     print(json.dumps({"heavy": heavy, "up": "redline_source_up" in text}))
 
 asyncio.run(main())
@@ -40,7 +53,7 @@ def _loaded(tmp_path: Path, config: str) -> list[str]:
     path = tmp_path / "redline.yml"
     path.write_text(config)
     done = subprocess.run(
-        [sys.executable, "-c", RUN, str(path), json.dumps(HEAVY)],
+        [sys.executable, "-c", RUN, str(path), json.dumps(HEAVY), json.dumps(SOURCE_MODULES)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -72,7 +85,33 @@ services:
 databases:
   - {name: main, dsn: "postgresql://redline@127.0.0.1:9/shop?sslmode=disable"}
 """
-    assert _loaded(tmp_path, config) == ["asyncpg", "cryptography", "dns"]
+    assert _loaded(tmp_path, config) == [
+        "asyncpg",
+        "cryptography",
+        "dns",
+        SOURCES["postgres"].split(":")[0],
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(DEFERRED))
+async def test_a_deferred_source_reports_nothing_without_its_section(name: str) -> None:
+    """What makes standing for it (Deferred collects nothing) change no scrape: the real
+    source, built on a config without its section, reports nothing either."""
+    config = Config()
+    assert not DEFERRED[name](config)
+    module, cls = SOURCES[name].split(":")
+    source = getattr(import_module(module), cls)(config, Redactor())
+    assert await source.collect(asyncio.get_running_loop().time() + 5) == []
+
+
+def test_the_embedded_config_builds_every_deferred_source_but_maintenance() -> None:
+    """Each predicate sees its section: the embedded config (every area, no planned work)."""
+    config, _ = load_config(None)
+    assert {n for n, needed in DEFERRED.items() if needed(config)} == set(DEFERRED) - {
+        "maintenance"
+    }
+    made = source_factories()["vendors"](config, Redactor())
+    assert isinstance(made, Deferred) and find([made], "vendors") is None  # not started yet
 
 
 async def test_a_database_added_by_a_reload_is_monitored(tmp_path: Path) -> None:
@@ -99,3 +138,23 @@ async def test_a_database_added_by_a_reload_is_monitored(tmp_path: Path) -> None
         assert "pg_up" not in text
     finally:
         await client.close()
+
+
+def test_the_log_follower_counts_without_the_exposition_library() -> None:
+    """The file follower, its pipeline and its counters (what bench/logs.py measures) import
+    neither prometheus-client (whose package loads its HTTP servers, ssl among them: 3.4 MiB
+    of the follower's peak) nor aiohttp: families are built only when a scrape asks."""
+    code = (
+        "import sys, json\n"
+        "from exporter.logs.tail import FileFollower\n"
+        "from exporter.logs.pipeline import Pipeline\n"
+        "from exporter.logs.counters import LogState\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout))
+    assert "exporter" in loaded  # the list is real
+    assert loaded & {"prometheus_client", "aiohttp", "ssl", "asyncpg"} == set()

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from exporter import __version__
 from exporter import metrics as m
 from exporter.config import HttpProbe
 from exporter.probes import http
@@ -34,6 +35,27 @@ from exporter.probes.base import ProbeContext, ProbeResult, run_probe
 
 Serve = Callable[..., Awaitable[str]]
 PHASES = ("resolve", "connect", "tls", "processing", "transfer")  # blackbox_exporter's
+# uvloop (libuv) keeps the loop's time in whole milliseconds, so a sleep or a deadline may end
+# up to a millisecond before its time on the perf_counter clock the probe measures with.
+TIMER_SLACK = 0.001
+
+
+# pytest-asyncio 1.5 (pinned) still takes this fixture; its replacement, a conftest hook, would
+# put every async test of the suite on a loop parameter. Revisit with the next upgrade.
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:Overriding the "event_loop_policy" fixture is deprecated'
+)
+
+
+@pytest.fixture(scope="module", params=["asyncio", "uvloop"])
+def event_loop_policy(request: pytest.FixtureRequest) -> asyncio.AbstractEventLoopPolicy:
+    """Every test on both event loops: `redline run` uses uvloop (exporter/eventloop.py) and
+    the phase timings hang on when the loop calls the connector and the response class."""
+    if request.param == "uvloop":
+        import uvloop
+
+        return uvloop.EventLoopPolicy()
+    return asyncio.DefaultEventLoopPolicy()
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -227,7 +249,7 @@ async def test_every_phase_is_measured(probe_ctx: ProbeContext, serve: Serve) ->
     assert phases["resolve"] == 0  # an IP literal is not resolved
     assert 0 < phases["connect"] < 0.05
     assert phases["tls"] == 0  # plain HTTP: no handshake
-    assert 0.05 <= phases["processing"] < 0.5
+    assert 0.05 - TIMER_SLACK <= phases["processing"] < 0.5
     assert phases["transfer"] > 0
     assert any(line.startswith("resolve 0.00 ms, connect ") for line in result.trace)
 
@@ -407,7 +429,7 @@ async def test_server_that_never_answers_times_out_at_the_deadline(
     result = await run(probe_cfg(f"http://127.0.0.1:{port}/"), probe_ctx, seconds=0.3)
 
     assert (result.reason, result.message) == ("timeout", "deadline exceeded")
-    assert 0.3 <= result.duration < 0.45
+    assert 0.3 - TIMER_SLACK <= result.duration < 0.45
     assert value(result, m.HTTP_STATUS_CODE) == 0
     # the time went into waiting for the answer, and the series are all there
     assert 0.25 < value(result, m.HTTP_DURATION, phase="processing") < 0.45
@@ -805,6 +827,7 @@ async def test_method_headers_and_body_are_sent_resolved(
             tenant=request.headers["X-Tenant"],
             body=await request.text(),
             path=request.path_qs,
+            agent=request.headers.get("User-Agent", ""),
         )
         return web.Response(text="ok")
 
@@ -823,6 +846,8 @@ async def test_method_headers_and_body_are_sent_resolved(
         "tenant": "acme",
         "body": '{"method": "tools/list", "tenant": "acme"}',
         "path": "/mcp?t=acme",
+        # redline says who it is: the shop's logs can tell its requests from the users'
+        "agent": f"redline/{__version__}",
     }
 
 

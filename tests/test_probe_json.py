@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from exporter import metrics as m
-from exporter.config import JsonMetric, JsonProbe
+from exporter.config import FLY_PIN_HEADER, JsonMetric, JsonProbe
 from exporter.probes import json_metrics
 from exporter.probes.base import ProbeContext, ProbeResult, Report, run_probe
 
@@ -382,3 +382,63 @@ def test_cartesian_product_of_labels() -> None:
         (("kind", "web"), ("region", "iad")): 3,
     }
     assert field_states(report.samples)["iad.worker"] == "missing"
+
+
+# --- per machine (per_machine: a Fly process group; docs/platform.md) -----------------------------
+
+
+async def _machines_target(serve: Serve, counts: dict[str, int]) -> str:
+    """/queue/stats of machines answering by fly-force-instance-id; unpinned: the first one.
+    A machine not in ``counts`` answers 503 (Fly's proxy, a machine it cannot reach)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        machine = request.headers.get(FLY_PIN_HEADER, next(iter(counts)))
+        if machine not in counts:
+            return web.Response(status=503)
+        return web.json_response({**QUEUE_STATS, "processedCount": counts[machine]})
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    return await serve(app) + "/"
+
+
+PROCESSED = [{"name": "queue_processed", "path": "processedCount"}]
+
+
+async def test_per_machine_reads_each_machine_labelled(
+    probe_ctx: ProbeContext, serve: Serve
+) -> None:
+    url = await _machines_target(serve, {"aaa111": 10, "bbb222": 5000})
+    cfg = probe_cfg(url, PROCESSED, per_machine="app")
+    probe_ctx.machines = lambda probe: ("aaa111", "bbb222", "ccc333")  # ccc333 answers 503
+    result = await run(cfg, probe_ctx)
+
+    assert result.success  # the probe's own request through the proxy answered
+    name = "redline_json_queue_processed"
+    assert value(result.samples, name, machine="aaa111") == 10
+    assert value(result.samples, name, machine="bbb222") == 5000
+    assert not [s for s in result.samples if s.metric.name == name and not s.labels]
+    # the machine that did not answer has its field missing, and says why
+    field = "redline_json_field_state"
+    assert value(result.samples, field, field="processedCount", state="missing") == 1
+    assert any("machine ccc333: status" in line for line in result.trace)
+
+
+async def test_per_machine_without_known_machines_reads_nothing(
+    probe_ctx: ProbeContext, serve: Serve
+) -> None:
+    """Read through the proxy the counts would alternate: no value rather than a false reset."""
+    url = await _machines_target(serve, {"aaa111": 10})
+    cfg = probe_cfg(url, PROCESSED, per_machine="app")
+    for machines in (None, ()):  # no Fly source here / no started machine
+        probe_ctx.machines = lambda probe, found=machines: found  # type: ignore[misc]
+        result = await run(cfg, probe_ctx)
+        assert result.success
+        assert not [s for s in result.samples if s.metric.name == "redline_json_queue_processed"]
+        field = "redline_json_field_state"
+        assert value(result.samples, field, field="processedCount", state="missing") == 1
+
+
+def test_per_machine_refuses_a_pin_header_of_its_own() -> None:
+    with pytest.raises(ValueError, match="per_machine sets fly-force-instance-id itself"):
+        probe_cfg("http://x/", PROCESSED, per_machine="app", headers={FLY_PIN_HEADER: "a1"})

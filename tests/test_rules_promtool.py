@@ -72,6 +72,23 @@ def test_every_alert_test_passes() -> None:
         # a probe SLO's full outage pages when its min_bad of failed runs is reached, whichever
         # pair's factor)
         ("slo-agent-service-requests.yml", "/ 0.001 > 6\n", "/ 0.001 > 9\n"),
+        # redline's own requests no longer left out (its probes' runs read nothing): Fly's
+        # proxy and the /mcp log lines count them with the users' (issue 21.8)
+        (
+            "slo-llamaindex-mcp-fly-requests.yml",
+            'redline_probe_runs_total{service="llamaindex-mcp"',
+            'redline_probe_runs_total{service="nobody"',
+        ),
+        (
+            "slo-hotdash-app-fly-latency.yml",
+            'redline_probe_runs_total{service="hotdash-app"',
+            'redline_probe_runs_total{service="nobody"',
+        ),
+        (
+            "slo-llamaindex-mcp-query-latency.yml",
+            'redline_probe_runs_total{service="llamaindex-mcp"',
+            'redline_probe_runs_total{service="nobody"',
+        ),
     ],
 )
 def test_the_tests_notice_a_changed_rule(

@@ -116,17 +116,53 @@ class Statfs:
                     return
 
 
+MOUNTS = "/proc/self/mounts"
+MTAB = "/etc/mtab"  # what psutil reads when it is a file (usually a link to MOUNTS)
+
+
+def _mount_table_key() -> tuple[bytes, tuple[int, ...]]:
+    """What psutil.disk_partitions reads, cheaply: the mount table's text, and /etc/mtab's
+    identity (a link to /proc/self/mounts on any current system; a file only where mount(8)
+    still writes it)."""
+    with open(MOUNTS, "rb") as f:
+        text = f.read()
+    try:
+        st = os.lstat(MTAB)
+    except OSError:
+        return text, ()
+    return text, (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class FilesystemCollector:
+    """Keeps the mounts to report from one scrape to the next while the mount table and the
+    filters are unchanged: psutil.disk_partitions (it also resolves /dev/root to the real
+    device) was the larger part of this collector's time, and mounts rarely change."""
+
     def __init__(self) -> None:
         self.statfs = Statfs()
+        self._mounts_key: tuple[bytes, tuple[int, ...]] | None = None
+        self._settings: object = None
+        self._mounts: dict[tuple[str, str, str], bool] = {}
 
-    def __call__(self, config: HostConfig) -> list[Family]:
+    def _reported_mounts(self, config: HostConfig) -> dict[tuple[str, str, str], bool]:
+        """(device, fstype, mountpoint) -> read-only, for the mounts the filters report."""
         settings = config.filesystem
-        mounts: dict[tuple[str, str, str], bool] = {}  # labels -> read-only
+        key = _mount_table_key()
+        # the filters by identity: a reload makes new ones (comparing them field by field
+        # would cost more than the check saves)
+        if key == self._mounts_key and settings is self._settings:
+            return self._mounts
+        mounts: dict[tuple[str, str, str], bool] = {}
         for part in psutil.disk_partitions(all=True):
             labels = (part.device, part.fstype, part.mountpoint)
             if labels not in mounts and settings.reports(part.mountpoint, part.fstype):
                 mounts[labels] = "ro" in part.opts.split(",")
+        self._mounts_key, self._settings, self._mounts = key, settings, mounts
+        return mounts
+
+    def __call__(self, config: HostConfig) -> list[Family]:
+        settings = config.filesystem
+        mounts = self._reported_mounts(config)
         outcomes = self.statfs.statvfs_all([mp for _, _, mp in mounts], settings.timeout)
         out = Families()
         for labels, readonly in mounts.items():

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
-
-from prometheus_client.metrics_core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-)
-from prometheus_client.metrics_core import Metric as Family
-from prometheus_client.utils import floatToGoString
+from typing import TYPE_CHECKING, Any
 
 from exporter import metrics as m
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric as Family
 
 # Closed label sets: what a line says is mapped into these, never exposed as written.
 LEVELS = ("debug", "info", "warn", "error", "fatal", "unknown")
@@ -190,6 +185,16 @@ class LogState:
         return shown
 
     def families(self) -> list[Family]:
+        # Imported here: the readers count without prometheus-client, whose package pulls in
+        # its HTTP servers (http.server, wsgiref, ssl): 4.7 MB a process that only follows logs
+        # does not need (docs/performance.md); the exporter has it loaded anyway.
+        from prometheus_client.metrics_core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+        from prometheus_client.utils import floatToGoString
+
         with self._lock:
             copy: dict[str, dict[Any, float]] = {
                 "lines": dict(self.lines),

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ import aiohttp
 from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
-from exporter.config import Config, Service
+from exporter.config import Config, JsonProbe, Service
 from exporter.families import Families
 from exporter.platform import state
 from exporter.probes.base import new_session
@@ -71,6 +72,40 @@ STATES: tuple[str, ...] = (
 DEFAULT_GROUP = "app"  # a machine without fly_process_group runs the app's only group
 OTHER_GROUP = "other"  # a group the config does not list: one bounded label value for them all
 MAX_MACHINES = 1000  # per app and poll: a runaway answer costs at most this much work
+# A machine id as the Machines API writes it (14 hex digits today): it becomes a request header
+# and a label value of the per-machine reads, so anything else is never used as one.
+_MACHINE_ID = re.compile(r"[0-9a-z]{1,40}")
+
+
+class MachineDirectory:
+    """The machines a per-machine JSON probe reads (``per_machine``: a process group): the
+    started machines of that group of the probe's service's app, from the Fly machines source of
+    this exporter. None when there is no such source (``redline probe``; a shard other than
+    the first, which runs no Fly source) or it has not yet polled the app."""
+
+    def __init__(
+        self, config: Callable[[], Config], source: Callable[[], FlyMachinesSource | None]
+    ) -> None:
+        self._config, self._source = config, source
+        self._seen: Config | None = None
+        self._where: dict[int, tuple[str, str]] = {}  # id(probe) -> (app, group)
+
+    def __call__(self, probe: Any) -> tuple[str, ...] | None:
+        source = self._source()
+        if source is None:
+            return None
+        config = self._config()
+        if config is not self._seen:  # a reload: the probes are new objects
+            self._where = {
+                id(p): (s.fly.app, p.per_machine)
+                for s in config.services
+                if s.fly is not None
+                for p in s.probes
+                if isinstance(p, JsonProbe) and p.per_machine is not None
+            }
+            self._seen = config
+        where = self._where.get(id(probe))
+        return source.started(*where) if where is not None else None
 
 
 @dataclass
@@ -78,6 +113,7 @@ class AppState:
     """What the polls of one app found."""
 
     machines: dict[str, dict[str, int]] = field(default_factory=dict)  # group -> state -> n
+    started: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> machine ids
     updated: dict[str, str] = field(default_factory=dict)  # machine id -> updated_at
     attempted_at: float | None = None
     reason: str | None = None
@@ -255,6 +291,7 @@ class FlyMachinesSource(Source):
         now_ms = int(self.clock.time() * 1000)
         first_seen_window = int(2 * fly.poll_interval * 1000)
         updated: dict[str, str] = {}
+        started: dict[str, list[str]] = {}
         for machine in listed[:MAX_MACHINES]:
             mid = machine.get("id") if isinstance(machine, dict) else None
             if not isinstance(mid, str) or not mid:
@@ -269,6 +306,8 @@ class FlyMachinesSource(Source):
                 self._log_state(app, word)
                 word = "unknown"
             counts[word] += 1
+            if word == "started" and _MACHINE_ID.fullmatch(mid):
+                started.setdefault(label, []).append(mid)
             events = machine.get("events")
             stamp = str(machine.get("updated_at", ""))
             updated[mid] = stamp
@@ -279,6 +318,7 @@ class FlyMachinesSource(Source):
                 mark = self.counts.watermarks.get(mid, now_ms - first_seen_window)
                 changed |= self._count(app, label, mid, events, mark)
         st.machines, st.updated, st.unknown_states = by_group, updated, st.unknown_states + unknown
+        st.started = {g: tuple(sorted(ids)) for g, ids in started.items()}
         st.data_mono = self.clock.monotonic()
         return changed
 
@@ -315,6 +355,15 @@ class FlyMachinesSource(Source):
                 counts.last_exit_code = 0  # Fly omits exit_code when it is 0 (omitempty)
             counts.last_exit_ms = stamp
         return True
+
+    def started(self, app: str, group: str) -> tuple[str, ...] | None:
+        """The ids of ``group``'s started machines at the last good poll of ``app`` (None
+        before any): the machines a per-machine JSON probe reads (json_metrics.py). A failed
+        poll keeps the last answer, as for every series here."""
+        st = self.apps.get(app)
+        if st is None or st.data_mono is None:
+            return None
+        return st.started.get(group, ())
 
     def _log_state(self, app: str, word: Any) -> None:
         text = str(word)[:40]

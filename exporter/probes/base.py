@@ -11,16 +11,20 @@ without crashing the exporter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp.abc import ResolveResult
+from aiohttp.helpers import is_ip_address
 
+from exporter import __version__
 from exporter import metrics as m
 from exporter.secrets import MissingSecret, Redactor, SecretSource
 
@@ -103,6 +107,9 @@ class ProbeContext:
     session: aiohttp.ClientSession
     secrets: SecretSource
     redactor: Redactor
+    # A JSON probe with per_machine -> the ids of the machines it reads (None: not known here);
+    # exporter/platform/fly_machines.py's MachineDirectory in a running exporter.
+    machines: Callable[[Any], tuple[str, ...] | None] | None = None
 
     def secret(self, value: Any) -> str:
         """Resolve a templated/secret config value; a missing one fails the probe."""
@@ -127,12 +134,12 @@ class ProbeResult:
 
 
 class RequestTimer:
-    """Phase durations of one HTTP request, in seconds, filled by the session's trace hooks
-    when a probe passes it as ``trace_request_ctx``. Phases add up over redirects, as
-    blackbox_exporter's do. ``connect`` is TCP only and ``tls`` the TLS handshake (0 over plain
-    HTTP), as in blackbox_exporter: aiohttp resolves the name, connects and shakes hands inside
-    one connection step, so the resolve time is taken out of it and :class:`_TimedConnector`
-    marks where the handshake starts."""
+    """Phase durations of one HTTP request, in seconds, filled by the session's connector and
+    response class while the request is made under :func:`timing`. Phases add up over
+    redirects, as blackbox_exporter's do. ``connect`` is TCP only and ``tls`` the TLS handshake
+    (0 over plain HTTP), as in blackbox_exporter: aiohttp resolves the name, connects and shakes
+    hands inside one connection step, so the resolve time is taken out of it and
+    :class:`_TimedConnector` marks where the handshake starts."""
 
     __slots__ = (
         "_conn",
@@ -177,23 +184,59 @@ class RequestTimer:
         self._dns = self._sent = 0.0
 
 
-# The timer of the request whose connection is being made in this task (set by the connection
-# trace hooks, which run in the task that then creates the connection): how the connector, which
-# sees no trace context, finds where to mark the handshake.
-_CONNECTING: contextvars.ContextVar[RequestTimer | None] = contextvars.ContextVar(
-    "redline_connecting", default=None
+# The timer of the request this task is making: set by the probe around the request (a probe
+# run is a task of its own), read by the connector and the response class, which aiohttp calls
+# in the task that sends the request. Hooks of our own classes rather than aiohttp's trace
+# signals: with a trace config, aiohttp builds a parameters object and awaits a signal at every
+# step of every request, whether or not anything listens to it; that cost about 0.02-0.03 ms of
+# CPU per probe (docs/performance.md).
+_TIMER: contextvars.ContextVar[RequestTimer | None] = contextvars.ContextVar(
+    "redline_request_timer", default=None
 )
 
 
+@contextlib.contextmanager
+def timing(timer: RequestTimer) -> Iterator[RequestTimer]:
+    """Time the requests made in this block, in this task, with ``timer``."""
+    token = _TIMER.set(timer)
+    try:
+        yield timer
+    finally:
+        _TIMER.reset(token)
+
+
 class _TimedConnector(aiohttp.TCPConnector):
-    """aiohttp's connector, marking the start of each TLS handshake on the request's timer.
-    aiohttp connects the socket first (happy eyeballs) and hands it to the event loop's
-    create_connection with the TLS context; the loop makes the protocol (our factory call) once
-    the socket is connected and before the handshake, so that call is the boundary between
-    blackbox_exporter's connect and tls phases."""
+    """aiohttp's connector, timing name resolution and the connection on the request's timer:
+    resolution around the resolver's call (never for an IP address, which aiohttp does not
+    resolve), the connection around aiohttp's connection step, and the start of each TLS
+    handshake. aiohttp connects the socket first (happy eyeballs) and hands it to the event
+    loop's create_connection with the TLS context; the loop makes the protocol (our factory
+    call) once the socket is connected and before the handshake, so that call is the boundary
+    between blackbox_exporter's connect and tls phases. A step that fails leaves its phase
+    running, for :meth:`RequestTimer.finish` to count up to the end of the probe."""
+
+    async def _resolve_host(self, host: str, port: int, traces: Any = None) -> list[ResolveResult]:
+        timer = _TIMER.get()
+        if timer is None or is_ip_address(host):
+            return await super()._resolve_host(host, port, traces)
+        timer._dns = time.perf_counter()
+        resolved = await super()._resolve_host(host, port, traces)
+        timer.resolve += time.perf_counter() - timer._dns
+        timer._dns = 0.0
+        return resolved
+
+    async def _create_connection(self, req: Any, traces: Any, timeout: Any) -> Any:
+        timer = _TIMER.get()
+        if timer is None:
+            return await super()._create_connection(req, traces, timeout)
+        timer._conn = time.perf_counter()
+        timer._conn_resolve = timer.resolve
+        protocol = await super()._create_connection(req, traces, timeout)
+        timer._connection_done(time.perf_counter())
+        return protocol
 
     async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
-        timer = _CONNECTING.get()
+        timer = _TIMER.get()
         if timer is None or not kwargs.get("ssl"):
             return await super()._wrap_create_connection(*args, **kwargs)
         factory, *rest = args  # aiohttp passes the protocol factory first
@@ -205,64 +248,13 @@ class _TimedConnector(aiohttp.TCPConnector):
         return await super()._wrap_create_connection(protocol, *rest, **kwargs)
 
 
-async def _dns_start(_s: Any, tctx: Any, _p: Any) -> None:
-    if (t := tctx.trace_request_ctx) is not None:
-        t._dns = time.perf_counter()
-
-
-async def _dns_end(_s: Any, tctx: Any, _p: Any) -> None:
-    if (t := tctx.trace_request_ctx) is not None and t._dns:
-        t.resolve += time.perf_counter() - t._dns
-        t._dns = 0.0
-
-
-async def _conn_start(_s: Any, tctx: Any, _p: Any) -> None:
-    t = tctx.trace_request_ctx
-    _CONNECTING.set(t if isinstance(t, RequestTimer) else None)
-    if t is not None:
-        t._conn = time.perf_counter()
-        t._conn_resolve = t.resolve
-
-
-async def _conn_end(_s: Any, tctx: Any, _p: Any) -> None:
-    _CONNECTING.set(None)
-    if (t := tctx.trace_request_ctx) is not None and t._conn:
-        t._connection_done(time.perf_counter())
-
-
-async def _headers_sent(_s: Any, tctx: Any, _p: Any) -> None:
-    if (t := tctx.trace_request_ctx) is not None:
-        t._sent = time.perf_counter()
-
-
-async def _response_headers(_s: Any, tctx: Any, _p: Any) -> None:
-    # on_request_redirect (each redirect) and on_request_end (the final response) both come
-    # right after the response headers were read.
-    if (t := tctx.trace_request_ctx) is not None and t._sent:
-        t.processing += time.perf_counter() - t._sent
-        t._sent = 0.0
-
-
-def _phase_trace() -> aiohttp.TraceConfig:
-    trace = aiohttp.TraceConfig()
-    trace.on_dns_resolvehost_start.append(_dns_start)
-    trace.on_dns_resolvehost_end.append(_dns_end)
-    trace.on_connection_create_start.append(_conn_start)
-    trace.on_connection_create_end.append(_conn_end)
-    trace.on_request_headers_sent.append(_headers_sent)
-    trace.on_request_redirect.append(_response_headers)
-    trace.on_request_end.append(_response_headers)
-    return trace
-
-
-_PHASE_TRACE = _phase_trace()
-
-
 class TLSAwareResponse(aiohttp.ClientResponse):
-    """A response that keeps its connection's TLS object. aiohttp releases the connection (and,
-    with force_close, closes it) as soon as a small body is fully buffered, usually before the
-    caller sees the response, so ``resp.connection`` cannot be relied on to read the peer
-    certificate; the SSLObject itself still answers after the close."""
+    """A response that keeps its connection's TLS object, and times the wait for its head on
+    the request's timer (``processing``: from the request written to the response's head read,
+    each redirect's added). aiohttp releases the connection (and, with force_close, closes it)
+    as soon as a small body is fully buffered, usually before the caller sees the response, so
+    ``resp.connection`` cannot be relied on to read the peer certificate; the SSLObject itself
+    still answers after the close."""
 
     ssl_object: Any = None
 
@@ -270,15 +262,29 @@ class TLSAwareResponse(aiohttp.ClientResponse):
         transport = connection.transport
         if transport is not None:
             self.ssl_object = transport.get_extra_info("ssl_object")
+        timer = _TIMER.get()
+        if timer is None:
+            await super().start(connection)
+            return self
+        # aiohttp calls start() as soon as the request is written (its head handed to the
+        # transport, its body being sent)
+        timer._sent = time.perf_counter()
         await super().start(connection)
+        timer.processing += time.perf_counter() - timer._sent
+        timer._sent = 0.0
         return self
+
+
+# Every request redline sends says who it is, so the shop's own logs and access lines can tell
+# redline's requests from the users' (docs/slos.md); a probe's configured headers may override it.
+USER_AGENT = f"redline/{__version__}"
 
 
 def new_session(resolver: aiohttp.abc.AbstractResolver | None = None) -> aiohttp.ClientSession:
     """The exporter's one HTTP client session. Fresh connection per request (force_close) and
     no DNS cache, as blackbox_exporter does, so every probe measures resolve, connect and TLS;
     no cookies, no proxy from the environment, no total timeout (the wrapper owns deadlines).
-    Pass a :class:`RequestTimer` as ``trace_request_ctx`` to a request to get its phases.
+    Time a request's phases by making it under :func:`timing` with a :class:`RequestTimer`.
     ``resolver`` is for one-off sessions of probes that ask their own DNS server."""
     connector = _TimedConnector(force_close=True, limit=0, use_dns_cache=False, resolver=resolver)
     return aiohttp.ClientSession(
@@ -287,8 +293,8 @@ def new_session(resolver: aiohttp.abc.AbstractResolver | None = None) -> aiohttp
         trust_env=False,
         timeout=aiohttp.ClientTimeout(total=None),
         auto_decompress=True,
-        trace_configs=[_PHASE_TRACE],
         response_class=TLSAwareResponse,
+        headers={"User-Agent": USER_AGENT},
     )
 
 
@@ -334,7 +340,9 @@ async def run_probe(
     success = reason in (None, "degraded")
     status = "up" if reason is None else ("degraded" if reason == "degraded" else "down")
     message = ctx.redactor.redact(message)
-    if message:
+    if not report.tracing:
+        pass  # scrapes keep no trace: build no line
+    elif message:
         report.note(f"result: {status} ({reason}): {message}")
     else:
         report.note(f"result: {status}")

@@ -37,6 +37,7 @@ from exporter.probes.base import (
     RequestTimer,
     new_session,
     socket_error_text,
+    timing,
 )
 from exporter.secrets import FileSecret
 
@@ -109,7 +110,9 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
     Every transport series is recorded, whatever happens (zeros for what was not reached), so
     series do not come and go with the target's health. Deadline cancellation passes through.
     """
-    report.note(f"{cfg.method} {cfg.url}")
+    tracing = report.tracing  # trace lines are built only when kept (never for scrapes)
+    if tracing:
+        report.note(f"{cfg.method} {cfg.url}")
     timer = RequestTimer()
     status = length = redirects = content_length = 0
     over_tls = False
@@ -131,41 +134,44 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
             # The shared session's connector uses the system resolver; a resolver is fixed per
             # connector, so asking another DNS server takes a session of its own.
             own_session = session = new_session(resolver=ServerResolver(cfg.resolver))
-        async with session.request(
-            cfg.method,
-            url,
-            headers=headers,
-            data=data,
-            allow_redirects=cfg.follow_redirects,
-            # aiohttp fails when the number of redirect responses reaches max_redirects, so
-            # following max_redirects of them takes one more.
-            max_redirects=cfg.max_redirects + 1,
-            ssl=ssl_ctx,
-            server_hostname=cfg.tls.server_name,
-            trace_request_ctx=timer,
-        ) as resp:
-            status = resp.status
-            redirects = len(resp.history)
-            for i, hop in enumerate(resp.history, 1):
-                report.note(f"redirect {i}: {hop.status} -> {_location(hop)}")
-            report.note(f"status {status} {resp.reason or ''}".rstrip())
-            ssl_object = getattr(resp, "ssl_object", None)  # set by base.TLSAwareResponse
-            if ssl_object is not None:
-                over_tls = True
-                _record_tls(ssl_object, report)
-            if status in (429, 503):
-                retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
-                report.retry_after = retry_after
-            declared = resp.content_length
-            content_length = -1 if declared is None else declared
-            if cfg.method != "HEAD" and declared is not None and declared > cfg.max_body_bytes:
-                # Content-Length alone says it: do not read a byte of it.
-                report.note(f"Content-Length {declared} > max_body_bytes {cfg.max_body_bytes}")
-                return Response(status, resp.headers, b"", resp.charset, True)
-            read_start = time.perf_counter()
-            body = await _read_capped(resp.content, cfg.max_body_bytes + 1)
-            length = len(body)
-            return Response(status, resp.headers, body, resp.charset, length > cfg.max_body_bytes)
+        with timing(timer):  # the session's connector and responses fill it
+            async with session.request(
+                cfg.method,
+                url,
+                headers=headers,
+                data=data,
+                allow_redirects=cfg.follow_redirects,
+                # aiohttp fails when the number of redirect responses reaches max_redirects, so
+                # following max_redirects of them takes one more.
+                max_redirects=cfg.max_redirects + 1,
+                ssl=ssl_ctx,
+                server_hostname=cfg.tls.server_name,
+            ) as resp:
+                status = resp.status
+                redirects = len(resp.history)
+                if tracing:
+                    for i, hop in enumerate(resp.history, 1):
+                        report.note(f"redirect {i}: {hop.status} -> {_location(hop)}")
+                    report.note(f"status {status} {resp.reason or ''}".rstrip())
+                ssl_object = getattr(resp, "ssl_object", None)  # set by base.TLSAwareResponse
+                if ssl_object is not None:
+                    over_tls = True
+                    _record_tls(ssl_object, report)
+                if status in (429, 503):
+                    retry_after = retry_after_seconds(resp.headers.get("Retry-After"))
+                    report.retry_after = retry_after
+                declared = resp.content_length
+                content_length = -1 if declared is None else declared
+                if cfg.method != "HEAD" and declared is not None and declared > cfg.max_body_bytes:
+                    # Content-Length alone says it: do not read a byte of it.
+                    report.note(f"Content-Length {declared} > max_body_bytes {cfg.max_body_bytes}")
+                    return Response(status, resp.headers, b"", resp.charset, True)
+                read_start = time.perf_counter()
+                body = await _read_capped(resp.content, cfg.max_body_bytes + 1)
+                length = len(body)
+                return Response(
+                    status, resp.headers, body, resp.charset, length > cfg.max_body_bytes
+                )
     except TimeoutError:
         raise  # the wrapper owns the deadline (some aiohttp errors are TimeoutErrors too)
     except aiohttp.TooManyRedirects as e:
@@ -189,11 +195,12 @@ async def fetch(cfg: HttpProbe, ctx: ProbeContext, report: Report) -> Response:
         report.set(m.HTTP_DURATION, timer.tls, phase="tls")
         report.set(m.HTTP_DURATION, timer.processing, phase="processing")
         report.set(m.HTTP_DURATION, transfer, phase="transfer")
-        report.note(
-            f"resolve {timer.resolve * 1000:.2f} ms, connect {timer.connect * 1000:.2f} ms, "
-            f"tls {timer.tls * 1000:.2f} ms, processing {timer.processing * 1000:.2f} ms, "
-            f"transfer {transfer * 1000:.2f} ms, {length} bytes"
-        )
+        if tracing:
+            report.note(
+                f"resolve {timer.resolve * 1000:.2f} ms, connect {timer.connect * 1000:.2f} ms, "
+                f"tls {timer.tls * 1000:.2f} ms, processing {timer.processing * 1000:.2f} ms, "
+                f"transfer {transfer * 1000:.2f} ms, {length} bytes"
+            )
         if own_session is not None:  # last: the series above are recorded whatever it does
             await own_session.close()
 

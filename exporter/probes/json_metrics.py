@@ -12,6 +12,7 @@ JSON-derived series, so a stale value is never mistaken for a current one.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import json
@@ -21,9 +22,9 @@ from typing import Any
 
 from exporter import assertions
 from exporter import metrics as m
-from exporter.config import Config, JsonMetric, JsonProbe
+from exporter.config import FLY_PIN_HEADER, Config, JsonMetric, JsonProbe, status_matches
 from exporter.probes import http
-from exporter.probes.base import ProbeContext, Report
+from exporter.probes.base import ProbeContext, ProbeFailure, Report
 
 _PLACEHOLDER = re.compile(r"(\.?)\{([a-z_][a-z0-9_]*)\}")
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][\w$-]*")
@@ -75,12 +76,13 @@ def _help(spec: JsonMetric) -> str:
     return spec.help or f"Value of {spec.path} in the JSON response ({spec.parse})."
 
 
-def metric_of(spec: JsonMetric) -> m.Metric:
+def metric_of(spec: JsonMetric, per_machine: bool = False) -> m.Metric:
     """The series a configured JSON metric is exposed as: a gauge, or a state set with the
-    label ``state``; labels ``service``, ``probe`` and the configured ones. The one mapping from
-    config to series, read by the probe, the alert rules, the dashboards and ``baseline``."""
+    label ``state``; labels ``service``, ``probe``, the configured ones, and ``machine`` when
+    its probe reads each machine (``per_machine``). The one mapping from config to series, read
+    by the probe, the alert rules, the dashboards and ``baseline``."""
     is_states = spec.parse == "states"
-    labels = tuple(spec.labels)
+    labels = (*spec.labels, MACHINE_LABEL) if per_machine else tuple(spec.labels)
     return _metric(
         spec.name,
         "stateset" if is_states else "gauge",
@@ -97,7 +99,7 @@ def configured(config: Config, name: str) -> tuple[JsonMetric, m.Metric]:
             if isinstance(probe, JsonProbe):
                 for spec in probe.metrics:
                     if spec.name == name:
-                        return spec, metric_of(spec)
+                        return spec, metric_of(spec, probe.per_machine is not None)
     raise KeyError(f"no JSON probe of the config defines the metric {name!r}")
 
 
@@ -163,31 +165,53 @@ def _show(value: Any) -> str:
 
 def read_values(metrics: tuple[JsonMetric, ...], doc: Any, report: Report) -> None:
     """Expose each configured metric's values read from ``doc``, and every field's state."""
-    # field -> state. A field read by two metrics is one series; unreadable by either wins.
     field_states: dict[str, str] = {}
+    _read(metrics, doc, report, field_states)
+    _field_states(field_states, report)
+
+
+# field states, worst first: a field unreadable anywhere is invalid, else absent anywhere missing
+_WORSE = {"invalid": 2, "missing": 1, "ok": 0}
+
+
+def _read(
+    metrics: tuple[JsonMetric, ...],
+    doc: Any,
+    report: Report,
+    field_states: dict[str, str],
+    machine: str | None = None,
+) -> None:
+    """Each configured metric's values in ``doc`` into ``report`` (labelled ``machine`` when
+    read from one machine), each field's state into ``field_states`` (the worst wins: a field
+    read by two metrics, or from several machines, is one series)."""
+    where = f" (machine {machine})" if machine is not None else ""
+    extra = {MACHINE_LABEL: machine} if machine is not None else {}
     for spec in metrics:
         is_states = spec.parse == "states"
-        metric = metric_of(spec)
+        metric = metric_of(spec, machine is not None)
         parser = None if is_states else _PARSERS[spec.parse]
         for field, path, labels in _expand(spec.path, tuple(spec.labels.items())):
             found = assertions.lookup(doc, path)
             if assertions.is_missing(found):
                 state = "missing"
-                report.note(f"json field {field}: missing")
+                report.note(f"json field {field}{where}: missing")
             else:
                 try:
                     if parser is not None:
-                        report.set(metric, parser(found) * spec.scale, **labels)
+                        report.set(metric, parser(found) * spec.scale, **labels, **extra)
                     else:
                         current = _state(found, spec.states)
                         for s in spec.states:
-                            report.set(metric, 1 if s == current else 0, **labels, state=s)
+                            report.set(metric, 1 if s == current else 0, **labels, **extra, state=s)
                     state = "ok"
                 except _Invalid as e:
                     state = "invalid"
-                    report.note(f"json field {field}: invalid, {e}")
-            if field_states.get(field) != "invalid":
+                    report.note(f"json field {field}{where}: invalid, {e}")
+            if _WORSE[state] > _WORSE[field_states.get(field, "ok")] or field not in field_states:
                 field_states[field] = state
+
+
+def _field_states(field_states: dict[str, str], report: Report) -> None:
     counts = dict.fromkeys(_FIELD_STATES, 0)
     for field, state in field_states.items():
         counts[state] += 1
@@ -202,4 +226,66 @@ def read_values(metrics: tuple[JsonMetric, ...], doc: Any, report: Report) -> No
 async def probe(cfg: JsonProbe, ctx: ProbeContext, report: Report) -> None:
     resp = await http.fetch(cfg, ctx, report)
     http.check(cfg, resp, report)
-    read_values(cfg.metrics, resp.json(), report)
+    if cfg.per_machine is None:
+        read_values(cfg.metrics, resp.json(), report)
+    else:
+        await read_each_machine(cfg, ctx, report)
+
+
+# --- per machine: each machine of a Fly process group read on its own ---------------------------
+
+MACHINE_LABEL = "machine"
+# Machines read per run: a label value each, so the series stay bounded whatever Fly runs.
+MAX_MACHINES = 20
+
+
+async def read_each_machine(cfg: JsonProbe, ctx: ProbeContext, report: Report) -> None:
+    """Read the values from each started machine of ``cfg.per_machine``, one request each pinned
+    with Fly's fly-force-instance-id header, concurrently; labelled ``machine``. Through the
+    proxy the machines answer in turn, each with its own counts, and every switch read as a
+    counter reset. Unknown machines (no Fly source here, no poll yet) give no values at all:
+    read through the proxy they would alternate. A machine that does not answer has its fields
+    missing (JsonFieldMissing); the probe's success is its one request through the proxy."""
+    machines = ctx.machines(cfg) if ctx.machines is not None else None
+    field_states: dict[str, str] = {}
+    if not machines:
+        why = "no started machine" if machines == () else "its machines are not known yet"
+        report.note(f"per_machine {cfg.per_machine}: {why}; no values read")
+        for spec in cfg.metrics:
+            for field, _, _ in _expand(spec.path, tuple(spec.labels.items())):
+                field_states[field] = "missing"
+        _field_states(field_states, report)
+        return
+    if len(machines) > MAX_MACHINES:
+        report.note(f"per_machine {cfg.per_machine}: {len(machines)} machines, read {MAX_MACHINES}")
+        machines = machines[:MAX_MACHINES]
+    docs = await asyncio.gather(*(_machine_doc(cfg, ctx, mid) for mid in machines))
+    for mid, (doc, failure) in zip(machines, docs, strict=True):
+        if failure is not None:
+            report.note(f"machine {mid}: {failure.reason}: {failure.message}")
+            for spec in cfg.metrics:
+                for field, _, _ in _expand(spec.path, tuple(spec.labels.items())):
+                    if field not in field_states or field_states[field] == "ok":
+                        field_states[field] = "missing"
+            continue
+        _read(cfg.metrics, doc, report, field_states, machine=mid)
+    report.note(f"per_machine {cfg.per_machine}: read {len(machines)} machine(s)")
+    _field_states(field_states, report)
+
+
+async def _machine_doc(
+    cfg: JsonProbe, ctx: ProbeContext, machine: str
+) -> tuple[Any, ProbeFailure | None]:
+    """One machine's JSON answer, or why there is none. Its transport series are its own (a
+    scratch report): the probe's are those of its request through the proxy."""
+    pinned = cfg.model_copy(update={"headers": {**cfg.headers, FLY_PIN_HEADER: machine}})
+    scratch = Report(tracing=False)
+    try:
+        resp = await http.fetch(pinned, ctx, scratch)
+        if not status_matches(cfg.valid_status, resp.status):
+            raise ProbeFailure("status", f"status {resp.status}")
+        if resp.too_large:
+            raise ProbeFailure("too_large", f"body larger than {cfg.max_body_bytes} bytes")
+        return resp.json(), None
+    except ProbeFailure as e:
+        return None, e

@@ -35,7 +35,16 @@ from exporter.rules.alerts import ramp, seq, series
 from exporter.rules.alerts.common import target
 from exporter.rules.model import Alert, Case, Expect, Rule, alternatives, sel
 from exporter.rules.render import Ordered, num
-from exporter.rules.spec import SLO, AlertSpec, BurnWindow, Severity, SLOSpec, SpecError, seconds
+from exporter.rules.spec import (
+    SLO,
+    AlertSpec,
+    BurnWindow,
+    ProbeTraffic,
+    Severity,
+    SLOSpec,
+    SpecError,
+    seconds,
+)
 
 ALERT = "SLOErrorBudgetBurn"
 
@@ -87,18 +96,33 @@ def error_ratio(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = froz
         return f"1 - avg(avg_over_time({success}[{window}]))"
     if sli.database is not None:
         return f"1 - avg(avg_over_time({sel(m.PG_UP, database=sli.database)}[{window}]))"
+    bad, total, good = _request_terms(slo, window)
+    if _traffic(slo):
+        # redline's own requests left out: see events()
+        users, bad = _users(slo, window, total, bad)
+        return f"(\n  {bad}\n)\n/\n{users}"
+    if good is not None:
+        return f"1 - (\n  {good}\n  /\n  {total}\n)"
+    return f"({bad})\n/\n{total}"
+
+
+def _request_terms(slo: SLO, window: str) -> tuple[str, str, str | None]:
+    """PromQL of a request-counting SLI over ``window``: (bad events' rate, all events' rate,
+    good events' rate for a latency SLI, else None), every request counted, redline's too."""
+    sli = slo.sli
     if sli.fly_requests is not None:
         app = {"app": sli.fly_requests.app}
         errors = sel(m.FLY_APP_RESPONSES, **app, status=("=~", FLY_5XX))
         total = sel(m.FLY_APP_RESPONSES, **app)
-        return f"(sum(rate({errors}[{window}])) or vector(0))\n/\nsum(rate({total}[{window}]))"
+        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))", None
     if sli.fly_latency is not None:
         app = {"app": sli.fly_latency.app}
         good = sel(
             m.FLY_APP_RESPONSE_TIME, "_bucket", **app, le=("=~", _fly_le(sli.fly_latency.threshold))
         )
         total = sel(m.FLY_APP_RESPONSE_TIME, "_count", **app)
-        return f"1 - (\n  sum(rate({good}[{window}]))\n  /\n  sum(rate({total}[{window}]))\n)"
+        t, g = f"sum(rate({total}[{window}]))", f"sum(rate({good}[{window}]))"
+        return f"{t} - {g}", t, g
     req = sli.requests or sli.latency
     assert req is not None
     where: dict[str, Any] = {"service": req.service}
@@ -110,11 +134,47 @@ def error_ratio(slo: SLO, window: str, pinned: frozenset[tuple[str, str]] = froz
         errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
         total = sel(m.LOG_HTTP_REQUESTS, **where)
         # no 5xx series (none logged since the exporter started) is no error, not no data
-        return f"(sum(rate({errors}[{window}])) or vector(0))\n/\nsum(rate({total}[{window}]))"
+        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))", None
     assert sli.latency is not None
     good = sel(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold))
     total = sel(m.LOG_HTTP_DURATION, "_count", **where)
-    return f"1 - (\n  sum(rate({good}[{window}]))\n  /\n  sum(rate({total}[{window}]))\n)"
+    t, g = f"sum(rate({total}[{window}]))", f"sum(rate({good}[{window}]))"
+    return f"{t} - {g}", t, g
+
+
+def _traffic(slo: SLO) -> tuple[ProbeTraffic, ...]:
+    """redline's own requests among those the SLI counts (:class:`ProbeTraffic`)."""
+    sli = slo.sli
+    req = sli.fly_requests or sli.fly_latency or sli.requests or sli.latency
+    return req.probe_traffic if req is not None else ()
+
+
+def _probe_rate(slo: SLO, window: str) -> str:
+    """PromQL for the rate of redline's own requests the SLI counts: each probe's runs
+    (redline_probe_runs_total, summed over every exporter that runs it) times its requests per
+    run; 0 while no exporter reports runs (no probe runs, no requests)."""
+    req = slo.sli.fly_requests or slo.sli.fly_latency or slo.sli.requests or slo.sli.latency
+    assert req is not None
+    by_count: dict[int, list[str]] = {}
+    for t in req.probe_traffic:
+        by_count.setdefault(t.per_run, []).append(t.probe)
+    terms = []
+    for per_run, probes in sorted(by_count.items()):
+        runs = sel(m.PROBE_RUNS, service=req.service, probe=("=~", alternatives(tuple(probes))))
+        term = f"(sum(rate({runs}[{window}])) or vector(0))"
+        terms.append(term if per_run == 1 else f"{per_run} * {term}")
+    return " + ".join(terms)
+
+
+def _users(slo: SLO, window: str, total: str, bad: str) -> tuple[str, str]:
+    """(the users' events, the users' bad events) of a request-counting SLI whose source also
+    counts redline's requests it cannot tell apart: all events less redline's (never below 0),
+    and the bad events, at most as many as the users' events. A bad answer redline got is not
+    told apart from a user's, so it counts only while users had as many requests: without users
+    (redline's probes alone, failing) there is no bad event, and the minimum counts of bad events
+    are never met by redline's requests alone."""
+    users = f"clamp_min(\n  {total}\n  - ({_probe_rate(slo, window)}),\n  0\n)"
+    return users, f"({bad}) < {users}\nor\n{users}"
 
 
 def _ratio(window: str) -> str:
@@ -158,44 +218,21 @@ TOTAL = "slo:sli_total:rate"
 def events(slo: SLO, window: str) -> tuple[str, str]:
     """PromQL for (bad events, all events) of ``slo`` over ``window``: request rates for the
     request-counting SLIs; for probes and the database, whose runs are evenly spaced, the share
-    of failed runs and 1 (so every window weighs the same, as every run does)."""
+    of failed runs and 1 (so every window weighs the same, as every run does).
+
+    A request-counting SLI leaves out redline's own requests (its probes' runs times their
+    requests per run, :class:`ProbeTraffic`) where its source counts them with the users':
+    Fly's proxy (no user agent, no path in its series) and the log routes a probe requests
+    (llamaindex-mcp's tools probe posts to /mcp like a tool call)."""
     sli = slo.sli
     if sli.probes is not None or sli.database is not None:
         ratio = f'{_ratio(window)}{{slo="{slo.name}"}}'
         return ratio, f"{ratio} >= bool 0"
-    if sli.fly_requests is not None:
-        app = {"app": sli.fly_requests.app}
-        errors = sel(m.FLY_APP_RESPONSES, **app, status=("=~", FLY_5XX))
-        total = sel(m.FLY_APP_RESPONSES, **app)
-        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))"
-    if sli.fly_latency is not None:
-        app = {"app": sli.fly_latency.app}
-        good = sel(
-            m.FLY_APP_RESPONSE_TIME, "_bucket", **app, le=("=~", _fly_le(sli.fly_latency.threshold))
-        )
-        total = sel(m.FLY_APP_RESPONSE_TIME, "_count", **app)
-        return (
-            f"sum(rate({total}[{window}])) - sum(rate({good}[{window}]))",
-            f"sum(rate({total}[{window}]))",
-        )
-    req = sli.requests or sli.latency
-    assert req is not None
-    where: dict[str, Any] = {"service": req.service}
-    if req.routes:
-        where["route"] = ("=~", alternatives(req.routes))
-    elif req.excluded:
-        where["route"] = ("!~", alternatives(req.excluded))
-    if sli.requests is not None:
-        errors = sel(m.LOG_HTTP_REQUESTS, **where, code_class="5xx")
-        total = sel(m.LOG_HTTP_REQUESTS, **where)
-        return f"sum(rate({errors}[{window}])) or vector(0)", f"sum(rate({total}[{window}]))"
-    assert sli.latency is not None
-    good = sel(m.LOG_HTTP_DURATION, "_bucket", **where, le=_le(sli.latency.threshold))
-    total = sel(m.LOG_HTTP_DURATION, "_count", **where)
-    return (
-        f"sum(rate({total}[{window}])) - sum(rate({good}[{window}]))",
-        f"sum(rate({total}[{window}]))",
-    )
+    bad, total, _ = _request_terms(slo, window)
+    if _traffic(slo):
+        users, bad = _users(slo, window, total, bad)
+        return bad, users
+    return bad, total
 
 
 # A probe run that failed only its version pin (reason json on a probe of ServiceWrongVersion's
@@ -532,6 +569,27 @@ def _encode(values: list[Decimal]) -> str:
     return " ".join(parts)
 
 
+# redline's probe runs per evaluation step in the simulation: each probe of an SLI's
+# ProbeTraffic runs once a step, all along (outages and quiet nights included), and its
+# requests answer well and fast, counted by the SLI's source with the users' requests.
+PROBE_RUNS_PER_STEP = 1
+
+
+def probe_requests(slo: SLO, steps: int) -> list[Decimal]:
+    """redline's requests per step among those the SLI's source counts (0 without any)."""
+    per_step = sum(t.per_run for t in _traffic(slo)) * PROBE_RUNS_PER_STEP
+    return [Decimal(per_step)] * steps
+
+
+def _probe_runs(slo: SLO, steps: int) -> dict[str, str]:
+    """redline_probe_runs_total of the SLI's ProbeTraffic probes over ``steps``."""
+    req = slo.sli.fly_requests or slo.sli.fly_latency or slo.sli.requests or slo.sli.latency
+    if req is None:
+        return {}
+    runs = _encode(_counter([Decimal(PROBE_RUNS_PER_STEP)] * steps))
+    return {series(m.PROBE_RUNS, service=req.service, probe=t.probe): runs for t in _traffic(slo)}
+
+
 def input_series(slo: SLO, o: Outage) -> dict[str, str]:
     sli = slo.sli
     if sli.probes is not None:
@@ -542,12 +600,16 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
     if sli.database is not None:
         return {series(m.PG_UP, database=sli.database): _runs(o.good)}
     if sli.fly_requests is not None or sli.fly_latency is not None:
-        return _fly_series(slo, o)
+        return {**_fly_series(slo, o), **_probe_runs(slo, o.steps)}
     req = sli.requests or sli.latency
     assert req is not None
     route = req.routes[0] if req.routes else "api"
     where = {"service": req.service, "route": route}
-    good = [t - b for t, b in zip(o.total, o.bad, strict=True)]
+    ours = probe_requests(slo, o.steps)
+    # the users' good requests and redline's, which the log counts on the same route
+    good = [t - b + p for t, b, p in zip(o.total, o.bad, ours, strict=True)]
+    counted = [t + p for t, p in zip(o.total, ours, strict=True)]
+    runs = _probe_runs(slo, o.steps)
     # redline's own probes of a synthetic route (health) answer well and fast all along, at
     # every step, outages and quiet nights included: the SLI must not count them (they once
     # halved an outage's error ratio and made the quiet night's traffic)
@@ -565,36 +627,67 @@ def input_series(slo: SLO, o: Outage) -> dict[str, str]:
             )
         if probes:
             out[series(m.LOG_HTTP_REQUESTS, **probes, method="GET", code_class="2xx")] = steady
-        return out
+        return {**out, **runs}
     assert sli.latency is not None
     le = _le(sli.latency.threshold)
     out = {
         series(m.LOG_HTTP_DURATION, "_bucket", **where, le=le): _encode(_counter(good)),
-        series(m.LOG_HTTP_DURATION, "_count", **where): _encode(_counter(o.total)),
+        series(m.LOG_HTTP_DURATION, "_count", **where): _encode(_counter(counted)),
     }
     if probes:
         out[series(m.LOG_HTTP_DURATION, "_bucket", **probes, le=le)] = steady
         out[series(m.LOG_HTTP_DURATION, "_count", **probes)] = steady
-    return out
+    return {**out, **runs}
 
 
-def _fly_series(slo: SLO, o: Outage) -> dict[str, str]:
-    """Fly's proxy series for the request-counting simulation."""
+def _fly_series(slo: SLO, o: Outage, probes_bad: bool = False) -> dict[str, str]:
+    """Fly's proxy series for the request-counting simulation: the users' requests and
+    redline's (good and fast, or with ``probes_bad`` answered 503 and slow), which the proxy
+    counts alike."""
     sli = slo.sli
     fly = sli.fly_requests or sli.fly_latency
     assert fly is not None
     where = {"service": fly.service, "app": fly.app, "region": "ord", "instance": "m1"}
-    good = [t - b for t, b in zip(o.total, o.bad, strict=True)]
+    ours = probe_requests(slo, o.steps)
+    ours_good = [Decimal(0)] * o.steps if probes_bad else ours
+    ours_bad = ours if probes_bad else [Decimal(0)] * o.steps
+    good = [t - b + p for t, b, p in zip(o.total, o.bad, ours_good, strict=True)]
+    bad = [b + p for b, p in zip(o.bad, ours_bad, strict=True)]
+    total = [t + p for t, p in zip(o.total, ours, strict=True)]
     if sli.fly_requests is not None:
         out = {series(m.FLY_APP_RESPONSES, **where, status="200"): _encode(_counter(good))}
-        if any(o.bad):
-            out[series(m.FLY_APP_RESPONSES, **where, status="503")] = _encode(_counter(o.bad))
+        if any(bad):
+            out[series(m.FLY_APP_RESPONSES, **where, status="503")] = _encode(_counter(bad))
         return out
     assert sli.fly_latency is not None
     le = _fly_le(sli.fly_latency.threshold).split("|")[0].replace("\\\\", "")
     return {
         series(m.FLY_APP_RESPONSE_TIME, "_bucket", **where, le=le): _encode(_counter(good)),
-        series(m.FLY_APP_RESPONSE_TIME, "_count", **where): _encode(_counter(o.total)),
+        series(m.FLY_APP_RESPONSE_TIME, "_count", **where): _encode(_counter(total)),
+    }
+
+
+def probes_alone(slo: SLO, o: Outage) -> dict[str, str]:
+    """The SLI's source counting redline's requests only, every one of them bad: 503 through
+    Fly's proxy, a 5xx or slower than the bound in the logs."""
+    runs = _probe_runs(slo, o.steps)
+    if slo.sli.fly_requests is not None or slo.sli.fly_latency is not None:
+        return {**_fly_series(slo, o, probes_bad=True), **runs}
+    req = slo.sli.requests or slo.sli.latency
+    assert req is not None
+    where = {"service": req.service, "route": req.routes[0] if req.routes else "api"}
+    ours = _encode(_counter(probe_requests(slo, o.steps)))
+    if slo.sli.requests is not None:
+        bad = series(m.LOG_HTTP_REQUESTS, **where, method="GET", code_class="5xx")
+        return {bad: ours, **runs}
+    assert slo.sli.latency is not None
+    le = _le(slo.sli.latency.threshold)
+    return {
+        series(m.LOG_HTTP_DURATION, "_bucket", **where, le=le): _encode(
+            _counter([Decimal(0)] * o.steps)
+        ),
+        series(m.LOG_HTTP_DURATION, "_count", **where): ours,
+        **runs,
     }
 
 
@@ -769,9 +862,39 @@ def expression_tests(
                 ],
             )
         )
+    # redline's probes alone, every answer bad (503, or slower than the bound), no user at
+    # all for over an hour: no bad event, no page. Counted, they were a full outage (ratio 1,
+    # 120 bad events an hour: every minimum met) of a service nobody used.
+    alone = []
+    if _traffic(slo):
+        at = int(4500 / step)  # 75 min: the 1 h window full of them, past the page's for
+        o = outage(slo, "quiet", at + 1, 0)
+        o.total = [Decimal(0)] * o.steps
+        inputs = probes_alone(slo, o)
+        # fewer than one bad event (the 6 h window's extrapolation leaves float noise of 1e-13)
+        counts = [
+            Ordered(
+                expr=f'{BAD_COUNT}{w}{{slo="{slo.name}"}} < bool 1',
+                eval_time=f"{int(Decimal(at) * step)}s",
+                exp_samples=[Ordered(labels=labels, value=1)],
+            )
+            for w in min_bad_windows(alert)
+        ]
+        alone.append(
+            Ordered(
+                name=f"{ALERT} {slo.name}: redline's probes alone, failing",
+                interval=f"{num(step)}s",
+                input_series=[Ordered(series=k, values=v) for k, v in inputs.items()],
+                promql_expr_test=[sample(f"{BAD}{short}", 0, at), *counts],
+                alert_rule_test=[
+                    Ordered(eval_time=f"{int(Decimal(at) * step)}s", alertname=ALERT, exp_alerts=[])
+                ],
+            )
+        )
     return [
         *pin_tests,
         *quiet_night,
+        *alone,
         test(
             "recorded metadata",
             outage(slo, "quiet", 12, 0),

@@ -100,12 +100,23 @@ class ProbesSLI(Model):
     probes: tuple[Name, ...] = Field(min_length=1)
 
 
+class ProbeTraffic(Model):
+    """Requests one of redline's own probes sends where an SLI counts requests it cannot tell
+    from the users' (Fly's proxy has no user agent; a log line of /mcp no caller): each run of
+    ``probe`` (``redline_probe_runs_total``) is ``per_run`` such requests, subtracted from the
+    SLI's events (docs/slos.md)."""
+
+    probe: str = Field(min_length=1)
+    per_run: int = Field(1, ge=1)
+
+
 class RequestsSLI(Model):
     """Availability from log-derived requests: the share answered with a 5xx status."""
 
     service: Name
     routes: tuple[str, ...] = ()  # route groups counted; empty: every route but `excluded`
     excluded: tuple[str, ...] = ()  # the synthetic route groups (logs.route_groups)
+    probe_traffic: tuple[ProbeTraffic, ...] = ()  # redline's requests on the counted routes
 
 
 class LatencySLI(Model):
@@ -116,6 +127,7 @@ class LatencySLI(Model):
     routes: tuple[str, ...] = ()
     threshold: Quantity
     excluded: tuple[str, ...] = ()  # as RequestsSLI's
+    probe_traffic: tuple[ProbeTraffic, ...] = ()  # as RequestsSLI's
 
 
 class FlySLI(Model):
@@ -124,6 +136,7 @@ class FlySLI(Model):
 
     service: Name
     app: Name
+    probe_traffic: tuple[ProbeTraffic, ...] = ()  # redline's requests through Fly's proxy
 
 
 class FlyLatencySLI(Model):
@@ -133,6 +146,7 @@ class FlyLatencySLI(Model):
     service: Name
     app: Name
     threshold: Quantity
+    probe_traffic: tuple[ProbeTraffic, ...] = ()  # as FlySLI's
 
 
 class SLI(Model):

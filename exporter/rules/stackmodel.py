@@ -21,14 +21,18 @@ that is no receiver, a ``for`` longer than the SLO window) fail here with the fi
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from exporter import durations
-from exporter.config import Config, Service, load_config
+from exporter.config import FLY_PIN_HEADER, Config, Service, load_config
 from exporter.launch.config import alertmanager_intervals
+from exporter.logs.routes import RouteGrouper
 from exporter.rules.model import alternatives
 from exporter.rules.spec import (
     ROOT,
@@ -41,6 +45,7 @@ from exporter.rules.spec import (
     LatencyBudget,
     LatencySLI,
     ProbesSLI,
+    ProbeTraffic,
     RequestsSLI,
     Route,
     RoutingSpec,
@@ -116,32 +121,108 @@ def synthetic_routes(config: Config) -> tuple[str, ...]:
     return tuple(g.name for g in config.logs.route_groups if g.synthetic)
 
 
-def _service_sli(service: Service, index: int, synthetic: tuple[str, ...] = ()) -> SLI:
+# Requests one run of a probe sends: an HTTP or JSON request is one (redirects followed are
+# more, not counted: the figure is a lower bound, so an SLI never loses a user's request to it);
+# a plain MCP probe posts tools/list once; a Streamable HTTP one sends initialize, the
+# initialized notification and tools/list (the closing DELETE is best-effort, not counted).
+_MCP_REQUESTS = {"plain": 1, "streamable": 3}
+
+
+def requests_per_run(probe: object, service: Service | None = None) -> int:
+    """How many HTTP requests one run of ``probe`` sends (0: a TCP or DNS probe sends none); a
+    JSON probe reading each machine of a group (per_machine) also sends one per machine the
+    group wants (the config's count: a lower bound while Fly runs fewer)."""
+    kind = getattr(probe, "kind", "")
+    if kind == "mcp":
+        return _MCP_REQUESTS[getattr(probe, "flavor", "streamable")]
+    group = getattr(probe, "per_machine", None)
+    if group is not None and service is not None and service.fly is not None:
+        wanted = next((g.machines for g in service.fly.groups if g.name == group), 0)
+        return 1 + wanted
+    return 1 if kind in ("http", "json") else 0
+
+
+def _url_path(url: str) -> str:
+    """The path a probe requests, as a log line shows it: ``${CHATWOOT_BASE_URL}/api`` is
+    ``/api`` (the variable is the scheme and host)."""
+    bare = re.sub(r"^\$\{[^}]*\}", "http://host", url)
+    return urlsplit(bare).path or "/"
+
+
+def probe_traffic(
+    service: Service, counted: Callable[[str], bool] | None = None
+) -> tuple[ProbeTraffic, ...]:
+    """redline's own requests among those an SLI of ``service`` counts: every request probe's
+    (through Fly's proxy, which sees them all), or, with ``counted`` (a route group -> counted
+    by the SLI), those of probes whose URL path falls into a counted route group of the logs."""
+    out = []
+    for probe in service.probes:
+        per_run = requests_per_run(probe, service)
+        if not per_run:
+            continue
+        if counted is not None and not counted(_url_path(str(getattr(probe, "url", "")))):
+            continue
+        out.append(ProbeTraffic(probe=probe.name, per_run=per_run))
+    return tuple(out)
+
+
+def _service_sli(
+    service: Service,
+    index: int,
+    synthetic: tuple[str, ...] = (),
+    routes_of: RouteGrouper | None = None,
+) -> SLI:
     sli = service.slos[index].sli
+    grouper = routes_of or RouteGrouper(())
+
+    def on_routes(routes: tuple[str, ...], excluded: tuple[str, ...]) -> Callable[[str], bool]:
+        def counted(path: str) -> bool:
+            group = grouper.group(path)
+            return group in routes if routes else group not in excluded
+
+        return counted
+
     if sli.probes is not None:
         return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))
     if sli.requests is not None:
         routes = sli.requests.routes
         excluded = () if routes else synthetic
-        return SLI(requests=RequestsSLI(service=service.name, routes=routes, excluded=excluded))
+        return SLI(
+            requests=RequestsSLI(
+                service=service.name,
+                routes=routes,
+                excluded=excluded,
+                probe_traffic=probe_traffic(service, on_routes(routes, excluded)),
+            )
+        )
     if sli.fly_requests is not None or sli.fly_latency is not None:
         assert service.fly is not None  # the config refuses a fly SLI without it
         app = service.fly.app
+        # Fly's proxy counts every request it passes to the app, redline's probes' too
+        through_proxy = probe_traffic(service)
         if sli.fly_requests is not None:
-            return SLI(fly_requests=FlySLI(service=service.name, app=app))
+            return SLI(
+                fly_requests=FlySLI(service=service.name, app=app, probe_traffic=through_proxy)
+            )
         assert sli.fly_latency is not None
         return SLI(
             fly_latency=FlyLatencySLI(
-                service=service.name, app=app, threshold=_num(sli.fly_latency.threshold)
+                service=service.name,
+                app=app,
+                threshold=_num(sli.fly_latency.threshold),
+                probe_traffic=through_proxy,
             )
         )
     assert sli.latency is not None
+    routes = sli.latency.routes
+    excluded = () if routes else synthetic
     return SLI(
         latency=LatencySLI(
             service=service.name,
-            routes=sli.latency.routes,
+            routes=routes,
             threshold=_num(sli.latency.threshold),
-            excluded=() if sli.latency.routes else synthetic,
+            excluded=excluded,
+            probe_traffic=probe_traffic(service, on_routes(routes, excluded)),
         )
     )
 
@@ -156,7 +237,9 @@ def slos_of(config: Config) -> SLOSpec:
                     service=service.name,
                     objective=s.objective,
                     description=s.description,
-                    sli=_service_sli(service, i, synthetic_routes(config)),
+                    sli=_service_sli(
+                        service, i, synthetic_routes(config), RouteGrouper(config.logs.route_groups)
+                    ),
                     # a vendor's platform never pages: its burns are tickets (docs/alerting.md)
                     page=s.page and not service.vendor,
                     ticket=s.ticket,
@@ -345,11 +428,6 @@ def _check_vendor_names(config: Config) -> None:
             )
 
 
-# Fly's proxy sends a request with this header to the machine it names (Fly's docs:
-# "Dynamic request routing"), so a probe can read one machine's counters.
-FLY_PIN_HEADER = "fly-force-instance-id"
-
-
 def _check_counters_through_proxy(config: Config) -> None:
     """A JSON probe whose counters alerts read with increase() must reach one machine: through
     Fly's proxy, an app of several machines answers in turn, each with its own count, and every
@@ -367,7 +445,8 @@ def _check_counters_through_proxy(config: Config) -> None:
                 spec.name for spec in getattr(probe, "metrics", ()) if spec.name in JSON_COUNTERS
             ]
             headers = {k.lower() for k in getattr(probe, "headers", {})}
-            if counters and FLY_PIN_HEADER not in headers:
+            pinned = FLY_PIN_HEADER in headers or getattr(probe, "per_machine", None) is not None
+            if counters and not pinned:
                 group = several[0]
                 raise ModelError(
                     "config",
@@ -375,8 +454,9 @@ def _check_counters_through_proxy(config: Config) -> None:
                     f"reads the counters {', '.join(counters)} through Fly's proxy, and "
                     f"{service.name}'s group {group.name} has {group.machines} machines: each "
                     "scrape may reach another machine, whose count reads as a counter reset. "
-                    f"Pin the probe to one machine (headers: {{{FLY_PIN_HEADER}: <machine id>}}) "
-                    "or run the group on one machine",
+                    f"Read each machine (per_machine: {group.name}), pin the probe to one "
+                    f"machine (headers: {{{FLY_PIN_HEADER}: <machine id>}}) or run the group on "
+                    "one machine",
                 )
 
 
