@@ -27,8 +27,8 @@ system:
 	bash scripts/install-system.sh
 
 lint: install
-	$(VENV)/bin/ruff check exporter tests bench dashboards
-	$(VENV)/bin/ruff format --check exporter tests bench dashboards
+	$(VENV)/bin/ruff check exporter tests bench dashboards deploy
+	$(VENV)/bin/ruff format --check exporter tests bench dashboards deploy
 	$(VENV)/bin/mypy
 
 generate: install

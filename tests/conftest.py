@@ -17,6 +17,7 @@ silently ignored there.)
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import signal
@@ -27,8 +28,22 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from exporter import eventloop
 from exporter.probes.base import ProbeContext, new_session
 from exporter.secrets import Redactor, SecretSource
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> Any:
+    """Async tests run on the loop `redline run` runs on (uvloop when importable,
+    exporter/eventloop.py), so an API the production loop lacks fails here, not in the demo
+    (uvloop refuses asyncio's ``process_group``, and the restore tests never saw it)."""
+    factory = eventloop.loop_factory()
+    if factory is None:
+        return asyncio.DefaultEventLoopPolicy()
+    import uvloop
+
+    return uvloop.EventLoopPolicy()
 
 
 @pytest.fixture

@@ -54,3 +54,16 @@ def test_requests_per_run_and_paths() -> None:
     assert stackmodel._url_path("https://hotdash-staging.fly.dev/") == "/"
     assert stackmodel._url_path("https://h.fly.dev") == "/"
     assert stackmodel._url_path("https://h.fly.dev/queue/stats?x=1") == "/queue/stats"
+
+
+def test_log_error_rate_counts_the_probes_on_the_users_routes() -> None:
+    config, _ = load_config(str(ROOT / "config" / "hotrod.yml"))
+    traffic = stackmodel.log_probe_traffic(config)
+    # every route but the synthetic ones (health, queue): HotDash's page probe on / (app),
+    # llamaindex-mcp's tools probe on /mcp, Chatwoot's api and profile probes on /api and
+    # /api/v1/profile (chatwoot-api); Shopify's probes are Shopify's, in no log source here
+    assert traffic == {
+        "hotdash-app": (ProbeTraffic(probe="page"),),
+        "llamaindex-mcp": (ProbeTraffic(probe="tools"),),
+        "chatwoot": (ProbeTraffic(probe="api"), ProbeTraffic(probe="profile")),
+    }

@@ -89,6 +89,18 @@ def test_every_alert_test_passes() -> None:
             'redline_probe_runs_total{service="llamaindex-mcp"',
             'redline_probe_runs_total{service="nobody"',
         ),
+        # LogErrorRateHigh's ratio and guard count redline's requests on /mcp and Chatwoot's
+        # /api again: the users' 10% reads diluted, and the probes alone, failing, page
+        (
+            "logs.yml",
+            'redline_probe_runs_total{service="llamaindex-mcp"',
+            'redline_probe_runs_total{service="nobody"',
+        ),
+        (
+            "logs.yml",
+            'redline_probe_runs_total{service="chatwoot"',
+            'redline_probe_runs_total{service="nobody"',
+        ),
     ],
 )
 def test_the_tests_notice_a_changed_rule(

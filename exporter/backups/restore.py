@@ -250,7 +250,9 @@ async def _tool(
             stdout=asyncio.subprocess.DEVNULL if argv[-1] != "--list" else asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
-            process_group=0,  # its own group: a timeout kills it and anything it started
+            # its own group (a new session: setsid), so a timeout kills it and anything it
+            # started. Not process_group=0: uvloop, the loop redline runs on, refuses it.
+            start_new_session=True,
         )
     except OSError as e:
         raise Failed("tool_missing", f"{argv[0]} cannot be run: {e.strerror}") from None

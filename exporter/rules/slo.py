@@ -32,7 +32,7 @@ from typing import Any
 
 from exporter import metrics as m
 from exporter.rules.alerts import ramp, seq, series
-from exporter.rules.alerts.common import target
+from exporter.rules.alerts.common import probe_runs, target
 from exporter.rules.model import Alert, Case, Expect, Rule, alternatives, sel
 from exporter.rules.render import Ordered, num
 from exporter.rules.spec import (
@@ -155,12 +155,8 @@ def _probe_rate(slo: SLO, window: str) -> str:
     run; 0 while no exporter reports runs (no probe runs, no requests)."""
     req = slo.sli.fly_requests or slo.sli.fly_latency or slo.sli.requests or slo.sli.latency
     assert req is not None
-    by_count: dict[int, list[str]] = {}
-    for t in req.probe_traffic:
-        by_count.setdefault(t.per_run, []).append(t.probe)
     terms = []
-    for per_run, probes in sorted(by_count.items()):
-        runs = sel(m.PROBE_RUNS, service=req.service, probe=("=~", alternatives(tuple(probes))))
+    for per_run, runs in probe_runs(req.service, req.probe_traffic):
         term = f"(sum(rate({runs}[{window}])) or vector(0))"
         terms.append(term if per_run == 1 else f"{per_run} * {term}")
     return " + ".join(terms)

@@ -166,6 +166,43 @@ def probe_traffic(
     return tuple(out)
 
 
+def log_routes_counted(
+    grouper: RouteGrouper, routes: tuple[str, ...], excluded: tuple[str, ...]
+) -> Callable[[str], bool]:
+    """A URL path -> whether a log line of it counts where ``routes`` (route groups; empty:
+    every group but ``excluded``) are counted, grouped as the logs group lines."""
+
+    def counted(path: str) -> bool:
+        group = grouper.group(path)
+        return group in routes if routes else group not in excluded
+
+    return counted
+
+
+def log_probe_traffic(config: Config) -> dict[str, tuple[ProbeTraffic, ...]]:
+    """Per service, redline's own requests among those LogErrorRateHigh counts from the logs
+    (every route group but the synthetic ones): the probes whose URL path falls into such a
+    group, as for a log SLI over every route (:func:`probe_traffic`), of the services a log
+    source can name (its ``service_map``'s labels and its own ``service``: the logs give any
+    other "other"). A service without such probes is left out."""
+    counted = log_routes_counted(
+        RouteGrouper(config.logs.route_groups), (), synthetic_routes(config)
+    )
+    logged = {
+        label
+        for source in config.logs.sources
+        for label in (*source.service_map.values(), source.service_label)
+    }
+    out = {}
+    for service in config.services:
+        if service.name not in logged:
+            continue
+        traffic = probe_traffic(service, counted)
+        if traffic:
+            out[service.name] = traffic
+    return out
+
+
 def _service_sli(
     service: Service,
     index: int,
@@ -176,11 +213,7 @@ def _service_sli(
     grouper = routes_of or RouteGrouper(())
 
     def on_routes(routes: tuple[str, ...], excluded: tuple[str, ...]) -> Callable[[str], bool]:
-        def counted(path: str) -> bool:
-            group = grouper.group(path)
-            return group in routes if routes else group not in excluded
-
-        return counted
+        return log_routes_counted(grouper, routes, excluded)
 
     if sli.probes is not None:
         return SLI(probes=ProbesSLI(service=service.name, probes=sli.probes))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from exporter import metrics as m
 from exporter.config import Config
 from exporter.metrics import Metric
 from exporter.probes import json_metrics
@@ -22,10 +23,19 @@ from exporter.rules.model import (
     Expect,
     Measure,
     Rule,
+    alternatives,
     const,
     n,
+    sel,
 )
-from exporter.rules.spec import AlertSpec, AlertsSpec, Severity, SpecError, seconds
+from exporter.rules.spec import (
+    AlertSpec,
+    AlertsSpec,
+    ProbeTraffic,
+    Severity,
+    SpecError,
+    seconds,
+)
 
 # The scrape job of the exporter in prometheus/prometheus.yml, and the address of the tests'
 # exporter.
@@ -46,6 +56,20 @@ NOT_DOWN_REASONS = ("dns", "rate_limited", "secret", "internal")
 JSON_COUNTERS = ("queue_processed", "mcp_tool_calls", "mcp_tool_errors", "mcp_uptime_seconds")
 # llamaindex-mcp's tools that answer questions (docs/targets.md): the MCP query latency target.
 MCP_QUERY_TOOLS = ("query_support", "query_knowledge_base")
+
+
+def probe_runs(service: str, traffic: tuple[ProbeTraffic, ...]) -> list[tuple[int, str]]:
+    """redline's own requests to ``service`` that a rule leaves out (:class:`ProbeTraffic`, from
+    exporter/rules/stackmodel.py): (requests one run sends, selector of the runs of the probes
+    that send that many), fewest first. A rule reads ``rate()`` of each selector times its count
+    (the SLIs of exporter/rules/slo.py, LogErrorRateHigh of exporter/rules/alerts/logs.py)."""
+    by_count: dict[int, list[str]] = {}
+    for t in traffic:
+        by_count.setdefault(t.per_run, []).append(t.probe)
+    return [
+        (per_run, sel(m.PROBE_RUNS, service=service, probe=("=~", alternatives(tuple(probes)))))
+        for per_run, probes in sorted(by_count.items())
+    ]
 
 
 # --- test input helpers -------------------------------------------------------------------------

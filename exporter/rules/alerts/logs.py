@@ -9,6 +9,7 @@ from exporter.rules.alerts.common import (
     case,
     duration_expr,
     fires,
+    probe_runs,
     quiet,
     ramp,
     seq,
@@ -24,8 +25,40 @@ from exporter.rules.model import (
     n,
     sel,
 )
+from exporter.rules.spec import ProbeTraffic, SpecError
+from exporter.rules.stackmodel import log_probe_traffic, synthetic_routes
 
 # --- logs ----------------------------------------------------------------------------------------
+
+
+def _probe_rate(traffic: dict[str, tuple[ProbeTraffic, ...]], by: str, window: str) -> str:
+    """Per service, the rate of redline's own requests the logs count with the users': each
+    probe's runs (summed over every exporter that runs it) times the requests a run sends."""
+    terms = [
+        f"rate({runs}[{window}])" if per_run == 1 else f"{per_run} * rate({runs}[{window}])"
+        for service, probes in traffic.items()
+        for per_run, runs in probe_runs(service, probes)
+    ]
+    union = "\n    or ".join(terms)
+    return f"sum by ({by}) (\n    {union}\n  )"
+
+
+def _users(
+    traffic: dict[str, tuple[ProbeTraffic, ...]], by: str, window: str, total: str, bad: str
+) -> tuple[str, str]:
+    """(the users' requests, the users' 5xx) per service from all the logged ones, as the
+    request SLIs count them (exporter/rules/slo.py): all requests less redline's (never below 0;
+    a service none of whose probes the logs count keeps all), and the 5xx at most the users'
+    requests, since a 5xx redline got is not told apart from a user's. With redline's probes
+    alone, failing, there are no users' requests: the guard is not met, and the ratio is 0/0."""
+    ours = f"({_probe_rate(traffic, by, window)}\n  or {total} * 0)"
+    users = f"clamp_min(\n  {total}\n  - {ours},\n  0\n)"
+    return f"({users})", f"({bad} < {users}\n  or {users})"
+
+
+def _count(rate_expr: str) -> str:
+    """The count over the window of a sum of rate() terms over it."""
+    return rate_expr.replace("rate(", "increase(")
 
 
 def alerts(ctx: Context) -> list[Alert]:
@@ -35,8 +68,11 @@ def alerts(ctx: Context) -> list[Alert]:
     by = labels_of(req, "service")
     # the users' requests: not the synthetic route groups redline's own probes request (their
     # 2xx diluted the ratio, and met the guard by themselves)
-    synthetic = tuple(g.name for g in ctx.config.logs.route_groups if g.synthetic)
+    synthetic = synthetic_routes(ctx.config)
     users: dict[str, Match] = {"route": ("!~", alternatives(synthetic))} if synthetic else {}
+    # redline's requests on the other routes (llamaindex-mcp's tools probe on /mcp, Chatwoot's
+    # api and profile probes on /api...): subtracted, as the request SLIs do (docs/slos.md)
+    redline_s = log_probe_traffic(ctx.config)
     rules = []
     for severity in spec.levels():
         window, threshold, guard, min_bad = ctx.values(
@@ -44,13 +80,22 @@ def alerts(ctx: Context) -> list[Alert]:
         )
         # no 5xx series yet reads 0, not nothing, so baseline judges a clean service too
         errors, every = sel(req, **users, code_class="5xx"), sel(req, **users)
-        ratio = (
-            f"(sum by ({by}) (rate({errors}[{window}]))\n"
-            f"  or sum by ({by}) (rate({every}[{window}])) * 0)\n"
-            f"  / sum by ({by}) (rate({every}[{window}]))"
-        )
+        total = f"sum by ({by}) (rate({every}[{window}]))"
+        errors_rate = f"(sum by ({by}) (rate({errors}[{window}]))\n  or {total} * 0)"
+        bad = errors_rate
+        if redline_s:
+            total, bad = _users(redline_s, by, window, total, errors_rate)
+        ratio = f"{bad}\n  / {total}"
+        # The guard counts the users' requests (increase() of the ratio's denominator), so
+        # redline's alone never meet it. min_bad counts every 5xx: the users' 5xx, at most
+        # their requests, reach min_bad exactly when all do, once the guard (>= min_bad) holds.
+        if min_bad > guard:
+            raise SpecError(
+                f"alert_rules/alerts.yml: LogErrorRateHigh {severity}: min_bad {n(min_bad)} "
+                f"is above guard {n(guard)}; it must be at most the guard"
+            )
         enough = (
-            f"sum by ({by}) (increase({every}[{window}])) >= {n(guard)}\n"
+            f"{_count(total)} >= {n(guard)}\n"
             f"and sum by ({by}) (increase({errors}[{window}])) >= {n(min_bad)}"
         )
         measure = Measure(
@@ -83,7 +128,37 @@ def alerts(ctx: Context) -> list[Alert]:
             ),
         }
 
-    night = {**r, "service": "chatwoot"}
+    night = {**r, "service": "hotdash-app"}
+
+    # redline's own requests on a counted route, `runs` a step: each run one log line (a plain
+    # MCP probe and the HTTP/JSON probes send one request), answered `code_class`
+    def ours(target_: str, route: str, method: str, runs: int, code_class: str) -> dict[str, str]:
+        service, probe = ctx.check_probe(target_)
+        where = {"service": service, "route": route, "method": method}
+        return {
+            series(m.PROBE_RUNS, service=service, probe=probe): ramp(10000, runs, 60),
+            series(req, **where, code_class=code_class): ramp(10000, runs, 60),
+        }
+
+    # llamaindex-mcp's users: 20 requests a step on /mcp, 2 of them 5xx (10%), while redline's
+    # tools probe, run 30 times a step (a config with faster probes), gets 200s: counted, they
+    # diluted the ratio to 4%, below the page's 5%
+    mcp = {"service": "llamaindex-mcp", "route": "mcp", "method": "POST"}
+    mcp_users = {
+        series(req, **mcp, code_class="2xx"): ramp(10000, 18 + 30, 60),
+        series(req, **mcp, code_class="5xx"): ramp(100, 2, 60),
+        series(m.PROBE_RUNS, service="llamaindex-mcp", probe="tools"): ramp(10000, 30, 60),
+    }
+    ctx.check_probe("llamaindex-mcp/tools")
+    # redline's probes alone, every answer a 5xx, nobody else: llamaindex-mcp's tools probe 3
+    # times a step (30 a window) and Chatwoot's api and profile probes (1 and 2 a step, 30 a
+    # window; at the shipped 30 s, 20: the guard already). Counted, they met the guard and
+    # min_bad at 100% and paged.
+    alone = {
+        **ours("llamaindex-mcp/tools", "mcp", "POST", 3, "5xx"),
+        **ours("chatwoot/api", "chatwoot-api", "GET", 1, "5xx"),
+        **ours("chatwoot/profile", "chatwoot-api", "GET", 2, "5xx"),
+    }
 
     out.append(
         Alert(
@@ -107,9 +182,18 @@ def alerts(ctx: Context) -> list[Alert]:
                 # 3 of 23 requests a window (13%, above the page's 5%): a ticket, and no page
                 # for 3 failed requests (the page's min_bad)
                 case(few_errors(r, 3), {"service": "agent-service"}, fires("ticket", 10, 3 / 23)),
+                # the users' 10%, redline's requests left out: a page (once the 5xx of the
+                # window reach its min_bad, at step 2)
+                case(
+                    mcp_users,
+                    {"service": "llamaindex-mcp"},
+                    fires("page", 2, 0.1),
+                    fires("ticket", 1, 0.1),
+                ),
             ),
-            # 2 of 22 (9%): below the ticket's min_bad too; checked past both levels' `for`
-            quiet({**traffic(0.5), **few_errors(night, 2)}, at=35),
+            # 2 of 22 (9%): below the ticket's min_bad too; redline's probes alone, failing: no
+            # user's request; checked past both levels' `for`
+            quiet({**traffic(0.5), **few_errors(night, 2), **alone}, at=35),
         )
     )
 
