@@ -90,7 +90,11 @@ async def test_at_most_max_concurrent_runs_in_the_order_asked_and_no_task_left(
     assert [f"app/{x.probe.name}" for x in served] == list(chosen)
     assert all(x.result.success for x in served), [x.result.message for x in served]
     assert target.most == 8
-    assert target.order == list(range(40))  # runs start in the order the scrape listed them
+    # runs start in the order the scrape listed them: run i is taken only once runs up to
+    # i - 8 are, and have reached the target long before (a run ends first); within a wave
+    # of 8 connecting at once, the target may see them in any order
+    assert sorted(target.order) == list(range(40))
+    assert all(i <= k + 7 for k, i in enumerate(target.order)), target.order
     # a run's timer starts when it runs, not when it was queued: the last of 5 waves took
     # about one target's delay (0.2 s), not five
     assert max(x.result.duration for x in served) < 0.2 * 3
