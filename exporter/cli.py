@@ -132,6 +132,9 @@ async def _serve(args: argparse.Namespace) -> int:
     )
     # at debug level, as asyncio's own loop logs its selector
     log.debug("event loop: %s", type(asyncio.get_running_loop()).__module__.split(".")[0])
+    from exporter.memory import tune_gc
+
+    tune_gc()  # what exists now lives as long as the process: exporter/memory.py
     log.info(
         "web: TLS %s, basic auth %s, read timeout %gs",
         "on" if security.ssl_context is not None else "off",

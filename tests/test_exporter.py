@@ -340,6 +340,34 @@ def test_malloc_mmap_threshold_is_fixed_where_the_c_library_is_glibc(
     assert fix_mmap_threshold() is False
 
 
+def test_gc_freezes_what_exists_at_start_and_collects_young_objects_less_often() -> None:
+    """exporter/memory.py tune_gc, in a process of its own (a frozen object is never collected):
+    what exists when it is called is frozen, the youngest generation's threshold is raised, and
+    reference cycles made afterwards are still collected."""
+    import subprocess
+    import sys
+
+    code = """
+import gc, weakref
+from exporter.memory import YOUNG_THRESHOLD, tune_gc
+class Node: pass
+tune_gc()
+assert gc.get_freeze_count() > 1000, gc.get_freeze_count()
+assert gc.get_threshold()[0] == YOUNG_THRESHOLD > 700, gc.get_threshold()
+a, b = Node(), Node()
+a.other, b.other = b, a
+gone = weakref.ref(a)
+del a, b
+kept = [[] for _ in range(YOUNG_THRESHOLD * 2)]  # containers that live count toward a collection
+assert gone() is None, "a cycle made after tune_gc was not collected"
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 async def test_probe_errors_are_counted_by_reason(
     serve: Callable[..., Any], exporter: Callable[..., Any]
 ) -> None:
