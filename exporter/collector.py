@@ -136,11 +136,10 @@ def render(
         if joined is None:
             rest.append(family)
         else:
-            joined.append(_sample_lines(family))
+            joined += _sample_lines(family).encode()
     if with_self:
         rest.extend(selfmetrics.REGISTRY.collect())
-    text = "".join(part for parts in probes.values() for part in parts) + text_exposition(rest)
-    return text.encode("utf-8"), TEXT_CONTENT_TYPE
+    return b"".join([*probes.values(), text_exposition(rest).encode()]), TEXT_CONTENT_TYPE
 
 
 # --- the probes' series, written straight to text ----------------------------------------------
@@ -210,8 +209,22 @@ def _state_lines(metric: m.Metric, states: tuple[str, ...]) -> tuple[tuple[str, 
     return tuple(out)
 
 
-_STATUS_LINES = _state_lines(m.PROBE_STATUS, STATUSES)
-_REASON_LINES = _state_lines(m.PROBE_REASON, REASONS)
+def _state_blocks(metric: m.Metric, states: tuple[str, ...]) -> dict[str | None, str]:
+    """For a state set, per state a target can be in (None: in none of them), the text of all
+    its lines as one %-format taking (probe, service) once per line: one formatting per target
+    instead of a string made, encoded and copied per line (16 lines for the reasons)."""
+    lines = [tuple(x.replace("%", "%%") for x in parts) for parts in _state_lines(metric, states)]
+    return {
+        current: "".join(
+            f"{a}%s{b}%s{c}{'1.0' if state == current else '0.0'}\n"
+            for state, (a, b, c) in zip(states, lines, strict=True)
+        )
+        for current in (*states, None)
+    }
+
+
+_STATUS_BLOCKS = _state_blocks(m.PROBE_STATUS, STATUSES)
+_REASON_BLOCKS = _state_blocks(m.PROBE_REASON, REASONS)
 _OWN = (m.PROBE_SUCCESS, m.PROBE_DURATION, m.PROBE_RESULT_AGE, m.PROBE_STATUS, m.PROBE_REASON)
 _SUCCESS, _DURATION, _AGE = m.PROBE_SUCCESS.name, m.PROBE_DURATION.name, m.PROBE_RESULT_AGE.name
 
@@ -247,39 +260,49 @@ def _sample_template(name: str, labels: dict[str, str]) -> tuple[str, str, str] 
     return template
 
 
-def probe_text(served: Iterable[Served]) -> dict[str, list[str]]:
-    """The probes' families as text, by family name in the order :func:`probe_families` builds
-    them: each a list whose first item is the HELP/TYPE header and the rest sample lines."""
-    out: dict[str, list[str]] = {}
+def probe_text(served: Iterable[Served]) -> dict[str, bytearray]:
+    """The probes' families as exposition bytes, by family name in the order
+    :func:`probe_families` builds them: each its HELP/TYPE header and its sample lines.
+
+    Each line is encoded into its family's buffer as soon as it is made, rather than kept as a
+    string until the end: at 1,000 targets the 34,000 lines alive at once were some 5 MB of
+    small objects in CPython's arenas, which stayed resident after the scrape (an arena is given
+    back only when empty), and the joined text and its bytes another 5 MB at the peak."""
+    out: dict[str, bytearray] = {}
+    empty: dict[str, int] = {}  # family name -> the length of its header alone
     for metric in _OWN:
         name, header = _metric_header(metric)
-        out[name] = [header]
+        out[name] = bytearray(header.encode())
+        empty[name] = len(out[name])
     success, duration, age, status, reason = (out[_metric_header(x)[0]] for x in _OWN)
     extra_names: dict[str, str] = {}  # metric name -> family name, for the probes' own samples
     for item in served:
         s, p = _escape_value(item.service.name), _escape_value(item.probe.name)
         r = item.result
         base = f'{{probe="{p}",service="{s}"}} '
-        success.append(f"{_SUCCESS}{base}{'1.0' if r.success else '0.0'}\n")
-        duration.append(f"{_DURATION}{base}{_number(r.duration)}\n")
-        age.append(f"{_AGE}{base}{_number(round(item.age, 3))}\n")
-        for state, (a, b, c) in zip(STATUSES, _STATUS_LINES, strict=True):
-            status.append(f"{a}{p}{b}{s}{c}{'1.0' if r.status == state else '0.0'}\n")
-        for state, (a, b, c) in zip(REASONS, _REASON_LINES, strict=True):
-            reason.append(f"{a}{p}{b}{s}{c}{'1.0' if r.reason == state else '0.0'}\n")
+        success += f"{_SUCCESS}{base}{'1.0' if r.success else '0.0'}\n".encode()
+        duration += f"{_DURATION}{base}{_number(r.duration)}\n".encode()
+        age += f"{_AGE}{base}{_number(round(item.age, 3))}\n".encode()
+        names = (p, s)
+        block = _STATUS_BLOCKS.get(r.status, _STATUS_BLOCKS[None])
+        status += (block % (names * len(STATUSES))).encode()
+        block = _REASON_BLOCKS.get(r.reason, _REASON_BLOCKS[None])
+        reason += (block % (names * len(REASONS))).encode()
         for sample in r.samples:
             family = extra_names.get(sample.metric.name)
             if family is None:
                 family, header = _metric_header(sample.metric)
                 extra_names[sample.metric.name] = family
-                out.setdefault(family, [header])
+                if family not in out:
+                    out[family] = bytearray(header.encode())
+                    empty[family] = len(out[family])
             template = _sample_template(sample.metric.name, sample.labels)
             if template is None:  # the sample names its own probe or service label
                 labels = {"service": item.service.name, "probe": item.probe.name, **sample.labels}
-                out[family].append(_line(sample.metric.name, labels, sample.value))
+                out[family] += _line(sample.metric.name, labels, sample.value).encode()
                 continue
             a, b, c = template
-            out[family].append(f"{a}{p}{b}{s}{c}{_number(sample.value)}\n")
+            out[family] += f"{a}{p}{b}{s}{c}{_number(sample.value)}\n".encode()
     # a family with no sample is left out, as probe_families leaves it out (no scrape has none
     # of the wrapper's series unless there is no target at all)
-    return {name: lines for name, lines in out.items() if len(lines) > 1}
+    return {name: lines for name, lines in out.items() if len(lines) > empty[name]}

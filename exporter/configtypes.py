@@ -124,7 +124,11 @@ def status_matches(specs: tuple[str, ...], code: int) -> bool:
 
 class Model(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", frozen=True, arbitrary_types_allowed=True, str_strip_whitespace=False
+        extra="forbid",
+        frozen=True,
+        arbitrary_types_allowed=True,
+        str_strip_whitespace=False,
+        defer_build=True,
     )
 
 

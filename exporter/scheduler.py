@@ -6,12 +6,15 @@
   again before its time: the last result is served, and its age is exposed.
 * A run keeps its own deadline; a scrape whose deadline comes first gets a ``timeout`` result
   for that target while the shared run goes on for the others waiting on it.
+* At most ``max_concurrent`` runs at once, made by as many worker tasks taking queued runs in
+  the order the scrapes asked for them (below).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +36,61 @@ class Served:
     age: float  # seconds since the result was produced (0 for a run made for this scrape)
 
 
+class _Waiter:
+    """One scrape waiting for its runs: how many are not finished, and the future set when
+    none is left (or at the scrape's deadline)."""
+
+    __slots__ = ("done", "left")
+
+    def __init__(self, done: asyncio.Future[None]) -> None:
+        self.done = done
+        self.left = 0
+
+    def release(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+class _Run:
+    """One run of a target's probe: queued, then made by a worker; ``result`` once finished."""
+
+    __slots__ = ("deadline", "name", "probe", "result", "waiters")
+
+    def __init__(self, name: str, probe: Any, deadline: float) -> None:
+        self.name = name
+        self.probe = probe
+        self.deadline = deadline
+        self.result: ProbeResult | None = None
+        self.waiters: list[_Waiter] = []
+
+    def finish(self, result: ProbeResult) -> None:
+        self.result = result
+        for waiter in self.waiters:
+            waiter.left -= 1
+            if waiter.left == 0:
+                waiter.release()
+        self.waiters = []
+
+
 class Scheduler:
+    """Runs are queued and made by at most ``max_concurrent`` worker tasks, each taking the
+    next queued run as soon as its last one ends, and ending when the queue is empty.
+
+    All probes of a scrape share one event loop: started all at once, each one's timer would
+    include the time it waited for the loop (hundreds of ms at 1,000 targets, which would
+    pollute latency SLOs), so a run's timer starts when a worker takes it. Workers rather than
+    a task per run waiting on a semaphore: a scrape of 1,000 targets used to create its 1,000
+    tasks at once, of which 128 could run; the tasks, their coroutines and the semaphore's
+    waiters of the 872 others were the larger part of a scrape's peak memory, left in
+    CPython's arenas after it (docs/performance.md), and asyncio's semaphore rescans its
+    waiters at every release."""
+
     def __init__(self, ctx: ProbeContext, max_concurrent: int = 128) -> None:
         self.ctx = ctx
-        # All probes of a scrape share one event loop: started all at once, each one's timer
-        # would include the time it waited for the loop (hundreds of ms at 1,000 targets, which
-        # would pollute latency SLOs). A run takes a slot first and starts its timer after.
-        self._slots = asyncio.Semaphore(max_concurrent)
-        self._inflight: dict[str, asyncio.Task[ProbeResult]] = {}
+        self._max = max_concurrent
+        self._queue: deque[_Run] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._inflight: dict[str, _Run] = {}  # queued or running, by name
         self._last: dict[
             str, tuple[Any, ProbeResult, float]
         ] = {}  # name -> (cfg, result, not_before)
@@ -64,12 +114,12 @@ class Scheduler:
         One wait for the whole scrape rather than a timer and a shield per target (their cost
         was a good part of redline's own CPU per probe: docs/performance.md). A run still going
         at the deadline (plus the grace) is served as ``timeout`` and goes on for the others
-        sharing it; asyncio.wait cancels nothing."""
+        sharing it; nothing is cancelled."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         wall = time.time()
-        slots: list[Served | tuple[Service, Any, asyncio.Task[ProbeResult]]] = []
-        pending: set[asyncio.Task[ProbeResult]] = set()
+        slots: list[Served | tuple[Service, Any, _Run]] = []
+        waiter = _Waiter(loop.create_future())
         for name, (service, probe) in targets.items():
             cached = self._last.get(name)
             # A cached result is reused only while the config of the probe is unchanged (the
@@ -78,53 +128,85 @@ class Scheduler:
                 result = cached[1]
                 slots.append(Served(service, probe, result, max(0.0, wall - result.finished_at)))
                 continue
-            task = self._inflight.get(name)
-            if task is None:
-                own_deadline = min(deadline, now + probe.timeout)
-                task = loop.create_task(self._run(name, probe, own_deadline))
-                self._inflight[name] = task
-            slots.append((service, probe, task))
-            pending.add(task)
-        if pending:
+            run = self._inflight.get(name)
+            if run is None:
+                run = _Run(name, probe, min(deadline, now + probe.timeout))
+                self._inflight[name] = run
+                self._queue.append(run)
+                selfmetrics.PROBE_RUNS.labels(service.name, probe.name).inc()
+            run.waiters.append(waiter)
+            waiter.left += 1
+            slots.append((service, probe, run))
+        if waiter.left:
+            self._start_workers()
             # A little past the deadline, so that a run this scrape started (whose own deadline
             # is the same) ends first and reports its own timeout with its partial timings.
-            await asyncio.wait(pending, timeout=max(0.0, deadline + _GRACE - loop.time()))
+            timer = loop.call_at(deadline + _GRACE, waiter.release)
+            try:
+                await waiter.done
+            finally:
+                timer.cancel()
         return [slot if isinstance(slot, Served) else _finished(*slot) for slot in slots]
 
-    async def _run(self, name: str, probe: Any, deadline: float) -> ProbeResult:
-        service_name, probe_name = name.split("/", 1)
-        selfmetrics.PROBE_RUNS.labels(service_name, probe_name).inc()
-        try:
-            async with self._slots:
-                result = await run_probe(
-                    probe_function(probe.kind),
-                    probe,
-                    self.ctx,
-                    deadline,
-                    degraded_after=probe.degraded_after,
-                    trace=False,  # only `redline probe` shows a trace; scrapes never do
-                )
-        finally:
-            self._inflight.pop(name, None)
-        if result.reason and result.reason != "degraded":
-            selfmetrics.PROBE_ERRORS.labels(service_name, probe_name, result.reason).inc()
-        wait = max(probe.min_interval, result.retry_after)
+    def _start_workers(self) -> None:
+        """A worker per queued run, up to ``max_concurrent`` in all; each takes its first run
+        now, so that no worker starts without one."""
         loop = asyncio.get_running_loop()
-        self._last[name] = (probe, result, loop.time() + wait)
-        return result
+        while self._queue and len(self._workers) < self._max:
+            worker = loop.create_task(self._work(self._queue.popleft()))
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+
+    async def _work(self, run: _Run) -> None:
+        while True:
+            await self._run(run)
+            if not self._queue:
+                return
+            run = self._queue.popleft()
+
+    async def _run(self, run: _Run) -> None:
+        probe = run.probe
+        result: ProbeResult | None = None
+        try:
+            result = await run_probe(
+                probe_function(probe.kind),
+                probe,
+                self.ctx,
+                run.deadline,
+                degraded_after=probe.degraded_after,
+                trace=False,  # only `redline probe` shows a trace; scrapes never do
+            )
+            if result.reason and result.reason != "degraded":
+                service_name, probe_name = run.name.split("/", 1)
+                selfmetrics.PROBE_ERRORS.labels(service_name, probe_name, result.reason).inc()
+            wait = max(probe.min_interval, result.retry_after)
+            self._last[run.name] = (probe, result, asyncio.get_running_loop().time() + wait)
+        finally:
+            # finished or cancelled (close): a later scrape makes a run of its own
+            self._inflight.pop(run.name, None)
+            if result is not None:
+                run.finish(result)
 
     async def close(self) -> None:
-        tasks = list(self._inflight.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Cancel the runs in flight and drop the queued ones; a scrape waiting for them is
+        served what it has, the others as ``timeout``."""
+        runs = list(self._inflight.values())
+        self._queue.clear()
+        workers = list(self._workers)
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for run in runs:
+            for waiter in run.waiters:
+                waiter.release()
+        self._inflight.clear()
 
 
-def _finished(service: Service, probe: Any, task: asyncio.Task[ProbeResult]) -> Served:
+def _finished(service: Service, probe: Any, run: _Run) -> Served:
     """A run made or joined for this scrape, as served (age 0: it ended during the scrape), or
     ``timeout`` when it is still running at the scrape's deadline."""
-    if task.done():
-        return Served(service, probe, task.result(), 0.0)
+    if run.result is not None:
+        return Served(service, probe, run.result, 0.0)
     result = ProbeResult(
         success=False,
         status="down",

@@ -10,6 +10,7 @@ secrets) is checked by parsing the file (tests/test_compose.py).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -356,3 +357,68 @@ def test_the_job_refuses_what_it_cannot_derive(tmp_path: Path) -> None:
     done = run_job("--config", str(broken), "--once", cwd=tmp_path)
     assert done.returncode == 2 and "broken.yml" in done.stderr and "Traceback" not in done.stderr
     assert list(tmp_path.glob("**/*.dump")) == []
+
+
+# --- the demo profile's database: deploy/compose/demo_database.py --------------------------------
+
+
+def test_demo_database_init_makes_what_the_demo_config_reads(tmp_path: Path) -> None:
+    """Run twice (compose runs it at every start) on an empty server: the shop database with
+    its schema and pg_stat_statements, the config's monitoring role logging in with its
+    password file's password and reading orders, the restore role creating a database."""
+    import asyncpg
+
+    c = pg.new_cluster()
+    c.start()
+    try:
+        text = layout.moved(
+            (ROOT / "exporter" / "default.yml").read_text(),
+            offset=c.port - layout.BASE_POSTGRES_PORT,
+        )
+        (tmp_path / "redline.yml").write_text(text)
+        secrets = tmp_path / ".demo" / "secrets"
+        secrets.mkdir(parents=True)
+        (secrets / "postgres-password").write_text("m0nitor+pw/x\n")
+        (secrets / "restore-password").write_text("rest0re+pw/y\n")
+        (tmp_path / "su").write_text(SUPERUSER_PASSWORD + "\n")
+        script = ROOT / "deploy" / "compose" / "demo_database.py"
+        args = ["--config", "redline.yml", "--superuser-password-file", "su", "--wait", "5"]
+        for _ in range(2):
+            done = subprocess.run(
+                [sys.executable, str(script), *args],
+                cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+        assert "m0nitor+pw/x" not in done.stdout + done.stderr
+
+        async def check() -> None:
+            dsn = f"postgresql://127.0.0.1:{c.port}/{layout.POSTGRES_DB}"
+            mon = await asyncpg.connect(dsn, user="redline", password="m0nitor+pw/x")
+            try:
+                assert await mon.fetchval("SELECT count(*) FROM orders") == 0
+                assert await mon.fetchval("SELECT count(*) >= 0 FROM pg_stat_statements")
+            finally:
+                await mon.close()
+            restore = await asyncpg.connect(
+                f"postgresql://127.0.0.1:{c.port}/postgres",
+                user=RESTORE_USER,
+                password="rest0re+pw/y",
+            )
+            try:
+                await restore.execute("CREATE DATABASE compose_scratch")
+                await restore.execute("DROP DATABASE compose_scratch")
+            finally:
+                await restore.close()
+
+        asyncio.run(check())
+        assert c.psql("SELECT count(*) FROM customers", db=layout.POSTGRES_DB) == "200"
+    finally:
+        c.destroy()
+
+    # a server that is not there: a clear message, no traceback
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "did not answer" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
