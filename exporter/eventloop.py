@@ -1,15 +1,14 @@
-"""The event loop redline runs on: uvloop when it is importable, asyncio's own otherwise.
+"""The event loop redline runs on: asyncio's own, or uvloop when ``REDLINE_EVENT_LOOP=uvloop``.
 
 uvloop (libuv under the asyncio API, maintained by the MagicStack authors of asyncpg) does the
 socket work of a probe for less CPU than asyncio's selector loop: on the bench's 1,000
 fresh-connection GETs a bare aiohttp client spent about a quarter less CPU per GET on it
-(docs/performance.md), and an exporter whose probes are mostly loop work gains the same. It is a
-pinned dependency (pyproject.toml, constraints.txt); a platform without a wheel for it (it has
-none for Windows), or an install that left it out, falls back to asyncio with the same
-behaviour, only slower.
-
-``REDLINE_EVENT_LOOP=asyncio`` in the environment forces asyncio's loop (to compare the two, or
-to rule uvloop out when chasing a problem).
+(docs/performance.md). It is pinned (pyproject.toml, constraints.txt) but not the default: with
+it as the default, the restore tests failed in production use (uvloop refuses asyncio's
+``process_group``; fixed), and the slow-client test of the web server (tests/test_websecurity.py)
+fails on it when it runs after the module's other tests, unexplained yet. Until every test
+passes on it, asyncio's loop is the one the suite proves; uvloop is an opt-in for operators
+who measure it. Asked for and not importable, it falls back to asyncio.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ ENV = "REDLINE_EVENT_LOOP"
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory, or None for asyncio's default loop."""
-    if os.environ.get(ENV, "").strip().lower() == "asyncio":
+    """uvloop's loop factory when asked for and importable, else None (asyncio's loop)."""
+    if os.environ.get(ENV, "").strip().lower() != "uvloop":
         return None
     try:
         import uvloop

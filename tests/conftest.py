@@ -33,17 +33,12 @@ from exporter.probes.base import ProbeContext, new_session
 from exporter.secrets import Redactor, SecretSource
 
 
-@pytest.fixture(scope="session")
-def event_loop_policy() -> Any:
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
     """Async tests run on the loop `redline run` runs on (uvloop when importable,
     exporter/eventloop.py), so an API the production loop lacks fails here, not in the demo
     (uvloop refuses asyncio's ``process_group``, and the restore tests never saw it)."""
     factory = eventloop.loop_factory()
-    if factory is None:
-        return asyncio.DefaultEventLoopPolicy()
-    import uvloop
-
-    return uvloop.EventLoopPolicy()
+    return {eventloop.name(): factory or asyncio.new_event_loop}
 
 
 @pytest.fixture

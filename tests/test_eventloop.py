@@ -1,5 +1,5 @@
-"""The event loop `redline run` and `redline probe` run on (exporter/eventloop.py): uvloop when
-importable, asyncio's own when it is not or when REDLINE_EVENT_LOOP=asyncio says so."""
+"""The event loop `redline run` and `redline probe` run on (exporter/eventloop.py): asyncio's
+own, uvloop when REDLINE_EVENT_LOOP=uvloop asks for it and it is importable."""
 
 from __future__ import annotations
 
@@ -19,21 +19,24 @@ async def _loop_module() -> str:
     return type(asyncio.get_running_loop()).__module__.split(".")[0]
 
 
-def test_uvloop_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asyncio_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(eventloop.ENV, raising=False)
-    assert eventloop.name() == "uvloop"
-    assert eventloop.run(_loop_module()) == "uvloop"
-
-
-def test_asyncio_when_uvloop_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(eventloop.ENV, raising=False)
-    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
     assert eventloop.name() == "asyncio"
     assert eventloop.run(_loop_module()) == "asyncio"
 
 
-def test_the_environment_can_force_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(eventloop.ENV, "asyncio")
+def test_uvloop_when_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(eventloop.ENV, "uvloop")
+    assert eventloop.name() == "uvloop"
+    assert eventloop.run(_loop_module()) == "uvloop"
+
+
+def test_asyncio_when_uvloop_is_asked_for_and_cannot_be_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(eventloop.ENV, "uvloop")
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
+    assert eventloop.name() == "asyncio"
     assert eventloop.run(_loop_module()) == "asyncio"
 
 

@@ -3,6 +3,7 @@ ALERTS_FOR_STATE series Prometheus writes (tests/ops_history.py), and a real Ale
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import urllib.request
@@ -54,6 +55,20 @@ def test_alert_timeline(pm: postmortem.Postmortem) -> None:
     assert pm.first_sign() == (PM_FAIL[0], "agent-service/health probe failed")
     assert pm.time_to_detect() == DOWN_FIRING - PM_FAIL[0] == 150
     assert pm.affected() == ["agent-service"]
+
+
+def test_an_slo_within_its_allowance_does_not_make_its_service_affected(
+    pm: postmortem.Postmortem,
+) -> None:
+    """The demo's background 5xx (0.097% of hotdash-app's requests, its 99.9% SLO allowing
+    0.1%) once listed hotdash-app beside the service that was down."""
+    quiet = copy.copy(pm)
+    quiet.slos = [
+        postmortem.SLOBurn("hotdash-app-fly-requests", "hotdash-app", 99.9, 0.000973),
+        postmortem.SLOBurn("chatwoot-availability", "chatwoot", 99.0, 0.0101),
+        postmortem.SLOBurn("shopify-calls", "shopify", 99.0, None),
+    ]
+    assert quiet.affected() == ["agent-service", "chatwoot"]
 
 
 def test_the_planned_window_is_in_the_draft(pm: postmortem.Postmortem) -> None:

@@ -97,6 +97,13 @@ class SLOBurn:
     budget_minutes: float = 0.0
     burned_share: float | None = None
 
+    @property
+    def overspent(self) -> bool:
+        """Bad events above the objective's allowance over the range (a burn rate above 1): the
+        service's users saw worse than the SLO allows. A ratio within it is the background
+        every SLO budgets for, not a sign that the incident touched the service."""
+        return self.bad_ratio is not None and self.bad_ratio > 1 - self.objective / 100
+
 
 @dataclass
 class MaintenanceSpan:
@@ -162,7 +169,7 @@ class Postmortem:
     def affected(self) -> list[str]:
         services = {e.labels["service"] for e in self.fired if e.labels.get("service")}
         services |= {f.service for f in self.failures}
-        services |= {s.service for s in self.slos if s.bad_ratio}
+        services |= {s.service for s in self.slos if s.overspent}
         return sorted(services)
 
     def first_sign(self) -> tuple[float, str] | None:
