@@ -456,3 +456,25 @@ def test_series_text_kept_between_scrapes_is_bounded_and_the_same() -> None:
     collector._SERIES.clear()
     text = collector.text_exposition(families(3, long=True))
     assert collector._SERIES == {} and text.count('source="xxx') == 3
+
+
+def test_samples_with_the_same_labels_share_one_dict_bounded() -> None:
+    """exporter/probes/base.py: results kept between scrapes share their samples' label dicts
+    (one per label set, not one per sample); the values stay each sample's own, and the table
+    of shared sets stays within its bound."""
+    from exporter import metrics as m
+    from exporter.probes import base
+
+    first, second = base.Report(), base.Report()
+    for report in (first, second):
+        report.set(m.HTTP_DURATION, 0.1, phase="connect")
+        report.set(m.HTTP_DURATION, 0.2, phase="tls")
+        report.set(m.HTTP_STATUS_CODE, 200)
+    a, b = first.samples, second.samples
+    assert [s.labels for s in a] == [{"phase": "connect"}, {"phase": "tls"}, {}]
+    assert all(x.labels is y.labels for x, y in zip(a, b, strict=True))
+    assert a[0].labels is not a[1].labels
+    for i in range(base._LABEL_SETS_MAX + 10):
+        first.set(m.TLS_VERSION_INFO, 1, version=f"v{i}")
+    assert len(base._LABEL_SETS) <= base._LABEL_SETS_MAX
+    assert first.samples[-1].labels == {"version": f"v{base._LABEL_SETS_MAX + 9}"}
