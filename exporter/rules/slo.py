@@ -443,14 +443,33 @@ def _counter(per_step: list[Decimal]) -> list[Decimal]:
     return out
 
 
-def error_ratios(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float | None]:
+@dataclass
+class _Sums:
+    """An outage's cumulative counts, computed once for all the windows that read them."""
+
+    bad: list[Decimal]
+    total: list[Decimal]
+    good: list[Decimal]  # good[t] - good[f] = good in (f, t]
+    failed: list[int]  # failed[t] = steps in [0, t] whose probe-like value is 0
+
+    @classmethod
+    def of(cls, o: Outage) -> _Sums:
+        failed, n = [], 0
+        for g in o.good:
+            n += g == 0
+            failed.append(n)
+        return cls(_counter(o.bad), _counter(o.total), _counter([Decimal(0), *o.good[1:]]), failed)
+
+
+def error_ratios(
+    slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal
+) -> list[float | None]:
     """What ``error_ratio(slo, window)`` evaluates to at each step (Prometheus 2.x ranges include
     both ends; rate() over counters sampled together cancels its extrapolation in the ratio)."""
     width = int(seconds(window) / step)
     out: list[float | None] = []
     probes = slo.sli.probes is not None or slo.sli.database is not None
-    bad_c, total_c = _counter(o.bad), _counter(o.total)
-    good_c = _counter([Decimal(0), *o.good[1:]])  # good_c[t] - good_c[f] = good in (f, t]
+    bad_c, total_c, good_c = sums.bad, sums.total, sums.good
     for t in range(o.steps):
         first = max(0, t - width)
         if probes:
@@ -464,7 +483,7 @@ def error_ratios(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float 
     return out
 
 
-def bad_counts(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float | None]:
+def bad_counts(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal) -> list[float | None]:
     """What ``bad_count(slo, window)`` evaluates to at each step: failed runs of every series
     of the SLI, or the bad requests increase() reads (extrapolated as Prometheus does while the
     range is not yet full of samples)."""
@@ -473,11 +492,12 @@ def bad_counts(slo: SLO, o: Outage, window: str, step: Decimal) -> list[float | 
     sli = slo.sli
     if sli.probes is not None or sli.database is not None:
         runs = len(sli.probes.probes) if sli.probes is not None else 1
+        failed = sums.failed
         for t in range(o.steps):
             first = max(0, t - width)
-            out.append(float(runs * sum(1 for g in o.good[first : t + 1] if g == 0)))
+            out.append(float(runs * (failed[t] - (failed[first - 1] if first else 0))))
         return out
-    bad_c = _counter(o.bad)
+    bad_c = sums.bad
     for t in range(o.steps):
         first = max(0, t - width)
         sampled = t - first
@@ -498,8 +518,9 @@ class Firing:
 
 
 def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Severity, Firing | None]:
-    ratios = {w: error_ratios(slo, o, w, step) for w in windows(alert)}
-    counts = {w: bad_counts(slo, o, w, step) for w in min_bad_windows(alert)}
+    sums = _Sums.of(o)
+    ratios = {w: error_ratios(slo, o, sums, w, step) for w in windows(alert)}
+    counts = {w: bad_counts(slo, o, sums, w, step) for w in min_bad_windows(alert)}
     b = float(budget(slo))
     out: dict[Severity, Firing | None] = {}
     for severity in severities(slo, alert):
