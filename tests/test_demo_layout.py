@@ -1,6 +1,7 @@
 """The demo's ports come from one place (exporter/demo/layout.py) and move together with
-REDLINE_DEMO_PORT_OFFSET, so two checkouts on one machine can each run the demo and its tests.
-(tests/test_drills.py runs the whole stack; here only what needs no stack.)"""
+REDLINE_DEMO_PORT_OFFSET, with its state directory, so several demos run on one machine: two
+checkouts', and the suite's drill modules side by side (tests/conftest.py gives each its own
+offset). (tests/test_drills*.py run whole stacks; here only what needs no stack.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from exporter.demo import layout
+from tests.demo_slots import DEMO_SLOTS, demo_lock, demo_offsets, move_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +47,23 @@ def test_moved_shifts_the_demo_ports_and_nothing_else() -> None:
         "remote: https://example.com:13000/\n"
     )
     assert layout.moved(text, 0) == text
+
+
+def test_moved_puts_the_state_paths_in_the_offsets_own_directory() -> None:
+    text = (
+        "paths: [.demo/logs/*.ndjson]\n"
+        "token_file: .demo/secrets/fly-token\n"
+        'cmdline: "exporter\\.demo\\.standins"\n'
+        "other: /srv/x.demo/y\n"
+    )
+    assert layout.moved(text, 100) == (
+        "paths: [.demo-100/logs/*.ndjson]\n"
+        "token_file: .demo-100/secrets/fly-token\n"
+        'cmdline: "exporter\\.demo\\.standins"\n'
+        "other: /srv/x.demo/y\n"
+    )
+    assert layout.moved(text, 0) == text
+    assert layout.state_name(0) == ".demo" and layout.state_name(100) == ".demo-100"
 
 
 def _layout_in(offset: str, code: str) -> subprocess.CompletedProcess[str]:
@@ -95,7 +114,26 @@ print(json.dumps({
     ]
     # the exporter reads default.yml with its ports moved, not the embedded one
     argv = seen["exporter_argv"]
-    assert argv[argv.index("--config.file") + 1].endswith(".demo/redline.yml")
+    assert argv[argv.index("--config.file") + 1].endswith(".demo-100/redline.yml")
+
+
+def test_the_demos_prometheus_scrapes_the_platform_at_the_offset() -> None:
+    """The Fly and Supabase jobs of the demo's prometheus.yml come from the exporter's config
+    as the demo runs it, moved: at an offset they scrape that demo's platform stand-in with its
+    own token files (they once scraped the base port: another demo's stand-in, or nothing)."""
+    code = """
+from exporter import rules
+from exporter.demo import layout
+print(rules.build(layout.repo(), profile="demo")["prometheus/prometheus.yml"])
+"""
+    done = _layout_in("100", code)
+    assert done.returncode == 0, done.stderr
+    jobs = {j["job_name"]: j for j in yaml.safe_load(done.stdout)["scrape_configs"]}
+    for job in (jobs["fly-federate"], jobs["supabase"]):
+        assert [c["targets"] for c in job["static_configs"]] == [["127.0.0.1:13104"]], job
+    token = jobs["fly-federate"]["authorization"]["credentials_file"]
+    assert token == str(ROOT / ".demo-100" / "secrets" / "fly-token")
+    assert str(ROOT / ".demo-100" / "secrets") in yaml.safe_dump(jobs["supabase"])
 
 
 def test_the_moved_default_config_points_at_the_moved_standins() -> None:
@@ -143,3 +181,45 @@ def test_the_suite_knows_when_a_parent_holds_the_demo_lock(tmp_path: Path, held:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(held)
+
+
+def test_the_suites_demo_offsets_never_meet() -> None:
+    """The offsets tests/conftest.py hands the drill modules: no port of one stack is a port of
+    another or of a `make demo` at the base ports, and all are below the ephemeral range."""
+    offsets = [0, *demo_offsets()]
+    assert len(set(offsets)) == len(offsets) == DEMO_SLOTS + 1
+    bases = set(layout._BASE_PORTS)
+    taken: set[int] = set()
+    for offset in offsets:
+        ports = {p + offset for p in bases}
+        assert not ports & taken, offset
+        assert max(ports) < 32768, offset
+        taken |= ports
+    assert demo_lock(0) == Path("/tmp/redline-demo.lock")
+    assert len({demo_lock(o) for o in offsets}) == len(offsets)
+
+
+def test_a_demo_module_is_moved_to_its_offset_and_back() -> None:
+    """What tests/conftest.py does around a drill module, in this process: every value the demo's
+    modules took from the offset at import follows, and all of it comes back afterwards."""
+    from exporter.demo import database, drills, faults, run, standins
+
+    before = (layout.OFFSET, run.EXPORTER_ADDRESS, dict(faults.DEFAULT_PORTS), database.STATE)
+    previous = os.environ.get(layout.OFFSET_VARIABLE)
+    try:
+        move_demo("1230")
+        assert layout.OFFSET == 1230 and layout.STATE_DIR == ROOT / ".demo-1230"
+        assert run.EXPORTER_ADDRESS == "127.0.0.1:11107"
+        assert run.STATE_DIR == layout.STATE_DIR and run.PROMETHEUS_DIR.parent == layout.STATE_DIR
+        assert faults.DEFAULT_PORTS == standins.DEFAULT_PORTS
+        assert standins.DEFAULT_PORTS["hotdash-app"] == 14230
+        assert database.STATE == ROOT / ".demo-1230" / "postgres.json"
+        assert drills.Stack().prometheus == "http://127.0.0.1:10320"
+        assert layout.REPORTS_DIR == ROOT / ".demo-1230" / "drills"
+        # what the stack's processes read: the environment they inherit
+        assert os.environ[layout.OFFSET_VARIABLE] == "1230"
+    finally:
+        move_demo(previous)
+    after = (layout.OFFSET, run.EXPORTER_ADDRESS, dict(faults.DEFAULT_PORTS), database.STATE)
+    assert after == before
+    assert os.environ.get(layout.OFFSET_VARIABLE) == previous

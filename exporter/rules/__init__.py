@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.config import Config, load_config
+from exporter.config import Config
 from exporter.rules import (
     alertmanager,
     alerts,
@@ -257,7 +257,8 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
     if variant is None:
         jobs = prometheus_config.platform_jobs(config)
     else:
-        jobs = prometheus_config.platform_jobs(load_config(None)[0], base=root)
+        # (with its ports moved when the demo runs at a port offset)
+        jobs = prometheus_config.platform_jobs(variant.exporter_config(), base=root)
         for job in jobs:
             job["scrape_interval"], job["scrape_timeout"] = (
                 stack.scrape_interval,
