@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from importlib import resources
 from pathlib import Path
 
@@ -223,3 +224,54 @@ def test_a_demo_module_is_moved_to_its_offset_and_back() -> None:
     after = (layout.OFFSET, run.EXPORTER_ADDRESS, dict(faults.DEFAULT_PORTS), database.STATE)
     assert after == before
     assert os.environ.get(layout.OFFSET_VARIABLE) == previous
+
+
+def test_the_demo_renders_its_slo_rules_without_simulating_test_cases() -> None:
+    """`make demo` writes no promtool tests, so the SLO alerts' cases are not simulated for it
+    (at the demo's 5 s evaluations that was most of its start): the rules are the same."""
+    from decimal import Decimal
+
+    from exporter.rules import slo, stackmodel
+    from exporter.rules.demo import profile
+
+    model = stackmodel.load(ROOT)
+    demo = profile("demo")
+    assert demo is not None
+    burn = demo.alerts(model.alerts, model.stack.evaluation_interval).alerts[slo.ALERT]
+    one = model.slos.model_copy(update={"slos": model.slos.slos[:1]})
+    step = Decimal(30)  # production's: fewer steps to simulate here
+    (full,) = slo.alerts(one, burn, step)
+    (bare,) = slo.alerts(one, burn, step, with_cases=False)
+    assert full.cases and full.quiet is not None
+    assert bare.cases == () and bare.quiet is None
+    assert bare.rules == full.rules and bare.description == full.description
+
+
+def test_a_stopped_component_not_yet_reaped_counts_as_stopped() -> None:
+    """A component `make demo` started is reaped by init once it exits, which some inits do
+    only every second or two: `make demo-stop` must not wait for that (it did, 2 s a process).
+    Here the zombie's parent is a process of ours that never reaps it."""
+    from exporter.demo import run
+
+    code = (
+        "import os, sys, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0)\n"
+        "print(pid, flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        deadline = time.monotonic() + 10
+        while not run._zombie(child):
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.05)
+        os.kill(child, 0)  # signal 0 still reaches it
+        assert not run._alive(child)
+        assert run._alive(parent.pid) and not run._zombie(parent.pid)
+    finally:
+        parent.kill()
+        parent.wait()
