@@ -106,7 +106,9 @@ def answers(port: int) -> bool:
         return False
 
 
-def start_redline(children: Children, tmp: Path, name: str, host: str) -> tuple[Child, int]:
+def start_redline(
+    children: Children, tmp: Path, name: str, host: str, tree: Path = REPO
+) -> tuple[Child, int]:
     port = free_port()
     config = tmp / f"{name}.yml"
     config.write_text(host)
@@ -124,7 +126,7 @@ def start_redline(children: Children, tmp: Path, name: str, host: str) -> tuple[
             "--log.level",
             "warning",
         ],
-        cwd=REPO,
+        cwd=tree,  # ``-m exporter`` imports the package of the directory it runs in
     )
     wait_for(name, lambda: answers(port), START_TIMEOUT, child)
     return child, port
@@ -222,7 +224,9 @@ def render(exporters: list[Exporter], scrapes: int, warmup: int, took: float) ->
             f"{e.cpu * 1000:>9.2f}{e.series:>8}{e.host_series:>6}{median / base:>11.2f}x"
         )
     verdicts = []
-    for mine, theirs in ((REDLINE, NODE_DEFAULTS), (REDLINE, NODE_SAME)):
+    pairs = [(REDLINE, NODE_DEFAULTS), (REDLINE, NODE_SAME)]
+    pairs += [(e.label, NODE_SAME) for e in exporters if e.label.startswith(f"{REDLINE}, ")]
+    for mine, theirs in pairs:
         a, b = statistics.median(by[mine].walls), statistics.median(by[theirs].walls)
         verdict = "PASS" if a <= b else "FAIL"
         verdicts.append(
@@ -246,14 +250,18 @@ def node_exporter_version() -> str:
     return (out.stdout + out.stderr).splitlines()[0] if (out.stdout + out.stderr) else "?"
 
 
-def run(scrapes: int, warmup: int) -> str:
+def run(scrapes: int, warmup: int, trees: dict[str, Path] | None = None) -> str:
     """The whole bench; returns its own table."""
-    exporters, took = measure_all(scrapes, warmup)
+    exporters, took = measure_all(scrapes, warmup, trees)
     return render(exporters, scrapes, warmup, took)
 
 
-def measure_all(scrapes: int, warmup: int) -> tuple[list[Exporter], float]:
-    """Start the five exporters, measure them; (the exporters with their figures, seconds)."""
+def measure_all(
+    scrapes: int, warmup: int, trees: dict[str, Path] | None = None
+) -> tuple[list[Exporter], float]:
+    """Start the five exporters, measure them; (the exporters with their figures, seconds).
+    ``trees``: label -> another checkout of redline, whose host-only exporter is measured too,
+    interleaved with the others (a change's before and after in one run)."""
     if not os.access(NODE_EXPORTER_BIN, os.X_OK):
         raise HarnessError(f"{NODE_EXPORTER_BIN} is missing: run scripts/install-system.sh")
     started = time.monotonic()
@@ -284,6 +292,17 @@ def measure_all(scrapes: int, warmup: int) -> tuple[list[Exporter], float]:
                     HEADERS,
                 ),
             ]
+            for i, (label, tree) in enumerate((trees or {}).items()):
+                plans.insert(
+                    1 + i,
+                    (
+                        f"redline, host only, {label}",
+                        lambda tree=tree, i=i: start_redline(
+                            children, tmp, f"redline-tree-{i}", host, tree
+                        ),
+                        HEADERS,
+                    ),
+                )
             exporters = []
             for label, start, headers in plans:
                 child, port = start()
@@ -362,12 +381,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="warm-up scrapes each (10)")
     parser.add_argument("--quick", action="store_true", help="21 scrapes, 3 warm-up")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the table")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also measure redline's host-only scrape from another checkout DIR (e.g. "
+        "`git archive <commit> | tar -x -C DIR`), interleaved with the others; repeatable",
+    )
     args = parser.parse_args(argv)
+    trees: dict[str, Path] = {}
+    for item in args.tree:
+        label, sep, where = item.partition("=")
+        if not sep or not label or not (Path(where) / "exporter" / "__main__.py").is_file():
+            parser.error(f"--tree {item!r}: expected LABEL=DIR, DIR a checkout of redline")
+        trees[label] = Path(where).resolve()
     scrapes, warmup = (21, 3) if args.quick else (args.scrapes, args.warmup)
     if not 1 <= scrapes <= 10000 or not 0 <= warmup <= 1000:
         parser.error("--scrapes 1..10000, --warmup 0..1000")
     try:
-        table = run(scrapes, warmup)
+        table = run(scrapes, warmup, trees)
     except HarnessError as e:
         print(f"bench/host.py: {e}", file=sys.stderr)
         return 2
