@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable
 
@@ -14,7 +13,7 @@ from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
 from exporter import selfmetrics
-from exporter.families import _TEXT_TYPE, Families
+from exporter.families import _TEXT_TYPE, Families, Row, RowFamily
 from exporter.probes.base import REASONS, STATUSES
 from exporter.scheduler import Served
 from exporter.sources import Source
@@ -73,12 +72,28 @@ def merge(families: Iterable[Family]) -> list[Family]:
         first = by_name.get(family.name)
         if first is None:
             by_name[family.name] = family
-        else:
-            # a new family: the ones given may be kept by their source between scrapes
-            joined = Family(first.name, first.documentation, first.type)
-            joined.samples = [*first.samples, *family.samples]
+            continue
+        if (
+            isinstance(first, RowFamily)
+            and isinstance(family, RowFamily)
+            and first.rows is not None
+            and family.rows is not None
+            and first.metric is family.metric
+        ):
+            # rows of one metric (each source's redline_source_up): still rows, the same text
+            joined = RowFamily(first.metric, first.name, first.documentation, first.type)
+            joined.rows = [*first.rows, *family.rows]
             by_name[family.name] = joined
+        else:
+            by_name[family.name] = _joined(first, family)
     return list(by_name.values())
+
+
+def _joined(first: Family, family: Family) -> Family:
+    # a new family: the ones given may be kept by their source between scrapes
+    joined = Family(first.name, first.documentation, first.type)
+    joined.samples = [*first.samples, *family.samples]
+    return joined
 
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -94,12 +109,13 @@ def _escape_value(text: str) -> str:
     return text
 
 
+# How the text format writes the values repr() writes otherwise
+_SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+
+
 def _number(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value in (math.inf, -math.inf):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    text = repr(float(value))
+    return _SPECIAL.get(text, text)
 
 
 def text_exposition(families: Iterable[Family]) -> str:
@@ -166,7 +182,32 @@ def _metric_header(metric: m.Metric) -> tuple[str, str]:
 
 
 def _sample_lines(family: Family) -> str:
+    if isinstance(family, RowFamily) and family.rows is not None:
+        return _row_lines(family.metric, family.rows)
     return "".join(_line(s.name, s.labels, s.value) for s in family.samples)
+
+
+# The text of a row's series up to its value, by (name, label names, label values): what
+# _SERIES holds for a sample, for the rows of a RowFamily, which need no label dict to find it.
+_ROW_SERIES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+
+
+def _row_lines(metric: m.Metric, rows: list[Row]) -> str:
+    """The lines of a RowFamily's rows, the same text :func:`_line` writes for their Samples."""
+    name, labels = metric.name, metric.labels
+    special = _SPECIAL
+    out = []
+    for values, value in rows:
+        series = _ROW_SERIES.get((name, labels, values))
+        if series is None:
+            series = _series(name, dict(zip(labels, values, strict=True)))
+            if len(series) <= _SERIES_TEXT_MAX:
+                if len(_ROW_SERIES) >= _SERIES_MAX:
+                    _ROW_SERIES.clear()
+                _ROW_SERIES[(name, labels, values)] = series
+        text = repr(value)
+        out.append(f"{series}{special.get(text, text)}\n")
+    return "".join(out)
 
 
 # The text of a series up to its value, by (name, labels): most series of a scrape (the host's,
@@ -179,14 +220,21 @@ _SERIES_MAX = 4096
 _SERIES_TEXT_MAX = 200
 
 
+def _series(name: str, labels: dict[str, str]) -> str:
+    """The text of a series up to its value: labels sorted, values escaped."""
+    if not labels:
+        return f"{name} "
+    text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{text}}} "
+
+
 def _line(name: str, labels: dict[str, str], value: float) -> str:
     if not labels:
         return f"{name} {_number(value)}\n"
     key = (name, tuple(labels.items()))
     series = _SERIES.get(key)
     if series is None:
-        text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
-        series = f"{name}{{{text}}} "
+        series = _series(name, labels)
         if len(series) <= _SERIES_TEXT_MAX:
             if len(_SERIES) >= _SERIES_MAX:
                 _SERIES.clear()
