@@ -130,3 +130,78 @@ def test_numbers_are_written_as_before() -> None:
 
     for value in [*VALUES, True, 10**15, -0.0, 2.0**-1074, 1.7976931348623157e308]:
         assert _number(value) == old(value), value
+
+
+def test_own_metrics_read_from_their_values_as_collect_gives_them() -> None:
+    """registry_text against prometheus-client's collect(), on every kind the exporter's own
+    registry has (and the process, platform and function-gauge collectors it collects)."""
+    from prometheus_client import (
+        CollectorRegistry,
+        Counter,
+        Gauge,
+        Histogram,
+        PlatformCollector,
+    )
+
+    from exporter import selfmetrics
+    from exporter.collector import registry_text
+
+    registry = CollectorRegistry(auto_describe=True)
+    PlatformCollector(registry=registry)
+    runs = Counter("t_runs_total", "Runs.", ("service", "probe"), registry=registry)
+    plain = Counter("t_plain", "Plain, named without _total.", registry=registry)
+    gauge = Gauge(
+        "t_gauge", 'Help with "quotes" and \\ and\nnewline.', ("area",), registry=registry
+    )
+    single = Gauge("t_single", "Single.", registry=registry)
+    Gauge("t_function", "A function.", registry=registry).set_function(lambda: 4.5)
+    bounds = (0.01, 0.5, 25)
+    hist = Histogram("t_seconds", "Hist.", ("endpoint",), buckets=bounds, registry=registry)
+    negative = Histogram("t_negative", "From below zero.", buckets=(-1, 0, 1), registry=registry)
+    Gauge("t_empty", "No child yet.", ("x",), registry=registry)
+
+    def same() -> None:
+        assert registry_text(registry) == text_exposition(registry.collect())
+
+    same()
+    runs.labels("shop", 'a"b').inc()
+    runs.labels("shop", "c\\d").inc(2.5)
+    plain.inc()
+    gauge.labels("probes").set(1000)
+    gauge.labels("ünï\ncode").set(math.nan)
+    single.set(-math.inf)
+    for value in (0.001, 0.2, 3, 100, math.inf):
+        hist.labels("metrics").observe(value)
+    hist.labels("probe").observe(0.02)
+    negative.observe(-3)
+    same()
+    gauge.clear()
+    same()
+    selfmetrics.SCRAPE_DURATION.labels("metrics").observe(0.004)
+    own = selfmetrics.REGISTRY
+
+    def steady(text: str) -> str:  # the process's own CPU and memory move between two reads
+        return "".join(line for line in text.splitlines(True) if not line.startswith("process_"))
+
+    assert steady(registry_text(own)) == steady(text_exposition(own.collect()))
+
+
+def test_own_process_metrics_are_prometheus_clients() -> None:
+    """The exporter's process collector reads kept file descriptors: the same families, HELP,
+    types and (for what does not move between two reads) values as prometheus-client's."""
+    from prometheus_client import ProcessCollector
+
+    from exporter.selfmetrics import _ProcessCollector
+
+    mine = list(_ProcessCollector(registry=None).collect())
+    theirs = list(ProcessCollector(registry=None).collect())
+    assert [(f.name, f.documentation, f.type) for f in mine] == [
+        (f.name, f.documentation, f.type) for f in theirs
+    ]
+    values = {f.name: f.samples[0].value for f in mine}
+    for family in theirs:
+        (sample,) = family.samples
+        if family.name in ("process_start_time_seconds", "process_max_fds"):
+            assert values[family.name] == sample.value, family.name
+        else:  # CPU, memory and fds move a little between the two reads
+            assert abs(values[family.name] - sample.value) <= max(0.05 * sample.value, 2)

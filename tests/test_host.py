@@ -678,12 +678,12 @@ def test_counters_are_kept_from_wrapping_as_psutil_keeps_them() -> None:
 
 
 def test_kernel_files_are_read_afresh_though_kept_open(tmp_path: Path) -> None:
-    from exporter.host import common
+    from exporter import procfs
 
-    first = common.read_bytes("/proc/stat")
-    assert "/proc/stat" in common._KEPT  # kept open for the next scrape
+    first = procfs.read_bytes("/proc/stat")
+    assert "/proc/stat" in procfs._KEPT  # kept open for the next scrape
     time.sleep(0.05)
-    again = common.read_bytes("/proc/stat")
+    again = procfs.read_bytes("/proc/stat")
     ctxt = [
         int(line.split()[1]) for t in (first, again) for line in t.splitlines() if b"ctxt" in line
     ]
@@ -691,11 +691,11 @@ def test_kernel_files_are_read_afresh_though_kept_open(tmp_path: Path) -> None:
     # files elsewhere are opened afresh each time: a file replaced meanwhile is read anew
     path = tmp_path / "f"
     path.write_text("one")
-    assert common.read_bytes(str(path)) == b"one"
+    assert procfs.read_bytes(str(path)) == b"one"
     (tmp_path / "g").write_text("two")
     (tmp_path / "g").rename(path)
-    assert common.read_bytes(str(path)) == b"two"
-    assert str(path) not in common._KEPT
+    assert procfs.read_bytes(str(path)) == b"two"
+    assert str(path) not in procfs._KEPT
 
 
 async def test_a_scrape_hands_nothing_to_a_thread_unless_it_must(

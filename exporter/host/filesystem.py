@@ -75,7 +75,7 @@ class Statfs:
     def __init__(self) -> None:
         self._serial = threading.Lock()  # one caller at a time
         self._lock = threading.Lock()  # guards the fields below and each call's hand-over
-        self._inbox: queue.SimpleQueue[_Call] | None = None
+        self._inbox: queue.SimpleQueue[list[_Call]] | None = None
         self.stuck: set[str] = set()
 
     def statvfs_all(self, paths: list[str], timeout: float) -> dict[str, Outcome]:
@@ -106,7 +106,7 @@ class Statfs:
             return {path: None for path in paths if path in self.stuck}
 
     def _hand_over(self, paths: list[str]) -> list[_Call]:
-        """Queues a call per path to the worker (started if there is none) in order."""
+        """Hands a call per path to the worker (started if there is none), in order."""
         with self._lock:
             if self._inbox is None:
                 self._inbox = queue.SimpleQueue()
@@ -115,8 +115,7 @@ class Statfs:
                 ).start()
             inbox = self._inbox
         calls = [_Call(path) for path in paths]
-        for call in calls:
-            inbox.put(call)
+        inbox.put(calls)  # one hand-over for all (a put per call woke the worker each time)
         return calls
 
     def _run(self, paths: list[str], timeout: float, out: dict[str, Outcome]) -> list[str]:
@@ -173,26 +172,26 @@ class Statfs:
         out[call.path] = call.result
         return True
 
-    def _serve(self, inbox: queue.SimpleQueue[_Call]) -> None:
+    def _serve(self, inbox: queue.SimpleQueue[list[_Call]]) -> None:
         while True:
-            call = inbox.get()
-            result: Outcome
-            try:
-                result = os.statvfs(call.path)
-            except OSError as e:
-                result = e
-            with self._lock:
-                call.result = result
-                call.done.set()
-                wake, retire = call.wake, call.abandoned
+            for call in inbox.get():
+                result: Outcome
+                try:
+                    result = os.statvfs(call.path)
+                except OSError as e:
+                    result = e
+                with self._lock:
+                    call.result = result
+                    call.done.set()
+                    wake, retire = call.wake, call.abandoned
+                    if retire:
+                        # the calls still queued here were handed to a new worker
+                        self.stuck.discard(call.path)
+                if wake is not None:
+                    wake()
                 if retire:
-                    # the calls still queued here were handed to a new worker
-                    self.stuck.discard(call.path)
-            if wake is not None:
-                wake()
-            if retire:
-                log.info("statvfs(%s) returned again: the mount is reported again", call.path)
-                return
+                    log.info("statvfs(%s) returned again: the mount is reported again", call.path)
+                    return
 
 
 MOUNTS = "/proc/self/mounts"

@@ -123,8 +123,6 @@ class HostSource(Source):
                     on_loop.append(name)
                 else:
                     awaited[name] = asyncio.ensure_future(self._run_async(name, host))
-            if awaited:
-                await asyncio.sleep(0)  # they hand their blocking calls over, then run on
             for i, name in enumerate(on_loop):
                 if time.perf_counter() >= batch.deadline:
                     for late in on_loop[i:]:  # reported below as not finished in time
