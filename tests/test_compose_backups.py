@@ -11,6 +11,7 @@ secrets) is checked by parsing the file (tests/test_compose.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -254,17 +255,16 @@ def production_copy(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     return config, parsed
 
 
-def test_default_profile_job_writes_what_config_hotrod_watches(
-    cluster: pg.Cluster, tmp_path: Path
-) -> None:
-    """config/hotrod.yml's set is agent-tables-*.dump, custom format, at least 100 KiB,
-    checked with pg_restore_full and sha256; its heartbeat agent-table-backup. The job run with
-    it dumps the two tables the set's restore test checks, from the restore test's source
-    (REDLINE_DIRECT_DATABASE_URL, as compose passes it), and the real exporter watching that
-    config's set and heartbeats reports both ok."""
+@contextlib.contextmanager
+def hotrod_job_run(
+    cluster: pg.Cluster, tmp_path: Path, password: str
+) -> Iterator[tuple[Exporter, subprocess.CompletedProcess[str]]]:
+    """The job run once with config/hotrod.yml (:func:`production_copy`), logging in with
+    ``password``, while the real exporter watches that config's set and heartbeats; the
+    exporter is stopped when the block ends."""
     config, parsed = production_copy(tmp_path)
-    password = tmp_path / "postgres-password"
-    password.write_text(SUPERUSER_PASSWORD + "\n")
+    password_file = tmp_path / "postgres-password"
+    password_file.write_text(password + "\n")
     watched = tmp_path / "watched.yml"
     watched.write_text(yaml.safe_dump(watched_sections(parsed)))
     env = {
@@ -275,11 +275,26 @@ def test_default_profile_job_writes_what_config_hotrod_watches(
     exporter = Exporter(watched, tmp_path, env)
     try:
         done = run_job(
-            "--config", str(config), "--once", "--password-file", str(password),
+            "--config", str(config), "--once", "--password-file", str(password_file),
             "--exporter", exporter.url,
             cwd=tmp_path, env=env,
         )  # fmt: skip
+        yield exporter, done
+    finally:
+        exporter.stop()
+
+
+def test_default_profile_job_writes_what_config_hotrod_watches(
+    cluster: pg.Cluster, tmp_path: Path
+) -> None:
+    """config/hotrod.yml's set is agent-tables-*.dump, custom format, at least 100 KiB,
+    checked with pg_restore_full and sha256; its heartbeat agent-table-backup. The job run with
+    it dumps the two tables the set's restore test checks, from the restore test's source
+    (REDLINE_DIRECT_DATABASE_URL, as compose passes it), and the real exporter watching that
+    config's set and heartbeats reports both ok."""
+    with hotrod_job_run(cluster, tmp_path, SUPERUSER_PASSWORD) as (exporter, done):
         assert done.returncode == 0, done.stdout + done.stderr
+        assert TOKEN not in done.stdout + done.stderr
         written = dumps(tmp_path / "var-backups-hotrod", "agent-tables-*.dump")
         assert len(written) == 1
         assert written[0].stat().st_size >= 100 * 1024
@@ -297,8 +312,6 @@ def test_default_profile_job_writes_what_config_hotrod_watches(
             'redline_backup_verify_status{backup="agent-tables",check="sha256",status="ok"} 1.0',
             'redline_heartbeat_status{heartbeat="agent-table-backup",status="up"} 1.0',
         )
-    finally:
-        exporter.stop()
 
 
 def test_a_failed_dump_is_reported_to_the_heartbeat_and_leaves_no_file(
@@ -306,31 +319,15 @@ def test_a_failed_dump_is_reported_to_the_heartbeat_and_leaves_no_file(
 ) -> None:
     """A source that refuses the login: pg_dump's exit code goes to the heartbeat (down, one
     failure), no dump or temporary file is left, the password is in no message."""
-    config, parsed = production_copy(tmp_path)
-    wrong = tmp_path / "wrong-password"
-    wrong.write_text("not-the-password-9z\n")
-    watched = tmp_path / "watched.yml"
-    watched.write_text(yaml.safe_dump(watched_sections(parsed)))
-    env = {
-        "REDLINE_HEARTBEAT_TOKEN": TOKEN,
-        "REDLINE_DIRECT_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres",
-    }
-    exporter = Exporter(watched, tmp_path, env)
-    try:
-        done = run_job(
-            "--config", str(config), "--once", "--password-file", str(wrong),
-            "--exporter", exporter.url,
-            cwd=tmp_path, env=env,
-        )  # fmt: skip
+    with hotrod_job_run(cluster, tmp_path, "not-the-password-9z") as (exporter, done):
         assert done.returncode == 1, done.stdout + done.stderr
         assert "password authentication failed" in done.stdout
         assert "not-the-password-9z" not in done.stdout + done.stderr
+        assert TOKEN not in done.stdout + done.stderr
         assert list((tmp_path / "var-backups-hotrod").iterdir()) == []
         exporter.wait_for(
             'redline_heartbeat_status{heartbeat="agent-table-backup",status="down"} 1.0',
         )
-    finally:
-        exporter.stop()
     state = json.loads((tmp_path / "heartbeats.json").read_text())
     job = state["jobs"]["agent-table-backup"]
     assert (job["successes"], job["failures"]) == (0, 1), job

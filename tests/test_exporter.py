@@ -52,16 +52,9 @@ class Target:
         return app
 
 
-async def hanging_server() -> tuple[asyncio.Server, int]:
-    """Accepts connections and never answers."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await asyncio.sleep(3600)
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
+async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A target that accepts connections and never answers (``stream_server`` closes them)."""
+    await asyncio.sleep(3600)
 
 
 @pytest.fixture
@@ -83,14 +76,13 @@ async def exporter(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
 
 async def test_hanging_target_times_out_while_the_scrape_answers_in_time(
-    serve: Callable[..., Any], exporter: Callable[..., Any]
+    serve: Callable[..., Any], exporter: Callable[..., Any], stream_server: Callable[..., Any]
 ) -> None:
     target = Target()
     url = await serve(target.app())
-    server, port = await hanging_server()
-    try:
-        client, _ = await exporter(
-            f"""
+    port = await stream_server(hang)
+    client, _ = await exporter(
+        f"""
 exporter: {{scrape_timeout_margin: 0.3s}}
 services:
   - name: app
@@ -98,13 +90,11 @@ services:
   - name: stuck
     probes: [{{name: health, kind: http, url: "http://127.0.0.1:{port}/health"}}]
 """
-        )
-        started = time.monotonic()
-        resp = await client.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
-        elapsed = time.monotonic() - started
-        text = await resp.text()
-    finally:
-        server.close()
+    )
+    started = time.monotonic()
+    resp = await client.get("/metrics", headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})
+    elapsed = time.monotonic() - started
+    text = await resp.text()
     assert resp.status == 200
     assert 1.1 <= elapsed < 1.5, elapsed  # 1.5 s minus the 0.3 s margin, not the 10 s timeout
     assert value(text, "probe_success", service="app", probe="health") == 1

@@ -102,24 +102,6 @@ def as_json(doc: Any, status: int = 200) -> Any:
     return handler
 
 
-@pytest.fixture
-async def raw_server() -> AsyncIterator[Callable[..., Awaitable[int]]]:
-    """``await raw_server(handler)`` starts a plain asyncio TCP server; returns its port."""
-    servers: list[asyncio.Server] = []
-
-    async def start(
-        handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
-    ) -> int:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
-        servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
-
 async def read_head(reader: asyncio.StreamReader) -> None:
     await reader.readuntil(b"\r\n\r\n")
 
@@ -395,7 +377,7 @@ async def test_body_over_the_cap_is_not_read_whole(probe_ctx: ProbeContext, serv
 
 
 async def test_declared_content_length_over_the_cap_fails_before_reading(
-    probe_ctx: ProbeContext, raw_server: Callable[..., Awaitable[int]]
+    probe_ctx: ProbeContext, stream_server: Callable[..., Awaitable[int]]
 ) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)
@@ -404,7 +386,7 @@ async def test_declared_content_length_over_the_cap_fails_before_reading(
         await until_closed(reader)
         writer.close()
 
-    port = await raw_server(handler)
+    port = await stream_server(handler)
     start = time.perf_counter()
     result = await run(probe_cfg(f"http://127.0.0.1:{port}/"), probe_ctx, seconds=2)
 
@@ -419,13 +401,13 @@ async def test_declared_content_length_over_the_cap_fails_before_reading(
 
 
 async def test_server_that_never_answers_times_out_at_the_deadline(
-    probe_ctx: ProbeContext, raw_server: Callable[..., Awaitable[int]]
+    probe_ctx: ProbeContext, stream_server: Callable[..., Awaitable[int]]
 ) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await until_closed(reader)
         writer.close()
 
-    port = await raw_server(silent)
+    port = await stream_server(silent)
     result = await run(probe_cfg(f"http://127.0.0.1:{port}/"), probe_ctx, seconds=0.3)
 
     assert (result.reason, result.message) == ("timeout", "deadline exceeded")
@@ -437,7 +419,7 @@ async def test_server_that_never_answers_times_out_at_the_deadline(
 
 
 async def test_headers_then_stalled_body_times_out(
-    probe_ctx: ProbeContext, raw_server: Callable[..., Awaitable[int]]
+    probe_ctx: ProbeContext, stream_server: Callable[..., Awaitable[int]]
 ) -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)
@@ -445,7 +427,7 @@ async def test_headers_then_stalled_body_times_out(
         await until_closed(reader)
         writer.close()
 
-    port = await raw_server(stall)
+    port = await stream_server(stall)
     result = await run(probe_cfg(f"http://127.0.0.1:{port}/"), probe_ctx, seconds=0.3)
 
     assert result.reason == "timeout"
@@ -475,7 +457,7 @@ async def test_connection_refused(probe_ctx: ProbeContext) -> None:
 )
 async def test_invalid_http_is_a_protocol_failure(
     probe_ctx: ProbeContext,
-    raw_server: Callable[..., Awaitable[int]],
+    stream_server: Callable[..., Awaitable[int]],
     answer: bytes,
     message: str,
 ) -> None:
@@ -485,7 +467,7 @@ async def test_invalid_http_is_a_protocol_failure(
         await writer.drain()
         writer.close()
 
-    port = await raw_server(handler)
+    port = await stream_server(handler)
     result = await run(probe_cfg(f"http://127.0.0.1:{port}/"), probe_ctx)
 
     assert result.reason == "protocol"
@@ -661,12 +643,12 @@ async def test_tls_handshake_is_its_own_phase(
 
 
 async def test_a_handshake_that_never_ends_is_tls_time(
-    probe_ctx: ProbeContext, raw_server: Callable[..., Awaitable[int]]
+    probe_ctx: ProbeContext, stream_server: Callable[..., Awaitable[int]]
 ) -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await until_closed(reader)  # accepts TCP, never answers the ClientHello
 
-    port = await raw_server(silent)
+    port = await stream_server(silent)
     result = await run(probe_cfg(f"https://127.0.0.1:{port}/"), probe_ctx, seconds=0.5)
 
     assert result.reason == "timeout", result.message

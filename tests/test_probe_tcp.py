@@ -26,32 +26,7 @@ from exporter.config import TcpProbe, TLSConfig
 from exporter.probes import tcp
 from exporter.probes.base import ProbeContext, ProbeResult, run_probe
 
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 StartServer = Callable[..., Awaitable[int]]
-
-
-@pytest.fixture
-async def start_server() -> AsyncIterator[StartServer]:
-    """``await start_server(handler, ssl=None, host="127.0.0.1")`` -> port."""
-    servers: list[asyncio.Server] = []
-
-    async def start(
-        handler: Handler, ssl: ssl.SSLContext | None = None, host: str = "127.0.0.1"
-    ) -> int:
-        async def closing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            try:
-                await handler(reader, writer)
-            finally:  # Python 3.11's Server.close() leaves accepted connections open
-                writer.close()
-
-        server = await asyncio.start_server(closing, host, 0, ssl=ssl)
-        servers.append(server)
-        return int(server.sockets[0].getsockname()[1])
-
-    yield start
-    for server in servers:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +79,7 @@ async def _pong(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 # --- plain TCP --------------------------------------------------------------------------------
 
 
-async def test_send_and_expect(start_server: StartServer, probe_ctx: ProbeContext) -> None:
+async def test_send_and_expect(stream_server: StartServer, probe_ctx: ProbeContext) -> None:
     received: list[bytes] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -113,7 +88,7 @@ async def test_send_and_expect(start_server: StartServer, probe_ctx: ProbeContex
         await writer.drain()
         writer.close()
 
-    port = await start_server(handler)
+    port = await stream_server(handler)
     cfg = TcpProbe(
         name="redis", address=f"127.0.0.1:{port}", send="PING\r\n", expect=re.compile(r"^\+PONG")
     )
@@ -129,7 +104,7 @@ async def test_send_and_expect(start_server: StartServer, probe_ctx: ProbeContex
 
 
 async def test_banner_split_across_reads(
-    start_server: StartServer, probe_ctx: ProbeContext
+    stream_server: StartServer, probe_ctx: ProbeContext
 ) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"220 mail")
@@ -139,7 +114,7 @@ async def test_banner_split_across_reads(
         await writer.drain()
         await reader.read()  # until the probe closes
 
-    port = await start_server(handler)
+    port = await stream_server(handler)
     cfg = TcpProbe(
         name="smtp", address=f"127.0.0.1:{port}", expect=re.compile(r"^220 mail\.test ESMTP")
     )
@@ -148,8 +123,8 @@ async def test_banner_split_across_reads(
     assert any("after 27 bytes" in line for line in result.trace)
 
 
-async def test_answer_does_not_match(start_server: StartServer, probe_ctx: ProbeContext) -> None:
-    port = await start_server(_pong)
+async def test_answer_does_not_match(stream_server: StartServer, probe_ctx: ProbeContext) -> None:
+    port = await stream_server(_pong)
     cfg = TcpProbe(
         name="redis", address=f"127.0.0.1:{port}", send="PONG\r\n", expect=re.compile(r"^\+PONG")
     )
@@ -161,14 +136,14 @@ async def test_answer_does_not_match(start_server: StartServer, probe_ctx: Probe
 
 
 async def test_no_match_within_max_read_bytes(
-    start_server: StartServer, probe_ctx: ProbeContext
+    stream_server: StartServer, probe_ctx: ProbeContext
 ) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"x" * 100)
         await writer.drain()
         await reader.read()
 
-    port = await start_server(handler)
+    port = await stream_server(handler)
     cfg = TcpProbe(name="t", address=f"127.0.0.1:{port}", expect=re.compile("y"), max_read_bytes=64)
     result = await _run(cfg, probe_ctx)
     assert (result.reason, result.message) == (
@@ -188,7 +163,7 @@ async def test_connection_refused(probe_ctx: ProbeContext) -> None:
 
 
 async def test_peer_never_answers_times_out_and_is_closed(
-    start_server: StartServer, probe_ctx: ProbeContext
+    stream_server: StartServer, probe_ctx: ProbeContext
 ) -> None:
     closed = asyncio.Event()
 
@@ -196,7 +171,7 @@ async def test_peer_never_answers_times_out_and_is_closed(
         await reader.read()  # returns when the probe closes its side
         closed.set()
 
-    port = await start_server(handler)
+    port = await stream_server(handler)
     cfg = TcpProbe(
         name="t", address=f"127.0.0.1:{port}", send="hello\n", expect=re.compile("never")
     )
@@ -212,9 +187,9 @@ async def test_peer_never_answers_times_out_and_is_closed(
     assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
 
 
-async def test_ipv6_address(start_server: StartServer, probe_ctx: ProbeContext) -> None:
+async def test_ipv6_address(stream_server: StartServer, probe_ctx: ProbeContext) -> None:
     try:
-        port = await start_server(_pong, host="::1")
+        port = await stream_server(_pong, host="::1")
     except OSError:
         pytest.skip("no IPv6 loopback here")
     cfg = TcpProbe(
@@ -229,7 +204,7 @@ async def test_ipv6_address(start_server: StartServer, probe_ctx: ProbeContext) 
 
 
 async def test_missing_secret(
-    start_server: StartServer, probe_ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch
+    stream_server: StartServer, probe_ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     connections: list[int] = []
 
@@ -238,7 +213,7 @@ async def test_missing_secret(
         writer.close()
 
     monkeypatch.delenv("REDLINE_TEST_TCP_PASSWORD", raising=False)
-    port = await start_server(handler)
+    port = await stream_server(handler)
     cfg = TcpProbe(
         name="t", address=f"127.0.0.1:{port}", send="AUTH ${REDLINE_TEST_TCP_PASSWORD}\r\n"
     )
@@ -251,7 +226,7 @@ async def test_missing_secret(
 
 
 async def test_secret_is_sent_but_never_shown(
-    start_server: StartServer, probe_ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch
+    stream_server: StartServer, probe_ctx: ProbeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "tcp-s3cret-value"
     received: list[bytes] = []
@@ -264,7 +239,7 @@ async def test_secret_is_sent_but_never_shown(
         writer.close()
 
     monkeypatch.setenv("REDLINE_TEST_TCP_PASSWORD", secret)
-    port = await start_server(handler)
+    port = await stream_server(handler)
     cfg = TcpProbe(
         name="t",
         address=f"127.0.0.1:{port}",
@@ -282,13 +257,13 @@ async def test_secret_is_sent_but_never_shown(
 
 
 async def test_tls_handshake_metrics(
-    start_server: StartServer,
+    stream_server: StartServer,
     probe_ctx: ProbeContext,
     server_tls: ssl.SSLContext,
     server_cert: trustme.LeafCert,
     ca_file: str,
 ) -> None:
-    port = await start_server(_pong, ssl=server_tls)
+    port = await stream_server(_pong, ssl=server_tls)
     cfg = TcpProbe(
         name="redis-tls",
         address=f"localhost:{port}",  # system resolver, from /etc/hosts
@@ -313,9 +288,9 @@ async def test_tls_handshake_metrics(
 
 
 async def test_tls_untrusted_certificate(
-    start_server: StartServer, probe_ctx: ProbeContext, server_tls: ssl.SSLContext
+    stream_server: StartServer, probe_ctx: ProbeContext, server_tls: ssl.SSLContext
 ) -> None:
-    port = await start_server(_pong, ssl=server_tls)
+    port = await stream_server(_pong, ssl=server_tls)
     cfg = TcpProbe(name="t", address=f"127.0.0.1:{port}", tls=True)
     result = await _run(cfg, probe_ctx)
     assert (result.reason, result.message) == (
@@ -326,9 +301,9 @@ async def test_tls_untrusted_certificate(
 
 
 async def test_tls_wrong_name(
-    start_server: StartServer, probe_ctx: ProbeContext, server_tls: ssl.SSLContext, ca_file: str
+    stream_server: StartServer, probe_ctx: ProbeContext, server_tls: ssl.SSLContext, ca_file: str
 ) -> None:
-    port = await start_server(_pong, ssl=server_tls)
+    port = await stream_server(_pong, ssl=server_tls)
     cfg = TcpProbe(
         name="t",
         address=f"127.0.0.1:{port}",
@@ -343,12 +318,12 @@ async def test_tls_wrong_name(
 
 
 async def test_tls_peer_closes_during_handshake(
-    start_server: StartServer, probe_ctx: ProbeContext
+    stream_server: StartServer, probe_ctx: ProbeContext
 ) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()  # a plain-text server that hangs up on the ClientHello
 
-    port = await start_server(handler)
+    port = await stream_server(handler)
     result = await _run(TcpProbe(name="t", address=f"127.0.0.1:{port}", tls=True), probe_ctx)
     assert (result.reason, result.message) == (
         "tls",
@@ -410,10 +385,10 @@ async def resolver() -> AsyncIterator[tuple[str, _Dns]]:
 
 
 async def test_resolver(
-    start_server: StartServer, probe_ctx: ProbeContext, resolver: tuple[str, _Dns]
+    stream_server: StartServer, probe_ctx: ProbeContext, resolver: tuple[str, _Dns]
 ) -> None:
     address, server = resolver
-    port = await start_server(_pong)
+    port = await stream_server(_pong)
     cfg = TcpProbe(
         name="t",
         address=f"svc.test:{port}",
@@ -429,10 +404,10 @@ async def test_resolver(
 
 
 async def test_resolver_tries_next_address(
-    start_server: StartServer, probe_ctx: ProbeContext, resolver: tuple[str, _Dns]
+    stream_server: StartServer, probe_ctx: ProbeContext, resolver: tuple[str, _Dns]
 ) -> None:
     address, _ = resolver
-    port = await start_server(_pong)
+    port = await stream_server(_pong)
     cfg = TcpProbe(name="t", address=f"two.test:{port}", resolver=address)
     result = await _run(cfg, probe_ctx)
     assert result.reason is None

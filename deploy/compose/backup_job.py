@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -45,9 +46,7 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,6 +57,7 @@ from cronsim import CronSim
 
 from exporter.backups.config import FileBackup, RestoreTest
 from exporter.config import Config, ConfigError, load_config
+from exporter.heartbeats import client as heartbeat
 from exporter.heartbeats.config import Heartbeat
 from exporter.secrets import MissingSecret, Redactor, SecretSource
 
@@ -233,25 +233,13 @@ def plan(args: argparse.Namespace, redactor: Redactor) -> Plan:
 # --- one run --------------------------------------------------------------------------------------
 
 
-def ping(url: str, token: str) -> bool:
-    """POST the heartbeat; True once the exporter answered 200. A refusal (401, 404) is not
-    retried: it will not change. An exporter that cannot be reached is retried a few times."""
-    request = urllib.request.Request(
-        url, method="POST", data=b"", headers={"Authorization": f"Bearer {token}"}
-    )
-    for attempt in range(PING_TRIES):
-        try:
-            with urllib.request.urlopen(request, timeout=10):
-                return True
-        except urllib.error.HTTPError as e:
-            print(f"heartbeat {url}: refused, HTTP {e.code}", flush=True)
-            return False
-        except OSError as e:
-            if attempt == PING_TRIES - 1:
-                print(f"heartbeat {url}: not delivered ({e})", flush=True)
-                return False
-            time.sleep(min(2.0**attempt, 10.0))
-    return False
+def _ping_backoff(attempt: int) -> float:
+    return min(2.0**attempt, 10.0)
+
+
+# Patient: a ping lost while the exporter restarts would show the job late or never run, so
+# 5 tries of 10 s each, 1, 2, 4 and 8 s apart.
+ping = functools.partial(heartbeat.ping, tries=PING_TRIES, timeout=10.0, backoff=_ping_backoff)
 
 
 def pg_dump_path() -> str:

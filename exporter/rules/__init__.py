@@ -191,7 +191,16 @@ def build(root: Path = ROOT, profile: str | demo.DemoProfile = "production") -> 
     """Every generated file's text, by path relative to ``root``. ``profile="demo"``: the same
     specs rendered for ``make demo`` (exporter/rules/demo.py): only the rules, prometheus.yml and
     alertmanager.yml, with the demo's addresses, intervals and receiver; written by the demo
-    into .demo/, never into the repository."""
+    into .demo/, never into the repository. A value a generator refuses (a
+    :class:`~exporter.rules.stackmodel.ModelError`) is a SpecError naming its file, line and
+    path, as the stack model's own refusals are."""
+    try:
+        return _build(root, profile)
+    except stackmodel.ModelError as e:
+        raise stackmodel.located(e, root / CONFIG, root / "alert_rules") from None
+
+
+def _build(root: Path, profile: str | demo.DemoProfile) -> dict[str, str]:
     model = stackmodel.load(root)
     alerts_spec, slos, stack = model.alerts, model.slos, model.stack
     routing, config = model.routing, model.config

@@ -443,71 +443,111 @@ def _counter(per_step: list[Decimal]) -> list[Decimal]:
     return out
 
 
+Reading = Callable[[int], "float | None"]
+
+
 @dataclass
 class _Sums:
-    """An outage's cumulative counts, computed once for all the windows that read them."""
+    """An outage's cumulative counts, computed once for all the windows that read them, as
+    integers in units of 1/scale: exact like the Decimals they come from, and a difference
+    divided by ``scale`` is the float ``float(Decimal difference)`` gives (Python's int division
+    rounds correctly), at a fraction of Decimal's cost."""
 
-    bad: list[Decimal]
-    total: list[Decimal]
-    good: list[Decimal]  # good[t] - good[f] = good in (f, t]
+    scale: int
+    bad: list[int]
+    total: list[int]
+    good: list[int]  # good[t] - good[f] = good in (f, t]
+    good_at: list[int]  # each step's own good value
     failed: list[int]  # failed[t] = steps in [0, t] whose probe-like value is 0
 
     @classmethod
     def of(cls, o: Outage) -> _Sums:
+        # few distinct values: scale each once
+        distinct = {*o.bad, *o.total, *o.good}
+        places = max(max(0, -int(v.as_tuple().exponent)) for v in distinct)
+        scale = 10**places
+        as_int = {v: int(v * scale) for v in distinct}
+        assert all(Decimal(n) == v * scale for v, n in as_int.items())
+
+        def scaled(values: list[Decimal]) -> list[int]:
+            return [as_int[v] for v in values]
+
+        def counter(per_step: list[int]) -> list[int]:
+            out, value = [], COUNTER_START * scale  # as _counter: the first step adds nothing
+            for i, d in enumerate(per_step):
+                if i:
+                    value += d
+                out.append(value)
+            return out
+
         failed, n = [], 0
         for g in o.good:
             n += g == 0
             failed.append(n)
-        return cls(_counter(o.bad), _counter(o.total), _counter([Decimal(0), *o.good[1:]]), failed)
+        good = scaled(o.good)
+        return cls(
+            scale, counter(scaled(o.bad)), counter(scaled(o.total)), counter(good), good, failed
+        )
 
 
-def error_ratios(
-    slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal
-) -> list[float | None]:
-    """What ``error_ratio(slo, window)`` evaluates to at each step (Prometheus 2.x ranges include
+def error_ratio_at(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal) -> Reading:
+    """What ``error_ratio(slo, window)`` evaluates to at a step (Prometheus 2.x ranges include
     both ends; rate() over counters sampled together cancels its extrapolation in the ratio)."""
     width = int(seconds(window) / step)
-    out: list[float | None] = []
-    probes = slo.sli.probes is not None or slo.sli.database is not None
-    bad_c, total_c, good_c = sums.bad, sums.total, sums.good
-    for t in range(o.steps):
-        first = max(0, t - width)
-        if probes:
-            good = good_c[t] - good_c[first] + o.good[first]
-            out.append(1 - float(good) / (t - first + 1))
-        elif t == first:
-            out.append(None)  # rate() needs two samples
-        else:
-            d_total = float(total_c[t] - total_c[first])
-            out.append(float(bad_c[t] - bad_c[first]) / d_total if d_total else None)
-    return out
+    bad_c, total_c, good_c, good_at, scale = (
+        sums.bad,
+        sums.total,
+        sums.good,
+        sums.good_at,
+        sums.scale,
+    )
+
+    if slo.sli.probes is not None or slo.sli.database is not None:
+
+        def probes(t: int) -> float | None:
+            first = t - width if t > width else 0
+            good = (good_c[t] - good_c[first] + good_at[first]) / scale
+            return 1 - good / (t - first + 1)
+
+        return probes
+
+    def requests(t: int) -> float | None:
+        first = t - width if t > width else 0
+        if t == first:
+            return None  # rate() needs two samples
+        d_total = (total_c[t] - total_c[first]) / scale
+        return (bad_c[t] - bad_c[first]) / scale / d_total if d_total else None
+
+    return requests
 
 
-def bad_counts(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal) -> list[float | None]:
-    """What ``bad_count(slo, window)`` evaluates to at each step: failed runs of every series
-    of the SLI, or the bad requests increase() reads (extrapolated as Prometheus does while the
-    range is not yet full of samples)."""
+def bad_count_at(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal) -> Reading:
+    """What ``bad_count(slo, window)`` evaluates to at a step: failed runs of every series of the
+    SLI, or the bad requests increase() reads (extrapolated as Prometheus does while the range
+    is not yet full of samples)."""
     width = int(seconds(window) / step)
-    out: list[float | None] = []
     sli = slo.sli
     if sli.probes is not None or sli.database is not None:
         runs = len(sli.probes.probes) if sli.probes is not None else 1
         failed = sums.failed
-        for t in range(o.steps):
-            first = max(0, t - width)
-            out.append(float(runs * (failed[t] - (failed[first - 1] if first else 0))))
-        return out
-    bad_c = sums.bad
-    for t in range(o.steps):
-        first = max(0, t - width)
+
+        def probes(t: int) -> float | None:
+            first = t - width if t > width else 0
+            return float(runs * (failed[t] - (failed[first - 1] if first else 0)))
+
+        return probes
+    bad_c, scale = sums.bad, sums.scale
+
+    def requests(t: int) -> float | None:
+        first = t - width if t > width else 0
         sampled = t - first
         if sampled == 0:
-            out.append(0.0)  # rate() of one sample is nothing; the bad rate reads 0 then
-            continue
+            return 0.0  # rate() of one sample is nothing; the bad rate reads 0 then
         to_start = width - sampled  # steps from the range's start to its first sample
         extra = 0.0 if to_start == 0 else (to_start if to_start < 1.1 else 0.5)
-        out.append(float(bad_c[t] - bad_c[first]) * (sampled + extra) / sampled)
-    return out
+        return (bad_c[t] - bad_c[first]) / scale * (sampled + extra) / sampled
+
+    return requests
 
 
 @dataclass
@@ -517,22 +557,32 @@ class Firing:
     value: Callable[[int], float]
 
 
+# Steps simulated past the last severity's first firing: the generated tests read values up to
+# the first firing of the severity they test, never later.
+_AFTER_FIRING = 2
+
+
 def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Severity, Firing | None]:
+    """When each severity of the burn-rate alert first fires on the outage ``o`` (None: never
+    within its steps). The simulation stops a couple of steps after the last of them fired."""
     sums = _Sums.of(o)
-    ratios = {w: error_ratios(slo, o, sums, w, step) for w in windows(alert)}
-    counts = {w: bad_counts(slo, o, sums, w, step) for w in min_bad_windows(alert)}
+    ratio_at = {w: error_ratio_at(slo, o, sums, w, step) for w in windows(alert)}
+    count_at = {w: bad_count_at(slo, o, sums, w, step) for w in min_bad_windows(alert)}
     b = float(budget(slo))
-    out: dict[Severity, Firing | None] = {}
-    for severity in severities(slo, alert):
-        lvl = alert.level(severity)
-        hold = int(seconds(lvl.for_) / step)
-        values: dict[int, float] = {}
-        run_start: int | None = None
-        out[severity] = None
-        for t in range(o.steps):
+    order = severities(slo, alert)
+    levels = {severity: alert.level(severity) for severity in order}
+    holds = {severity: int(seconds(levels[severity].for_) / step) for severity in order}
+    values: dict[Severity, dict[int, float]] = {severity: {} for severity in order}
+    run_start: dict[Severity, int | None] = dict.fromkeys(order)
+    out: dict[Severity, Firing | None] = dict.fromkeys(order)
+    for t in range(o.steps):
+        ratios = {w: at(t) for w, at in ratio_at.items()}
+        counts = {w: at(t) for w, at in count_at.items()}
+        for severity in order:
+            lvl = levels[severity]
             value = None
             for pair in lvl.windows:
-                long, short = ratios[pair.long][t], ratios[pair.short][t]
+                long, short = ratios[pair.long], ratios[pair.short]
                 if long is None or short is None:
                     continue
                 f = float(pair.factor)
@@ -540,22 +590,26 @@ def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Sever
                     if math.isclose(r, f, rel_tol=1e-9):
                         raise ValueError(f"{slo.name}: burn rate {r} too close to {f} at step {t}")
                 if lvl.min_bad:
-                    bad = counts[pair.long][t]
+                    bad = counts[pair.long]
                     if bad is None or bad < float(lvl.min_bad):
                         continue
                 if long / b > f and short / b > f:
                     value = long / b
                     break
             if value is None:
-                run_start = None
+                run_start[severity] = None
                 continue
-            values[t] = value
-            if run_start is None:
-                run_start = t
-            if t - run_start >= hold and out[severity] is None:
+            values[severity][t] = value
+            start = run_start[severity]
+            if start is None:
+                run_start[severity] = start = t
+            if t - start >= holds[severity] and out[severity] is None:
                 # the value at later steps: the condition must still hold there (a KeyError
                 # otherwise: the case would test a step where the alert has resolved)
-                out[severity] = Firing(run_start, t, values.__getitem__)
+                out[severity] = Firing(start, t, values[severity].__getitem__)
+        fired = [f.at for f in out.values() if f is not None]
+        if len(fired) == len(order) and t >= max(fired) + _AFTER_FIRING:
+            break
     return out
 
 

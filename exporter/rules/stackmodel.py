@@ -68,15 +68,17 @@ DATABASE_SERVICE = "database"  # the service label of every database alert and S
 
 
 class ModelError(SpecError):
-    """A cross-file mistake at ``path`` (keys and indexes) of ``file`` ("config" for the
-    operator's file, or a file under alert_rules/); :func:`build` adds the file and line."""
+    """A mistake at ``path`` (keys and indexes) of ``file`` ("config" for the operator's file,
+    or a file under alert_rules/): a cross-file one here, or one a generator finds;
+    :func:`located` adds the file and line (:func:`build`, and ``rules.build`` for the
+    generators')."""
 
     def __init__(self, file: str, path: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.file, self.path, self.message = file, path, message
 
 
-def _located(e: ModelError, config_path: Path | None, spec_dir: Path | None) -> SpecError:
+def located(e: ModelError, config_path: Path | None, spec_dir: Path | None) -> SpecError:
     """``e`` as ``file:line: path: message``, the line read from the file when it is at hand."""
     from exporter.config import ConfigError, format_path, read_yaml
 
@@ -512,7 +514,7 @@ def build(
         _check_durations(alerts, slos)
         routing = _with_teams(routing, config)
     except ModelError as e:
-        raise _located(e, config_path, spec_dir) from None
+        raise located(e, config_path, spec_dir) from None
     return Stack(config, config_name, alerts, slos, routing, stack)
 
 

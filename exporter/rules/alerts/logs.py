@@ -25,8 +25,8 @@ from exporter.rules.model import (
     n,
     sel,
 )
-from exporter.rules.spec import ProbeTraffic, SpecError
-from exporter.rules.stackmodel import log_probe_traffic, synthetic_routes
+from exporter.rules.spec import ProbeTraffic
+from exporter.rules.stackmodel import ModelError, log_probe_traffic, synthetic_routes
 
 # --- logs ----------------------------------------------------------------------------------------
 
@@ -90,9 +90,12 @@ def alerts(ctx: Context) -> list[Alert]:
         # redline's alone never meet it. min_bad counts every 5xx: the users' 5xx, at most
         # their requests, reach min_bad exactly when all do, once the guard (>= min_bad) holds.
         if min_bad > guard:
-            raise SpecError(
-                f"alert_rules/alerts.yml: LogErrorRateHigh {severity}: min_bad {n(min_bad)} "
-                f"is above guard {n(guard)}; it must be at most the guard"
+            raise ModelError(
+                "alerts.yml",
+                ("alerts", "LogErrorRateHigh", severity, "min_bad"),
+                f"{n(min_bad)} is above the guard ({n(guard)}, alerts.LogErrorRateHigh."
+                f"{severity}.guard): min_bad counts every 5xx and the guard the users' "
+                "requests; it must be at most the guard",
             )
         enough = (
             f"{_count(total)} >= {n(guard)}\n"
