@@ -14,6 +14,7 @@ clients and parsers (docs/performance.md, memory).
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from importlib import import_module
 
@@ -61,6 +62,17 @@ class Source(abc.ABC):
     async def close(self) -> None:
         """Stop background work and release resources."""
         return None
+
+
+class ClockedSource(Source):
+    """A source that tells the time by ``clock`` (Unix seconds, :func:`time.time` unless a test
+    sets it): what it reports depends on the wall clock (a window open now, a heartbeat late)."""
+
+    def __init__(
+        self, config: Config, redactor: Redactor, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(config, redactor)
+        self.clock = clock
 
 
 SourceFactory = Callable[[Config, Redactor], Source]

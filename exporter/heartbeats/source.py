@@ -32,7 +32,7 @@ from exporter.families import Families as _Families
 from exporter.heartbeats import schedule, state
 from exporter.heartbeats.config import Heartbeat
 from exporter.secrets import MissingSecret, Redactor, SecretSource
-from exporter.sources import Source
+from exporter.sources import ClockedSource
 from exporter.websecurity import bearer_authenticated
 
 log = logging.getLogger("redline.heartbeats")
@@ -78,14 +78,13 @@ def _wrong_token() -> web.HTTPUnauthorized:
     )
 
 
-class HeartbeatSource(Source):
+class HeartbeatSource(ClockedSource):
     name = "heartbeats"
 
     def __init__(
         self, config: Config, redactor: Redactor, *, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(config, redactor)
-        self.clock = clock
+        super().__init__(config, redactor, clock=clock)
         self.secrets = SecretSource(redactor)
         self.states: dict[str, state.JobState] = {}
         self.store = state.StateStore(config.heartbeats.state_file)

@@ -5,26 +5,15 @@ and a dashboard can count down to it. Computed from the config and the clock; no
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
-from exporter.config import Config
 from exporter.families import Families
-from exporter.secrets import Redactor
-from exporter.sources import Source
+from exporter.sources import ClockedSource
 
 
-class LaunchSource(Source):
+class LaunchSource(ClockedSource):
     name = "launch"
-
-    def __init__(
-        self, config: Config, redactor: Redactor, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        super().__init__(config, redactor)
-        self.clock = clock
 
     async def collect(self, deadline: float) -> list[Family]:
         out = Families()
