@@ -14,8 +14,10 @@ Five exporters run on loopback, from a temp dir:
 5. node_exporter with its defaults (what the issue measured beforehand: 9-12 ms, 507 series).
 
 The scrapes are interleaved (one of each, round after round, one at a time, so no two
-exporters ever work at once) so that all see the same machine load; each exporter gets warm-up
-scrapes first. Reported per exporter: the median and 90th percentile of a scrape's wall time
+exporters ever work at once) so that all see the same machine load, and each round starts one
+exporter further, so that each takes every place in a round alike (the same tree measured first
+in every round was 10% slower than itself measured second); each exporter gets warm-up scrapes
+first. Reported per exporter: the median and 90th percentile of a scrape's wall time
 (one keep-alive connection, the headers Prometheus sends), the exporter's CPU per scrape, and
 its series. The target of issue 4: redline's host
 scrape no slower than node_exporter's in the same run; of issue 19: no slower than
@@ -106,7 +108,9 @@ def answers(port: int) -> bool:
         return False
 
 
-def start_redline(children: Children, tmp: Path, name: str, host: str) -> tuple[Child, int]:
+def start_redline(
+    children: Children, tmp: Path, name: str, host: str, tree: Path = REPO
+) -> tuple[Child, int]:
     port = free_port()
     config = tmp / f"{name}.yml"
     config.write_text(host)
@@ -124,7 +128,7 @@ def start_redline(children: Children, tmp: Path, name: str, host: str) -> tuple[
             "--log.level",
             "warning",
         ],
-        cwd=REPO,
+        cwd=tree,  # ``-m exporter`` imports the package of the directory it runs in
     )
     wait_for(name, lambda: answers(port), START_TIMEOUT, child)
     return child, port
@@ -181,8 +185,11 @@ def measure(exporters: list[Exporter], scrapes: int, warmup: int) -> None:
             for e in exporters:
                 scrape(conns[e.label], e.headers)
         cpu_start = {e.label: cpu_seconds(e.child) for e in exporters}
-        for _ in range(scrapes):
-            for e in exporters:
+        for i in range(scrapes):
+            # each round starts one exporter further: a scrape right after another exporter's
+            # (the heavy node_exporter defaults, say) is slower, and each takes every place alike
+            turn = i % len(exporters)
+            for e in exporters[turn:] + exporters[:turn]:
                 seconds, body = scrape(conns[e.label], e.headers)
                 e.walls.append(seconds)
                 e.series, e.host_series = count_series(body)
@@ -222,7 +229,9 @@ def render(exporters: list[Exporter], scrapes: int, warmup: int, took: float) ->
             f"{e.cpu * 1000:>9.2f}{e.series:>8}{e.host_series:>6}{median / base:>11.2f}x"
         )
     verdicts = []
-    for mine, theirs in ((REDLINE, NODE_DEFAULTS), (REDLINE, NODE_SAME)):
+    pairs = [(REDLINE, NODE_DEFAULTS), (REDLINE, NODE_SAME)]
+    pairs += [(e.label, NODE_SAME) for e in exporters if e.label.startswith(f"{REDLINE}, ")]
+    for mine, theirs in pairs:
         a, b = statistics.median(by[mine].walls), statistics.median(by[theirs].walls)
         verdict = "PASS" if a <= b else "FAIL"
         verdicts.append(
@@ -246,14 +255,18 @@ def node_exporter_version() -> str:
     return (out.stdout + out.stderr).splitlines()[0] if (out.stdout + out.stderr) else "?"
 
 
-def run(scrapes: int, warmup: int) -> str:
+def run(scrapes: int, warmup: int, trees: dict[str, Path] | None = None) -> str:
     """The whole bench; returns its own table."""
-    exporters, took = measure_all(scrapes, warmup)
+    exporters, took = measure_all(scrapes, warmup, trees)
     return render(exporters, scrapes, warmup, took)
 
 
-def measure_all(scrapes: int, warmup: int) -> tuple[list[Exporter], float]:
-    """Start the five exporters, measure them; (the exporters with their figures, seconds)."""
+def measure_all(
+    scrapes: int, warmup: int, trees: dict[str, Path] | None = None
+) -> tuple[list[Exporter], float]:
+    """Start the five exporters, measure them; (the exporters with their figures, seconds).
+    ``trees``: label -> another checkout of redline, whose host-only exporter is measured too,
+    interleaved with the others (a change's before and after in one run)."""
     if not os.access(NODE_EXPORTER_BIN, os.X_OK):
         raise HarnessError(f"{NODE_EXPORTER_BIN} is missing: run scripts/install-system.sh")
     started = time.monotonic()
@@ -284,6 +297,17 @@ def measure_all(scrapes: int, warmup: int) -> tuple[list[Exporter], float]:
                     HEADERS,
                 ),
             ]
+            for i, (label, tree) in enumerate((trees or {}).items()):
+                plans.insert(
+                    1 + i,
+                    (
+                        f"redline, host only, {label}",
+                        lambda tree=tree, i=i: start_redline(
+                            children, tmp, f"redline-tree-{i}", host, tree
+                        ),
+                        HEADERS,
+                    ),
+                )
             exporters = []
             for label, start, headers in plans:
                 child, port = start()
@@ -340,7 +364,8 @@ def section(quick: bool) -> Section:
     ]
     notes = [
         f"{scrapes} measured scrapes of each exporter after {warmup} warm-up, interleaved one "
-        "at a time; the headers Prometheus sends; one keep-alive connection each",
+        "at a time, each round starting one exporter further; the headers Prometheus sends; "
+        "one keep-alive connection each",
         "targets: node_exporter as shipped (issue 4; the issue measured 9-12 ms for its 507 "
         "series) and node_exporter cut down to the collectors redline matches (issue 19), "
         f"whose time redline's scrape is {med[REDLINE] / med[NODE_SAME]:.2f}x",
@@ -362,12 +387,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="warm-up scrapes each (10)")
     parser.add_argument("--quick", action="store_true", help="21 scrapes, 3 warm-up")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the table")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also measure redline's host-only scrape from another checkout DIR (e.g. "
+        "`git archive <commit> | tar -x -C DIR`), interleaved with the others; repeatable",
+    )
     args = parser.parse_args(argv)
+    trees: dict[str, Path] = {}
+    for item in args.tree:
+        label, sep, where = item.partition("=")
+        if not sep or not label or not (Path(where) / "exporter" / "__main__.py").is_file():
+            parser.error(f"--tree {item!r}: expected LABEL=DIR, DIR a checkout of redline")
+        trees[label] = Path(where).resolve()
     scrapes, warmup = (21, 3) if args.quick else (args.scrapes, args.warmup)
     if not 1 <= scrapes <= 10000 or not 0 <= warmup <= 1000:
         parser.error("--scrapes 1..10000, --warmup 0..1000")
     try:
-        table = run(scrapes, warmup)
+        table = run(scrapes, warmup, trees)
     except HarnessError as e:
         print(f"bench/host.py: {e}", file=sys.stderr)
         return 2

@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Iterable
+from typing import Any
 
+from prometheus_client import metrics as pc_metrics
+from prometheus_client import values as pc_values
 from prometheus_client.metrics_core import Metric as Family
+from prometheus_client.registry import CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from exporter import metrics as m
 from exporter import selfmetrics
-from exporter.families import _TEXT_TYPE, Families
+from exporter.families import _TEXT_TYPE, Families, Row, RowFamily
 from exporter.probes.base import REASONS, STATUSES
 from exporter.scheduler import Served
 from exporter.sources import Source
@@ -73,12 +77,28 @@ def merge(families: Iterable[Family]) -> list[Family]:
         first = by_name.get(family.name)
         if first is None:
             by_name[family.name] = family
-        else:
-            # a new family: the ones given may be kept by their source between scrapes
-            joined = Family(first.name, first.documentation, first.type)
-            joined.samples = [*first.samples, *family.samples]
+            continue
+        if (
+            isinstance(first, RowFamily)
+            and isinstance(family, RowFamily)
+            and first.rows is not None
+            and family.rows is not None
+            and first.metric is family.metric
+        ):
+            # rows of one metric (each source's redline_source_up): still rows, the same text
+            joined = RowFamily(first.metric, first.name, first.documentation, first.type)
+            joined.rows = [*first.rows, *family.rows]
             by_name[family.name] = joined
+        else:
+            by_name[family.name] = _joined(first, family)
     return list(by_name.values())
+
+
+def _joined(first: Family, family: Family) -> Family:
+    # a new family: the ones given may be kept by their source between scrapes
+    joined = Family(first.name, first.documentation, first.type)
+    joined.samples = [*first.samples, *family.samples]
+    return joined
 
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -94,12 +114,13 @@ def _escape_value(text: str) -> str:
     return text
 
 
+# How the text format writes the values repr() writes otherwise
+_SPECIAL = {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}
+
+
 def _number(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value in (math.inf, -math.inf):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    text = repr(float(value))
+    return _SPECIAL.get(text, text)
 
 
 def text_exposition(families: Iterable[Family]) -> str:
@@ -137,9 +158,10 @@ def render(
             rest.append(family)
         else:
             joined += _sample_lines(family).encode()
+    text = text_exposition(rest)
     if with_self:
-        rest.extend(selfmetrics.REGISTRY.collect())
-    return b"".join([*probes.values(), text_exposition(rest).encode()]), TEXT_CONTENT_TYPE
+        text += registry_text(selfmetrics.REGISTRY)
+    return b"".join([*probes.values(), text.encode()]), TEXT_CONTENT_TYPE
 
 
 # --- the probes' series, written straight to text ----------------------------------------------
@@ -149,24 +171,6 @@ def render(
 # labels a target's series share are escaped once per target, and the series the wrapper owns
 # (success, duration, age, and the two state sets, 22 of an HTTP probe's 32) are written from
 # them with the label order fixed in advance; the probe's own samples take the generic path.
-
-
-def _header(name: str, documentation: str, kind: str) -> str:
-    """HELP and TYPE lines, as text_exposition writes them (``kind`` is the family's type)."""
-    kind = "untyped" if kind == "unknown" else kind
-    name = name + "_total" if kind == "counter" else name
-    return f"# HELP {name} {_escape_help(documentation)}\n# TYPE {name} {kind}\n"
-
-
-def _metric_header(metric: m.Metric) -> tuple[str, str]:
-    """(family name, header) of a metric as :class:`~exporter.families.Families` names it."""
-    kind = _TEXT_TYPE.get(metric.type, "gauge")
-    name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
-    return name, _header(name, metric.help, kind)
-
-
-def _sample_lines(family: Family) -> str:
-    return "".join(_line(s.name, s.labels, s.value) for s in family.samples)
 
 
 # The text of a series up to its value, by (name, labels): most series of a scrape (the host's,
@@ -179,14 +183,151 @@ _SERIES_MAX = 4096
 _SERIES_TEXT_MAX = 200
 
 
+# HELP and TYPE lines by (name, documentation, type): the same few dozen at every scrape.
+# Bounded, as the series texts are.
+_HEADERS: dict[tuple[str, str, str], str] = {}
+
+
+def _header(name: str, documentation: str, kind: str) -> str:
+    """HELP and TYPE lines, as text_exposition writes them (``kind`` is the family's type)."""
+    key = (name, documentation, kind)
+    text = _HEADERS.get(key)
+    if text is None:
+        kind = "untyped" if kind == "unknown" else kind
+        name = name + "_total" if kind == "counter" else name
+        text = f"# HELP {name} {_escape_help(documentation)}\n# TYPE {name} {kind}\n"
+        if len(_HEADERS) >= _SERIES_MAX:
+            _HEADERS.clear()
+        _HEADERS[key] = text
+    return text
+
+
+def _metric_header(metric: m.Metric) -> tuple[str, str]:
+    """(family name, header) of a metric as :class:`~exporter.families.Families` names it."""
+    kind = _TEXT_TYPE.get(metric.type, "gauge")
+    name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
+    return name, _header(name, metric.help, kind)
+
+
+def _sample_lines(family: Family) -> str:
+    if isinstance(family, RowFamily) and family.rows is not None:
+        return _row_lines(family.metric, family.rows)
+    return "".join(_line(s.name, s.labels, s.value) for s in family.samples)
+
+
+# The text of a row's series up to its value, by (name, label names, label values): what
+# _SERIES holds for a sample, for the rows of a RowFamily, which need no label dict to find it.
+_ROW_SERIES: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+
+
+def _row_lines(metric: m.Metric, rows: list[Row]) -> str:
+    """The lines of a RowFamily's rows, the same text :func:`_line` writes for their Samples."""
+    name, labels = metric.name, metric.labels
+    special = _SPECIAL
+    out = []
+    for values, value in rows:
+        series = _ROW_SERIES.get((name, labels, values)) or _row_series(name, labels, values)
+        text = repr(value)
+        out.append(f"{series}{special.get(text, text)}\n")
+    return "".join(out)
+
+
+def _row_series(name: str, labels: tuple[str, ...], values: tuple[str, ...]) -> str:
+    series = _series(name, dict(zip(labels, values, strict=True)))
+    if len(series) <= _SERIES_TEXT_MAX:
+        if len(_ROW_SERIES) >= _SERIES_MAX:
+            _ROW_SERIES.clear()
+        _ROW_SERIES[(name, labels, values)] = series
+    return series
+
+
+def _row_line(name: str, labels: tuple[str, ...], values: tuple[str, ...], value: float) -> str:
+    series = _ROW_SERIES.get((name, labels, values)) or _row_series(name, labels, values)
+    text = repr(float(value))
+    return f"{series}{_SPECIAL.get(text, text)}\n"
+
+
+# --- the exporter's own metrics (exporter/selfmetrics.py), read without collect() -------------
+# prometheus-client's collect() makes a family, a Sample and a label dict per series at every
+# scrape, and a histogram's formats each bucket's bound again: the exporter's own 30 series
+# (the scrape duration histogram's 19 the most) cost more than the host's 106. Its counters,
+# gauges and histograms are read here straight from their values, in the order and with the
+# text collect() gives (tests/test_families.py compares the two); anything else (the process
+# and platform collectors, a gauge set to a function, multiprocess mode) takes collect().
+
+_WRAPPERS: tuple[type, ...] = (pc_metrics.Counter, pc_metrics.Gauge, pc_metrics.Histogram)
+_BOUNDS: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def registry_text(registry: CollectorRegistry) -> str:
+    """``text_exposition(registry.collect())``, the same text for less."""
+    if registry._target_info is not None:  # set by set_target_info, never here
+        return text_exposition(registry.collect())
+    with registry._lock:
+        collectors = list(registry._collector_to_names)
+    out = []
+    for collector in collectors:
+        text = _wrapper_text(collector)
+        out.append(text_exposition(collector.collect()) if text is None else text)
+    return "".join(out)
+
+
+def _wrapper_text(metric: Any) -> str | None:
+    """The text of a prometheus-client Counter, Gauge or Histogram read from its values, or
+    None when it must be collected."""
+    kind = type(metric)
+    if (
+        kind not in _WRAPPERS
+        or pc_metrics._use_created
+        or pc_values.ValueClass is not pc_values.MutexValue
+    ):
+        return None
+    if metric._unit:
+        return None
+    children: list[tuple[tuple[str, ...], Any]] = [((), metric)]
+    if metric._is_parent():
+        with metric._lock:
+            children = list(metric._metrics.items())
+    name, labels = metric._name, metric._labelnames
+    out = [_header(name, metric._documentation, metric._type)]
+    for values, child in children:
+        if "_child_samples" in vars(child):  # a gauge set to a function
+            return None
+        if kind is pc_metrics.Counter:
+            out.append(_row_line(f"{name}_total", labels, values, child._value.get()))
+        elif kind is pc_metrics.Gauge:
+            out.append(_row_line(name, labels, values, child._value.get()))
+        else:
+            bounds = child._upper_bounds
+            texts = _BOUNDS.get(tuple(bounds))
+            if texts is None:
+                texts = _BOUNDS[tuple(bounds)] = tuple(floatToGoString(b) for b in bounds)
+            bucket, with_le = f"{name}_bucket", (*labels, "le")
+            acc = 0.0
+            for i, le in enumerate(texts):
+                acc += child._buckets[i].get()
+                out.append(_row_line(bucket, with_le, (*values, le), acc))
+            out.append(_row_line(f"{name}_count", labels, values, acc))
+            if bounds[0] >= 0:
+                out.append(_row_line(f"{name}_sum", labels, values, child._sum.get()))
+    return "".join(out)
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    """The text of a series up to its value: labels sorted, values escaped."""
+    if not labels:
+        return f"{name} "
+    text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{text}}} "
+
+
 def _line(name: str, labels: dict[str, str], value: float) -> str:
     if not labels:
         return f"{name} {_number(value)}\n"
     key = (name, tuple(labels.items()))
     series = _SERIES.get(key)
     if series is None:
-        text = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(labels.items()))
-        series = f"{name}{{{text}}} "
+        series = _series(name, labels)
         if len(series) <= _SERIES_TEXT_MAX:
             if len(_SERIES) >= _SERIES_MAX:
                 _SERIES.clear()

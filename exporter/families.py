@@ -18,21 +18,65 @@ from exporter import metrics as m
 _TEXT_TYPE = {"gauge": "gauge", "counter": "counter", "stateset": "gauge", "info": "gauge"}
 
 
+Row = tuple[tuple[str, ...], float]  # label values in the metric's declared order, value
+
+
+class RowFamily(Family):
+    """A family of one metric whose samples are kept as rows (label values in the order the
+    metric declares its labels, value) until something reads ``samples``.
+
+    The renderer writes the rows straight to text (exporter/collector.py), and nothing else
+    reads most families: making a label dict and a prometheus-client Sample per series, then
+    taking them apart again to render them, was most of what a series cost (the host's 106 at
+    every scrape; docs/performance.md). Reading or setting ``samples`` makes the Samples, once
+    and for good (``rows`` is then None), so every reader of a family sees what it always
+    saw."""
+
+    def __init__(self, metric: m.Metric, name: str, documentation: str, kind: str) -> None:
+        super().__init__(name, documentation, kind)
+        self.metric = metric
+        self.rows: list[Row] | None = []
+
+    @property
+    def samples(self) -> list[Sample]:
+        rows = self.rows
+        if rows is not None:
+            self.rows = None
+            name, labels = self.metric.name, self.metric.labels
+            self._samples = [
+                Sample(name, dict(zip(labels, values, strict=True)), value, None, None, None)
+                for values, value in rows
+            ]
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: list[Sample]) -> None:
+        self.rows = None
+        self._samples = samples
+
+
 class Families:
     """Samples per metric name, keeping the first HELP/type seen."""
 
     def __init__(self) -> None:
-        self._by_name: dict[str, Family] = {}
+        self._by_name: dict[str, RowFamily] = {}
 
-    def add(self, metric: m.Metric, labels: dict[str, str], value: float) -> None:
+    def _family(self, metric: m.Metric) -> RowFamily:
         family = self._by_name.get(metric.name)
         if family is None:
             kind = _TEXT_TYPE.get(metric.type, "gauge")
             name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
-            family = Family(name, metric.help, kind)
-            self._by_name[metric.name] = family
-        # what Family.add_sample appends, without its call (every sample of every source)
-        family.samples.append(Sample(metric.name, labels, float(value), None, None, None))
+            family = self._by_name[metric.name] = RowFamily(metric, name, metric.help, kind)
+        return family
+
+    def add(self, metric: m.Metric, labels: dict[str, str], value: float) -> None:
+        family = self._family(metric)
+        rows = family.rows
+        if rows is not None and family.metric is metric and tuple(labels) == metric.labels:
+            rows.append((tuple(labels.values()), float(value)))
+        else:
+            # what Family.add_sample appends, without its call
+            family.samples.append(Sample(metric.name, labels, float(value), None, None, None))
 
     def set(self, metric: m.Metric, value: float, **labels: str) -> None:
         """``add`` with labels as keywords, in the order the metric declares them."""
@@ -40,7 +84,15 @@ class Families:
 
     def values(self, metric: m.Metric, value: float, *label_values: str) -> None:
         """``add`` with label values given in the order of ``metric.labels``."""
-        self.add(metric, dict(zip(metric.labels, label_values, strict=True)), value)
+        if len(label_values) != len(metric.labels):
+            dict(zip(metric.labels, label_values, strict=True))  # raises, as it always did
+        family = self._family(metric)
+        rows = family.rows
+        if rows is not None and family.metric is metric:
+            rows.append((label_values, float(value)))
+        else:
+            labels = dict(zip(metric.labels, label_values, strict=True))
+            family.samples.append(Sample(metric.name, labels, float(value), None, None, None))
 
     def states(
         self, metric: m.Metric, states: tuple[str, ...], current: str | None, **labels: str
@@ -56,6 +108,8 @@ class Families:
             mine = self._by_name.get(name)
             if mine is None:
                 self._by_name[name] = family
+            elif mine.rows is not None and family.rows is not None and mine.metric is family.metric:
+                mine.rows.extend(family.rows)
             else:
                 mine.samples.extend(family.samples)
 

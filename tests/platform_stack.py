@@ -147,6 +147,8 @@ class Loop:
         self.run(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 @contextmanager

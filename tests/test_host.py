@@ -596,3 +596,127 @@ def test_the_mounts_are_listed_again_when_the_mount_table_or_the_filters_change(
     only_root = samples_of(fs(narrower))  # a reload's new filters
     assert len(listed) == 3
     assert label_values(only_root, "node_filesystem_readonly", "mountpoint") <= {"/"}
+
+
+# --- the kernel's files read without psutil, as psutil reads them ----------------------------
+
+DISKSTATS = (
+    # Linux 2.6+ (14 fields), 4.18+ (18), 5.5+ (20), a 2.6 partition (7), Linux 2.4 (15)
+    "   8       0 sda 9 8 7 6 5 4 3 2 1 11 12\n"
+    "   8       1 sda1 10 20 30 40 50 60 70 80 90 100 110 0 0 0 0\n"
+    " 259       0 nvme0n1 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n"
+    "   3       1 hda1 8 16 24 32\n"
+    "   3     0   8 hda 8 8 8 8 8 8 8 8 8 8 8\n"
+)
+NETDEV = (
+    "Inter-|   Receive                            |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+    "drop fifo colls carrier compressed\n"
+    "    lo: 100 2 0 0 0 0 0 0 100 2 0 0 0 0 0 0\n"
+    "  eth0: 4294967290 10 1 2 0 0 0 3 65000 20 4 5 0 0 0 0\n"
+    "veth:x: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n"
+)
+
+
+def psutil_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """psutil's own disk and network counters (no wrap) of the files in tmp_path."""
+    import psutil
+
+    monkeypatch.setattr(psutil, "PROCFS_PATH", str(tmp_path))
+    disks = psutil.disk_io_counters(perdisk=True, nowrap=False)
+    nets = psutil.net_io_counters(pernic=True, nowrap=False)
+    return disks, nets
+
+
+def test_disk_and_network_files_read_as_psutil_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from exporter.host.diskio import parse_diskstats
+    from exporter.host.network import parse_netdev
+
+    (tmp_path / "net").mkdir()
+    (tmp_path / "diskstats").write_text(DISKSTATS)
+    (tmp_path / "net" / "dev").write_text(NETDEV)
+    disks, nets = psutil_reading(tmp_path, monkeypatch)
+    mine = parse_diskstats(DISKSTATS.encode())
+    assert mine == {
+        name: (c.read_count, c.write_count, c.read_bytes, c.write_bytes, c.busy_time)
+        for name, c in disks.items()
+    }
+    mine_net = parse_netdev(NETDEV.encode())
+    assert set(mine_net) == set(nets)
+    for name, c in nets.items():
+        v = mine_net[name]
+        assert (v[0], v[1], v[2], v[3]) == (c.bytes_recv, c.packets_recv, c.errin, c.dropin)
+        assert (v[8], v[9], v[10], v[11]) == (c.bytes_sent, c.packets_sent, c.errout, c.dropout)
+    # and this machine's own files
+    real_disks, real_nets = psutil_reading(Path("/proc"), monkeypatch)
+    assert set(parse_diskstats(Path("/proc/diskstats").read_bytes())) == set(real_disks)
+    assert set(parse_netdev(Path("/proc/net/dev").read_bytes())) == set(real_nets)
+    with pytest.raises(ValueError, match="not sure how to interpret line"):
+        parse_diskstats(b"   8 0 sda 1 2 3 4 5 6 7 8 9 10 11 12 13\n")  # 16 fields: psutil's error
+
+
+def test_counters_are_kept_from_wrapping_as_psutil_keeps_them() -> None:
+    """Unwrap against psutil's own wrap cache, on a sequence with wraps, a device that goes and
+    comes back, and a new one."""
+    from psutil._common import _WrapNumbers
+
+    from exporter.host.common import Unwrap
+
+    sequence: list[dict[str, tuple[int, ...]]] = [
+        {"a": (10, 100), "b": (5, 5)},
+        {"a": (20, 50), "b": (6, 5)},  # a's second counter wrapped
+        {"a": (1, 60), "b": (7, 1)},  # a's first and b's second wrapped
+        {"a": (2, 70)},  # b went away: forgets what was added to it
+        {"a": (3, 10), "b": (1, 1), "c": (9, 9)},  # b is back (as it is), c is new
+        {"a": (4, 20), "b": (0, 2), "c": (8, 10)},
+    ]
+    theirs, mine = _WrapNumbers(), Unwrap()
+    for counters in sequence:
+        assert mine(dict(counters)) == theirs.run(dict(counters), "x")
+
+
+def test_kernel_files_are_read_afresh_though_kept_open(tmp_path: Path) -> None:
+    from exporter import procfs
+
+    first = procfs.read_bytes("/proc/stat")
+    assert "/proc/stat" in procfs._KEPT  # kept open for the next scrape
+    time.sleep(0.05)
+    again = procfs.read_bytes("/proc/stat")
+    ctxt = [
+        int(line.split()[1]) for t in (first, again) for line in t.splitlines() if b"ctxt" in line
+    ]
+    assert ctxt[1] > ctxt[0]  # generated again at the second read, not the first text
+    # files elsewhere are opened afresh each time: a file replaced meanwhile is read anew
+    path = tmp_path / "f"
+    path.write_text("one")
+    assert procfs.read_bytes(str(path)) == b"one"
+    (tmp_path / "g").write_text("two")
+    (tmp_path / "g").rename(path)
+    assert procfs.read_bytes(str(path)) == b"two"
+    assert str(path) not in procfs._KEPT
+
+
+async def test_a_scrape_hands_nothing_to_a_thread_unless_it_must(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The /proc collectors, the filesystem collector's wait for statvfs and the process groups
+    collector without groups run on the event loop; the walk over every process in the worker
+    thread."""
+    calls: list[str] = []
+    real = asyncio.to_thread
+
+    async def to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+    s = await collect(host_source())
+    assert calls == []
+    for name in COLLECTOR_NAMES:
+        assert get(s, "node_scrape_collector_success", collector=name) == 1, name
+    groups = (ProcessGroup(name="pytest", cmdline=re.compile("pytest")),)
+    s = await collect(host_source(process_groups=groups))
+    assert calls == ["_run_batch"]
+    assert get(s, "node_scrape_collector_success", collector="process_groups") == 1

@@ -12,7 +12,7 @@ import os
 from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
-from exporter.host.common import CLOCK_TICKS, PROC, Families, read_text
+from exporter.host.common import CLOCK_TICKS, PROC, Families, read_bytes
 from exporter.host.config import HostConfig
 
 # The columns of a "cpuN" line of /proc/stat, in order (proc(5)).
@@ -34,11 +34,11 @@ class CpuCollector:
     def __call__(self, config: HostConfig) -> list[Family]:
         out = Families()
         seen: dict[str, list[float]] = {}
-        for line in read_text(PROC / "stat").splitlines():
-            if not line.startswith("cpu") or line.startswith("cpu "):
+        for line in read_bytes(f"{PROC}/stat").splitlines():
+            if not line.startswith(b"cpu") or line.startswith(b"cpu "):
                 continue
             fields = line.split()
-            cpu = fields[0][3:]
+            cpu = fields[0][3:].decode("ascii", "replace")
             ticks = [int(v) / CLOCK_TICKS for v in fields[1:11]]
             ticks += [0.0] * (10 - len(ticks))  # old kernels lack steal/guest columns
             values = self._monotonic(cpu, ticks)

@@ -7,12 +7,10 @@ field alone; dashboards built for node_exporter expect the latter.
 
 from __future__ import annotations
 
-import re
-
 from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
-from exporter.host.common import PROC, Families, read_text
+from exporter.host.common import PROC, Families, read_bytes
 from exporter.host.config import HostConfig
 
 FIELDS: dict[str, m.Metric] = {
@@ -39,18 +37,24 @@ def parse_meminfo(text: str) -> dict[str, float]:
     return out
 
 
-# The lines of FIELDS only: parsing the other fifty lines of /proc/meminfo at every scrape was
-# most of this collector's time. Same reading as parse_meminfo's ("Name:  value [kB]").
-_LINES = re.compile(rf"^({'|'.join(FIELDS)}):[ \t]*(\S+)(?:[ \t]+(\S+))?", re.MULTILINE)
+# The lines of FIELDS only, each found by its name at the start of a line: parsing the other fifty
+# lines of /proc/meminfo at every scrape was most of this collector's time (a regular expression
+# over the file, three times what these seven searches take). Same reading as parse_meminfo's
+# ("Name:  value [kB]").
+_NEEDLES = tuple((f"\n{field}:".encode(), field) for field in FIELDS)
 
 
 def collect(config: HostConfig) -> list[Family]:
-    info: dict[str, float] = {}
-    for field, number, unit in _LINES.findall(read_text(PROC / "meminfo")):
-        value = float(number)
-        info[field] = value * 1024 if unit == "kB" else value
+    text = b"\n" + read_bytes(f"{PROC}/meminfo")
     out = Families()
-    for field, metric in FIELDS.items():
-        if field in info:
-            out.values(metric, info[field])
+    for needle, field in _NEEDLES:
+        at = text.find(needle)
+        if at < 0:
+            continue  # MemAvailable before Linux 3.14
+        at += len(needle)
+        end = text.find(b"\n", at)
+        parts = text[at : end if end >= 0 else None].split()
+        if parts:
+            value = float(parts[0])
+            out.values(FIELDS[field], value * 1024 if parts[1:2] == [b"kB"] else value)
     return out.families()

@@ -100,6 +100,11 @@ class ProcessGroupsCollector:
     def __init__(self) -> None:
         self.groups: dict[str, GroupState] = {}
 
+    def on_loop(self, config: HostConfig) -> bool:
+        """With no group configured a run only forgets the counters of removed groups:
+        nothing to wait on, so the source runs it on the event loop (no thread hand-over)."""
+        return not config.process_groups
+
     def __call__(self, config: HostConfig) -> list[Family]:
         groups = config.process_groups
         names = {g.name for g in groups}
