@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -50,20 +51,25 @@ def test_moved_shifts_the_demo_ports_and_nothing_else() -> None:
     assert layout.moved(text, 0) == text
 
 
-def test_moved_puts_the_state_paths_in_the_offsets_own_directory() -> None:
+def test_the_demo_at_an_offset_keeps_its_state_in_its_own_directory() -> None:
     text = (
+        "url: http://127.0.0.1:13000/health\n"
         "paths: [.demo/logs/*.ndjson]\n"
         "token_file: .demo/secrets/fly-token\n"
         'cmdline: "exporter\\.demo\\.standins"\n'
         "other: /srv/x.demo/y\n"
     )
-    assert layout.moved(text, 100) == (
+    relocated = (
+        "url: http://127.0.0.1:13000/health\n"
         "paths: [.demo-100/logs/*.ndjson]\n"
         "token_file: .demo-100/secrets/fly-token\n"
         'cmdline: "exporter\\.demo\\.standins"\n'
         "other: /srv/x.demo/y\n"
     )
-    assert layout.moved(text, 0) == text
+    assert layout.relocated(text, 100) == relocated
+    assert layout.relocated(text, 0) == text
+    # moving the ports leaves the paths (tests move only a database port to their own server)
+    assert layout.moved(text, 100) == text.replace(":13000/", ":13100/")
     assert layout.state_name(0) == ".demo" and layout.state_name(100) == ".demo-100"
 
 
@@ -89,7 +95,13 @@ print(json.dumps({
     "exporter_argv": list(run.component("exporter").argv),
 }))
 """
-    done = _layout_in("100", code)
+    state = ROOT / ".demo-100"
+    made = not state.exists()
+    try:
+        done = _layout_in("100", code)
+    finally:
+        if made:  # the runner's Prometheus and Alertmanager dirs, made when it lists them
+            shutil.rmtree(state, ignore_errors=True)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     base = [

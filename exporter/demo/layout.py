@@ -11,8 +11,8 @@ several demos on one machine (two checkouts, or the test suite's stacks side by 
 without meeting on a port or a file: ``REDLINE_DEMO_PORT_OFFSET=100 make demo`` puts the exporter
 on 9977, Prometheus on 9190, the stand-ins on 13100..., its state in ``.demo-100/`` instead of
 ``.demo/``, and the exporter's config is exporter/default.yml with its loopback ports and its
-``.demo/`` paths moved the same way (:func:`moved`, written to ``.demo-100/redline.yml`` by the
-runner).
+``.demo/`` paths moved the same way (:func:`as_run`, written to ``.demo-100/redline.yml`` by
+the runner).
 """
 
 from __future__ import annotations
@@ -168,8 +168,7 @@ _STATE_PATH = re.compile(r"(?<![\w./-])\.demo/")
 
 def moved(text: str, offset: int | None = None) -> str:
     """``text`` (exporter/default.yml) with each ``127.0.0.1:PORT`` of a demo base port moved by
-    ``offset`` (the layout's by default), and each relative ``.demo/`` path into that offset's
-    state directory; other ports and paths stay as written."""
+    ``offset`` (the layout's by default); other ports stay as written."""
     shift = OFFSET if offset is None else offset
     if not shift:
         return text
@@ -179,4 +178,17 @@ def moved(text: str, offset: int | None = None) -> str:
         port = int(m.group(1))
         return str(port + shift) if port in bases else m.group(1)
 
-    return _STATE_PATH.sub(f"{state_name(shift)}/", _LOOPBACK_PORT.sub(move, text))
+    return _LOOPBACK_PORT.sub(move, text)
+
+
+def relocated(text: str, offset: int | None = None) -> str:
+    """``text`` with each relative ``.demo/`` path in the state directory of the demo at
+    ``offset`` (the layout's by default); other paths stay as written."""
+    shift = OFFSET if offset is None else offset
+    return _STATE_PATH.sub(f"{state_name(shift)}/", text) if shift else text
+
+
+def as_run(text: str) -> str:
+    """exporter/default.yml as the demo at this layout's offset runs it: its demo ports moved
+    and its state paths in this demo's directory (the runner writes it to ``redline.yml``)."""
+    return relocated(moved(text))

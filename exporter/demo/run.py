@@ -433,7 +433,7 @@ def write_configs() -> str | None:
     am_config = STATE_DIR / layout.ALERTMANAGERS[0].name / "alertmanager.yml"
     if layout.OFFSET:
         default = resources.files("exporter").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
-        EXPORTER_CONFIG.write_text(layout.moved(default), encoding="utf-8")
+        EXPORTER_CONFIG.write_text(layout.as_run(default), encoding="utf-8")
     checks = [
         (("promtool",), ["check", "config", str(PROMETHEUS_DIR / "prometheus.yml")]),
         (("amtool",), ["check-config", str(am_config)]),

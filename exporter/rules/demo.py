@@ -203,7 +203,7 @@ class DemoProfile:
         from exporter.config import DEFAULT_CONFIG_NAME, parse_config
 
         text = resources.files("exporter").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
-        return parse_config(_layout().moved(text), f"<embedded {DEFAULT_CONFIG_NAME}>")
+        return parse_config(_layout().as_run(text), f"<embedded {DEFAULT_CONFIG_NAME}>")
 
     def alertmanager(self, config: dict[str, Any], spec: RoutingSpec) -> tuple[dict[str, Any], str]:
         """The generated alertmanager.yml data with every receiver sending to the demo's
