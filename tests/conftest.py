@@ -175,6 +175,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     )
 
 
+DRILL_MODULE = "test_drills"  # tests/test_drills*.py: the modules marked demo (Makefile: unit)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, except that no module is queued behind a drill module while it has
+    more than its last test to run. xdist queues a second module on a worker whose module has
+    two tests or fewer left, and a drill takes two minutes or more: the queued module would wait
+    there while the other workers run out of work. (At its last test, a worker must be given its
+    next module, or shut down: xdist runs a test once it knows the one after it.)"""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DrillsAlone(LoadFileScheduling):
+        def _reschedule(self, node: Any) -> None:
+            drilling = sum(
+                list(tests.values()).count(False)
+                for scope, tests in self.assigned_work[node].items()
+                if Path(scope).name.startswith(DRILL_MODULE)
+            )
+            if drilling > 1:
+                return
+            super()._reschedule(node)
+
+    return DrillsAlone(config, log)
+
+
 def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
     while pid > 1:
