@@ -21,7 +21,7 @@ from exporter import selfmetrics
 from exporter.families import _TEXT_TYPE, Families, Row, RowFamily
 from exporter.probes.base import REASONS, STATUSES
 from exporter.scheduler import Served
-from exporter.sources import Source
+from exporter.sources import Deferred, Source
 
 log = logging.getLogger("redline.collector")
 
@@ -59,29 +59,40 @@ async def collect_sources(sources: Iterable[Source], deadline: float) -> list[Fa
     if not enabled:
         return []
     starts: dict[int, float] = {}
-    tasks = [
-        asyncio.ensure_future(_collect(source, deadline, starts, i))
-        for i, source in enumerate(enabled)
-    ]
+    done: dict[int, tuple[list[Family], float, float]] = {}
+    tasks: dict[int, asyncio.Future[tuple[list[Family], float, float]]] = {}
+    for i, source in enumerate(enabled):
+        if isinstance(source, Deferred) and source.source is None:
+            # its section is empty, so its module is not even loaded: it collects nothing, and
+            # says so at once rather than through a task of its own (four of the nine here)
+            start = time.perf_counter()
+            done[i] = ([], 1.0, time.perf_counter() - start)
+        else:
+            tasks[i] = asyncio.ensure_future(_collect(source, deadline, starts, i))
     try:
-        loop = asyncio.get_running_loop()
-        _, late = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
-        if late:
-            for task in late:
-                task.cancel()
-            await asyncio.wait(late)
+        if tasks:
+            loop = asyncio.get_running_loop()
+            timeout = max(0.0, deadline - loop.time())
+            _, late = await asyncio.wait(tasks.values(), timeout=timeout)
+            if late:
+                for task in late:
+                    task.cancel()
+                await asyncio.wait(late)
     except asyncio.CancelledError:  # the scrape is gone: so are its sources' runs
-        for task in tasks:
+        for task in tasks.values():
             task.cancel()
         raise
     out: list[Family] = []
-    for i, (source, task) in enumerate(zip(enabled, tasks, strict=True)):
+    for i, source in enumerate(enabled):
         families: list[Family]
-        if task.cancelled():
+        run = tasks.get(i)
+        if run is None:
+            families, up, seconds = done[i]
+        elif run.cancelled():
             families, up, seconds = [], 0.0, time.perf_counter() - starts[i]
             log.warning("source %s did not finish before the scrape deadline", source.name)
         else:
-            families, up, seconds = task.result()
+            families, up, seconds = run.result()
         status = Families()
         status.add(m.SOURCE_UP, {"source": source.name}, up)
         status.add(m.SOURCE_DURATION, {"source": source.name}, seconds)
@@ -305,8 +316,23 @@ def registry_text(registry: CollectorRegistry) -> str:
     out = []
     for collector in collectors:
         text = _wrapper_text(collector)
+        if text is None:
+            text = _readings_text(collector)
         out.append(text_exposition(collector.collect()) if text is None else text)
     return "".join(out)
+
+
+def _readings_text(collector: object) -> str | None:
+    """The text of a collector that gives its families as readings (exporter/selfmetrics.py's
+    process collector), or None."""
+    readings = getattr(collector, "readings", None)
+    got = readings() if callable(readings) else None
+    if got is None:
+        return None
+    return "".join(
+        f"{_header(name, documentation, kind)}{sample} {_number(value)}\n"
+        for name, documentation, kind, sample, value in got
+    )
 
 
 def _wrapper_text(metric: Any) -> str | None:
