@@ -135,12 +135,10 @@ async def handle_metrics(request: web.Request) -> web.Response:
     start = time.perf_counter()
     config = runtime.config  # one config for the whole scrape, even if a reload lands meanwhile
     deadline = scrape_deadline(request, config)
-    probing = asyncio.ensure_future(_probe_all(runtime, config.targets(), deadline))
-    from_sources = await asyncio.gather(
-        *(collector.collect_source(source, deadline) for source in runtime.sources)
-    )
-    served = await probing
-    extra = [family for families in from_sources for family in families]
+    targets = config.targets()
+    probing = asyncio.ensure_future(_probe_all(runtime, targets, deadline)) if targets else None
+    extra = await collector.collect_sources(runtime.sources, deadline)
+    served = [] if probing is None else await probing
     body, content_type = collector.render(served, request.headers.get("Accept"), extra=extra)
     selfmetrics.SCRAPE_DURATION.labels("metrics").observe(time.perf_counter() - start)
     return _exposition(body, content_type)

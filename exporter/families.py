@@ -19,6 +19,7 @@ _TEXT_TYPE = {"gauge": "gauge", "counter": "counter", "stateset": "gauge", "info
 
 
 Row = tuple[tuple[str, ...], float]  # label values in the metric's declared order, value
+_CHECKED: set[str] = set()  # family names prometheus-client's Metric accepted
 
 
 class RowFamily(Family):
@@ -33,9 +34,13 @@ class RowFamily(Family):
     saw."""
 
     def __init__(self, metric: m.Metric, name: str, documentation: str, kind: str) -> None:
-        super().__init__(name, documentation, kind)
+        if name not in _CHECKED:  # prometheus-client's checks of name and type, once per name
+            Family(name, documentation, kind)
+            _CHECKED.add(name)
+        self.name, self.documentation, self.unit, self.type = name, documentation, "", kind
         self.metric = metric
         self.rows: list[Row] | None = []
+        self._samples: list[Sample] = []
 
     @property
     def samples(self) -> list[Sample]:
@@ -63,10 +68,12 @@ class Families:
 
     def _family(self, metric: m.Metric) -> RowFamily:
         family = self._by_name.get(metric.name)
-        if family is None:
-            kind = _TEXT_TYPE.get(metric.type, "gauge")
-            name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
-            family = self._by_name[metric.name] = RowFamily(metric, name, metric.help, kind)
+        return self._new(metric) if family is None else family
+
+    def _new(self, metric: m.Metric) -> RowFamily:
+        kind = _TEXT_TYPE.get(metric.type, "gauge")
+        name = metric.name.removesuffix("_total") if kind == "counter" else metric.name
+        family = self._by_name[metric.name] = RowFamily(metric, name, metric.help, kind)
         return family
 
     def add(self, metric: m.Metric, labels: dict[str, str], value: float) -> None:
@@ -86,7 +93,7 @@ class Families:
         """``add`` with label values given in the order of ``metric.labels``."""
         if len(label_values) != len(metric.labels):
             dict(zip(metric.labels, label_values, strict=True))  # raises, as it always did
-        family = self._family(metric)
+        family = self._by_name.get(metric.name) or self._new(metric)
         rows = family.rows
         if rows is not None and family.metric is metric:
             rows.append((label_values, float(value)))

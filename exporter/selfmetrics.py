@@ -16,7 +16,6 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter import __version__
@@ -27,64 +26,90 @@ from exporter.procfs import read_bytes
 prometheus_client.disable_created_metrics()
 
 
+# (family name, HELP, type, sample name, value) of one process metric
+Reading = tuple[str, str, str, str, float]
+
+
 class _ProcessCollector(ProcessCollector):
     """prometheus-client's process collector, the same families from the same files, read
-    through file descriptors kept open (exporter/host/common.py ``read_bytes``) instead of a
-    Python file object opened, iterated and closed per file at every scrape: it was a third
-    of the exporter's own metrics' cost (docs/performance.md)."""
+    through file descriptors kept open (exporter/procfs.py ``read_bytes``) instead of a Python
+    file object opened, iterated and closed per file at every scrape; the renderer writes its
+    :meth:`readings` straight to text (exporter/collector.py ``registry_text``). It was a
+    third of the exporter's own metrics' cost (docs/performance.md)."""
 
-    def collect(self) -> list[Metric]:
+    def readings(self) -> list[Reading] | None:
+        """What :meth:`collect` reports, in its order; None where prometheus-client's own
+        collector must read (another process, another /proc)."""
         if not self._btime or self._proc != "/proc" or str(self._pid()) != "self":
-            return list(super().collect())
-        result: list[Metric] = []
-        prefix = self._prefix
+            return None
+        out: list[Reading] = []
+        p = self._prefix
         try:
             parts = read_bytes("/proc/self/stat").split(b")")[-1].split()
             start = float(parts[19]) / self._ticks + self._btime
             cpu = float(parts[11]) / self._ticks + float(parts[12]) / self._ticks
-            result += [
-                GaugeMetricFamily(
-                    prefix + "virtual_memory_bytes",
+            out += [
+                (
+                    f"{p}virtual_memory_bytes",
                     "Virtual memory size in bytes.",
-                    value=float(parts[20]),
+                    "gauge",
+                    f"{p}virtual_memory_bytes",
+                    float(parts[20]),
                 ),
-                GaugeMetricFamily(
-                    prefix + "resident_memory_bytes",
+                (
+                    f"{p}resident_memory_bytes",
                     "Resident memory size in bytes.",
-                    value=float(parts[21]) * self._pagesize,
+                    "gauge",
+                    f"{p}resident_memory_bytes",
+                    float(parts[21]) * self._pagesize,
                 ),
-                GaugeMetricFamily(
-                    prefix + "start_time_seconds",
+                (
+                    f"{p}start_time_seconds",
                     "Start time of the process since unix epoch in seconds.",
-                    value=start,
+                    "gauge",
+                    f"{p}start_time_seconds",
+                    start,
                 ),
-                CounterMetricFamily(
-                    prefix + "cpu_seconds_total",
+                (
+                    f"{p}cpu_seconds",  # a counter family is named without _total
                     "Total user and system CPU time spent in seconds.",
-                    value=cpu,
+                    "counter",
+                    f"{p}cpu_seconds_total",
+                    cpu,
                 ),
             ]
         except OSError:
             pass
         try:
             limits = read_bytes("/proc/self/limits")
-            max_fds = [
-                GaugeMetricFamily(
-                    prefix + "max_fds",
+            max_fds: list[Reading] = [
+                (
+                    f"{p}max_fds",
                     "Maximum number of open file descriptors.",
-                    value=float(line.split()[3]),
+                    "gauge",
+                    f"{p}max_fds",
+                    float(line.split()[3]),
                 )
                 for line in limits.splitlines()
                 if line.startswith(b"Max open file")
             ][:1]
-            open_fds = GaugeMetricFamily(
-                prefix + "open_fds",
-                "Number of open file descriptors.",
-                len(os.listdir("/proc/self/fd")),
-            )
-            result += [open_fds, *max_fds]
+            open_fds = float(len(os.listdir("/proc/self/fd")))
+            name = f"{p}open_fds"
+            out += [(name, "Number of open file descriptors.", "gauge", name, open_fds)]
+            out += max_fds
         except OSError:
             pass
+        return out
+
+    def collect(self) -> list[Metric]:
+        readings = self.readings()
+        if readings is None:
+            return list(super().collect())
+        result: list[Metric] = []
+        for name, documentation, kind, sample, value in readings:
+            family = Metric(name, documentation, kind)
+            family.add_sample(sample, {}, value)
+            result.append(family)
         return result
 
 

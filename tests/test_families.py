@@ -205,3 +205,14 @@ def test_own_process_metrics_are_prometheus_clients() -> None:
             assert values[family.name] == sample.value, family.name
         else:  # CPU, memory and fds move a little between the two reads
             assert abs(values[family.name] - sample.value) <= max(0.05 * sample.value, 2)
+
+
+def test_process_readings_render_as_their_families() -> None:
+    from exporter.collector import _readings_text
+    from exporter.selfmetrics import _ProcessCollector
+
+    collector = _ProcessCollector(registry=None)
+    fixed = collector.readings()
+    assert fixed is not None and len(fixed) == 6
+    collector.readings = lambda: fixed  # type: ignore[method-assign]  # one reading for both
+    assert _readings_text(collector) == text_exposition(collector.collect())
