@@ -10,12 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from exporter.app import initial_runtime, make_app
 from exporter.cli import main
 from exporter.demo.servers import Prometheus, free_port
 from exporter.demo.standins import run_standins
+
+# slow (pyproject.toml's markers): about 16 s alone, most of it waiting on Prometheus's scrapes;
+# make test runs it, make check leaves it out and says so
+pytestmark = pytest.mark.slow
 
 
 async def test_commands_on_live_exporter_data(tmp_path: Path, serve: Callable[..., Any]) -> None:

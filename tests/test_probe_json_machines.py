@@ -28,6 +28,10 @@ from exporter.demo.servers import Prometheus, Redline
 from exporter.rules.render import dump
 from tests.platform_stack import background
 
+# slow (pyproject.toml's markers): each test waits about 20 s on the real Prometheus's scrapes
+# of the alternating machines; make test runs them, make check leaves them out and says so
+pytestmark = pytest.mark.slow
+
 TOKEN = "fly-test-token-0123456789"
 APP = "hotdash-agent-service"
 SERIES = "redline_json_queue_processed"

@@ -771,6 +771,8 @@ async def _flood(port: int, sources: list[str], per_source: int, seconds: float)
     return statuses
 
 
+# slow (pyproject.toml's markers): a 20 s flood under a real Prometheus; make test runs it
+@pytest.mark.slow
 async def test_a_wrong_password_flood_does_not_starve_prometheus(
     redline_run: Any, tmp_path: Path
 ) -> None:
