@@ -53,16 +53,20 @@ check-generated: generate
 	  git status --short -- $(GENERATED) >&2; git diff --stat -- $(GENERATED) >&2; \
 	  echo "generated files are out of date: run 'make generate' and commit" >&2; exit 1; fi
 
-# The tests run in parallel (pytest-xdist), a module per worker, the demo's first and under the
-# machine-wide demo lock (tests/conftest.py); the 15 slowest are listed at the end. Three workers
-# on two cores: the demo's worker mostly waits on its stack, the other two keep the cores busy
-# (docs/performance.md). pytest exits 5 when it collected nothing; make fails on any non-zero exit.
+# The tests run in parallel (pytest-xdist), a module per worker, the demo's first; the 15 slowest
+# are listed at the end. pytest exits 5 when it collected nothing; make fails on any non-zero exit.
 PYTEST_WORKERS ?= 3
 PYTEST := $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 	--durations=15
 
+# make test's workers: one per drill module (tests/test_drills*.py), each of which runs a demo
+# stack of its own at its own port offset and mostly waits on it (tests/conftest.py), and two
+# that keep the two cores busy with every other module meanwhile (docs/performance.md).
+DRILL_MODULES := $(words $(wildcard tests/test_drills*.py))
+UNIT_WORKERS ?= $(shell echo $$(( $(DRILL_MODULES) + 2 )))
+
 unit: install system
-	$(PYTEST) $(PYTEST_ARGS)
+	$(PYTEST) -n $(UNIT_WORKERS) $(PYTEST_ARGS)
 
 # lint and the generated files' check run next to the tests (they finish long before the demo's
 # tests do); --output-sync keeps each one's lines whole. Any one failing fails make test.
@@ -88,4 +92,4 @@ bench: install system
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .demo-* .pytest_cache .mypy_cache .ruff_cache

@@ -2,10 +2,10 @@
 suite runs in parallel (pytest-xdist, ``--dist loadfile``: each module in one worker, so a
 module-scoped fixture is built once and a module's tests keep their order):
 
-- modules marked ``demo`` use the demo's fixed ports (exporter/demo/layout.py): they are
-  scheduled first, and hold the machine-wide demo lock (:data:`DEMO_LOCK`) while they run, so a
-  suite in another checkout never starts the demo at the same time (unless
-  ``REDLINE_DEMO_PORT_OFFSET`` gives this checkout ports of its own);
+- modules marked ``demo`` start a demo stack (exporter/demo/): they are scheduled first, and
+  each runs its stack at a port offset of its own (its ports, its ``.demo-<offset>/`` state),
+  holding that offset's machine-wide lock (tests/demo_slots.py) while it runs, so the demo
+  modules of a suite run side by side, and next to another checkout's suite;
 - modules marked ``last`` (the soak, whose scrapes have a 2 s deadline) are scheduled last;
 - a module that leaves an asyncio or aiohttp object unclosed fails at its end
   (:func:`loop_leftovers`), not a later module's test the garbage collector happens to run in;
@@ -36,6 +36,7 @@ from aiohttp import web
 from exporter import eventloop
 from exporter.probes.base import ProbeContext, new_session
 from exporter.secrets import Redactor, SecretSource
+from tests import demo_slots
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
@@ -159,20 +160,46 @@ def _no_loop_leftovers() -> Iterator[None]:
 
 # --- parallel runs --------------------------------------------------------------------------------
 
-DEMO_LOCK = Path("/tmp/redline-demo.lock")  # the lock every checkout's demo tests take
-DEMO_LOCK_WAIT = 1800.0  # seconds: another checkout's demo tests take a few minutes
+DEMO_LOCK_WAIT = 1800.0  # seconds: another suite's demo tests take a few minutes
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The demo's tests first: they are the longest chain (mostly waiting on the stack), so they
-    start at once while the other workers take everything else. The ``last`` ones at the end:
-    handed to a worker when the others' work is done, so they have the cores nearly alone."""
+    """The demo's tests first: they are the longest chains (mostly waiting on their stacks), so
+    they start at once while the other workers take everything else. The ``last`` ones at the
+    end: handed to a worker when the others' work is done, so they have the cores nearly alone."""
     items.sort(
         key=lambda item: (
             item.get_closest_marker("demo") is None,
             item.get_closest_marker("last") is not None,
         )
     )
+
+
+DRILL_MODULE = "test_drills"  # tests/test_drills*.py: the modules marked demo (Makefile: unit)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, except that no module is queued behind a drill module while it has
+    more than its last test to run. xdist queues a second module on a worker whose module has
+    two tests or fewer left, and a drill takes two minutes or more: the queued module would wait
+    there while the other workers run out of work. (At its last test, a worker must be given its
+    next module, or shut down: xdist runs a test once it knows the one after it.)"""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class DrillsAlone(LoadFileScheduling):
+        def _reschedule(self, node: Any) -> None:
+            drilling = sum(
+                list(tests.values()).count(False)
+                for scope, tests in self.assigned_work[node].items()
+                if Path(scope).name.startswith(DRILL_MODULE)
+            )
+            if drilling > 1:
+                return
+            super()._reschedule(node)
+
+    return DrillsAlone(config, log)
 
 
 def _ancestors() -> set[int]:
@@ -206,38 +233,61 @@ def _held_by_an_ancestor(path: Path) -> bool:
     return False
 
 
+def _wait_for_lock(f: Any, path: Path) -> None:
+    """A blocking wait queues behind the other waiters (polling would let them pass first); the
+    alarm bounds it."""
+
+    def waited_too_long(signum: int, frame: object) -> None:
+        raise TimeoutError
+
+    previous = signal.signal(signal.SIGALRM, waited_too_long)
+    signal.alarm(int(DEMO_LOCK_WAIT))
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX)
+    except TimeoutError:
+        pytest.fail(f"{path} still held by another suite after {DEMO_LOCK_WAIT:.0f}s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _demo_lock(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A module marked ``demo`` (``pytestmark``) runs with the demo lock held, taken before its
-    own module fixtures start anything (see the module's doc)."""
+    """A module marked ``demo`` (``pytestmark``) runs its demo stack at a port offset of its own
+    and holds that offset's machine-wide lock while it runs, taken before its own module
+    fixtures start anything (see the module's doc). So the demo modules of one suite run side
+    by side in their workers, next to other checkouts' suites, and never on the base ports of a
+    ``make demo`` running on the machine. With ``REDLINE_DEMO_PORT_OFFSET`` set, every demo
+    module uses that offset, one after the other."""
     from exporter.demo import layout
 
-    if (
-        not request.node.get_closest_marker("demo")
-        or layout.OFFSET
-        or _held_by_an_ancestor(DEMO_LOCK)
-    ):
+    if not request.node.get_closest_marker("demo"):
         yield
         return
-    with DEMO_LOCK.open("a") as f:
-        # a blocking wait queues behind the other waiters (polling would let them pass first);
-        # the alarm bounds it
-        def waited_too_long(signum: int, frame: object) -> None:
-            raise TimeoutError
-
-        previous = signal.signal(signal.SIGALRM, waited_too_long)
-        signal.alarm(int(DEMO_LOCK_WAIT))
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX)
-        except TimeoutError:
-            pytest.fail(f"{DEMO_LOCK} still held by another suite after {DEMO_LOCK_WAIT:.0f}s")
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, previous)
+    if layout.OFFSET_VARIABLE in os.environ:  # the user's offset: queue for its lock
+        path = demo_slots.demo_lock(layout.OFFSET)
+        if _held_by_an_ancestor(path):
+            yield
+            return
+        with path.open("a") as f:
+            _wait_for_lock(f, path)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+        return
+    try:
+        offset, f = demo_slots.take_free_offset(DEMO_LOCK_WAIT)
+    except demo_slots.NoFreeOffset as e:
+        pytest.fail(str(e))
+    try:
+        demo_slots.move_demo(str(offset))
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            demo_slots.move_demo(None)
+    finally:
+        f.close()
 
 
 # --- what a marker expression left out -----------------------------------------------------------

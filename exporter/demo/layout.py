@@ -6,11 +6,13 @@ Everything listens on 127.0.0.1 only. Paths are under ``.demo/`` at the top of t
 exporter/default.yml names the same files relatively (``.demo/backups``, ...), which is why the
 runner starts the exporter in the repository's top directory.
 
-Every port is a base port plus ``REDLINE_DEMO_PORT_OFFSET`` (default 0), read once here, so two
-checkouts on one machine can each run the demo (and its tests) without meeting on a port:
-``REDLINE_DEMO_PORT_OFFSET=100 make demo`` puts the exporter on 9977, Prometheus on 9190, the
-stand-ins on 13100..., and the exporter's config is exporter/default.yml with its loopback ports
-moved the same way (:func:`moved`, written to ``.demo/redline.yml`` by the runner).
+Every port is a base port plus ``REDLINE_DEMO_PORT_OFFSET`` (default 0), read once here, so
+several demos on one machine (two checkouts, or the test suite's stacks side by side) each run
+without meeting on a port or a file: ``REDLINE_DEMO_PORT_OFFSET=100 make demo`` puts the exporter
+on 9977, Prometheus on 9190, the stand-ins on 13100..., its state in ``.demo-100/`` instead of
+``.demo/``, and the exporter's config is exporter/default.yml with its loopback ports and its
+``.demo/`` paths moved the same way (:func:`as_run`, written to ``.demo-100/redline.yml`` by
+the runner).
 """
 
 from __future__ import annotations
@@ -124,13 +126,21 @@ SERVICES_DATABASE = "supabase-pooler"
 BACKUP_GLOB_PREFIX = "shop-"  # files shop-<UTC time>.dump, as the set's glob says
 
 
+def state_name(offset: int) -> str:
+    """The state directory's name (at the top of the repository) of the demo at ``offset``."""
+    return ".demo" if not offset else f".demo-{offset}"
+
+
 def repo() -> Path:
     """The repository holding this package (an editable install), else the working directory."""
     top = Path(__file__).resolve().parents[2]
     return top if (top / "pyproject.toml").exists() else Path.cwd()
 
 
-STATE_DIR = repo() / ".demo"
+# .demo/ with no offset (what exporter/default.yml names), .demo-<offset>/ with one: a demo's pid
+# files, database and notifications are its own
+STATE_NAME = state_name(OFFSET)
+STATE_DIR = repo() / STATE_NAME
 LOG_DIR = STATE_DIR / "logs"  # the stand-ins' Fly-style NDJSON logs (default.yml: logs)
 BACKUP_DIR = STATE_DIR / "backups"  # the backup job's dumps (default.yml: backups)
 SECRETS_DIR = STATE_DIR / "secrets"  # the demo database's monitoring password
@@ -152,6 +162,8 @@ RECEIVER_URL = f"http://{HOST}:{RECEIVER_PORT}"
 
 
 _LOOPBACK_PORT = re.compile(r"(?<=127\.0\.0\.1:)(\d+)\b")
+# a relative path into the state directory, as exporter/default.yml writes them (.demo/logs/...)
+_STATE_PATH = re.compile(r"(?<![\w./-])\.demo/")
 
 
 def moved(text: str, offset: int | None = None) -> str:
@@ -167,3 +179,16 @@ def moved(text: str, offset: int | None = None) -> str:
         return str(port + shift) if port in bases else m.group(1)
 
     return _LOOPBACK_PORT.sub(move, text)
+
+
+def relocated(text: str, offset: int | None = None) -> str:
+    """``text`` with each relative ``.demo/`` path in the state directory of the demo at
+    ``offset`` (the layout's by default); other paths stay as written."""
+    shift = OFFSET if offset is None else offset
+    return _STATE_PATH.sub(f"{state_name(shift)}/", text) if shift else text
+
+
+def as_run(text: str) -> str:
+    """exporter/default.yml as the demo at this layout's offset runs it: its demo ports moved
+    and its state paths in this demo's directory (the runner writes it to ``redline.yml``)."""
+    return relocated(moved(text))

@@ -258,7 +258,18 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # exists, but not ours to signal
-    return True
+    # A component exited but not yet reaped by its parent (init, once the `make demo` that
+    # started it has exited) is a zombie: gone, though signal 0 still reaches it. Some inits
+    # reap every second or two, which made a stop wait 2 s for each of its 10 processes.
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc to ask (not Linux), or gone just now: signal 0 answered
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"  # the state, after the command's name
 
 
 def _is_ours(pid: int, marker: str) -> bool:
@@ -327,20 +338,22 @@ def _spawn(component: Component) -> subprocess.Popen[bytes]:
 
 
 def _wait_ready(component: Component, proc: subprocess.Popen[bytes]) -> str | None:
-    """None once every ready URL answers (or, without URLs, once it stayed up a moment);
+    """None as soon as every ready URL answers (or, without URLs, once it stayed up a moment);
     else why not."""
     deadline = time.monotonic() + START_TIMEOUT
-    settle = time.monotonic() + SETTLE
+    # only a process with nothing to ask waits out the settle time: a URL's answer says enough
+    settle = time.monotonic() + (0.0 if component.ready_urls else SETTLE)
     pending = list(component.ready_urls)
-    while pending or time.monotonic() < settle:
+    while True:
         code = proc.poll()
         if code is not None:
             return f"{component.name} exited with code {code}"
-        if time.monotonic() > deadline:
-            return f"{component.name} did not answer {pending[0]} within {START_TIMEOUT:.0f}s"
         pending = [url for url in pending if not _answers(url, component.ready_ok)]
-        time.sleep(0.2)
-    return None
+        if not pending and time.monotonic() >= settle:
+            return None
+        if pending and time.monotonic() > deadline:
+            return f"{component.name} did not answer {pending[0]} within {START_TIMEOUT:.0f}s"
+        time.sleep(0.1)
 
 
 def _stop(pid: int, first: signal.Signals = signal.SIGTERM) -> None:
@@ -420,7 +433,7 @@ def write_configs() -> str | None:
     am_config = STATE_DIR / layout.ALERTMANAGERS[0].name / "alertmanager.yml"
     if layout.OFFSET:
         default = resources.files("exporter").joinpath(DEFAULT_CONFIG_NAME).read_text("utf-8")
-        EXPORTER_CONFIG.write_text(layout.moved(default), encoding="utf-8")
+        EXPORTER_CONFIG.write_text(layout.as_run(default), encoding="utf-8")
     checks = [
         (("promtool",), ["check", "config", str(PROMETHEUS_DIR / "prometheus.yml")]),
         (("amtool",), ["check-config", str(am_config)]),

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exporter.config import Config, load_config
+from exporter.config import Config
 from exporter.rules import (
     alertmanager,
     alerts,
@@ -61,8 +61,10 @@ def alert_list(root: Path = ROOT) -> tuple[list[Alert], list[Alert]]:
     return catalogue, _slo_alerts(model.slos, model.alerts, model.stack)
 
 
-def _slo_alerts(slos: SLOSpec, spec: AlertsSpec, stack: StackSpec) -> list[Alert]:
-    return slo.alerts(slos, spec.alerts[slo.ALERT], seconds(stack.evaluation_interval))
+def _slo_alerts(
+    slos: SLOSpec, spec: AlertsSpec, stack: StackSpec, with_cases: bool = True
+) -> list[Alert]:
+    return slo.alerts(slos, spec.alerts[slo.ALERT], seconds(stack.evaluation_interval), with_cases)
 
 
 def check_one_page(spec: AlertsSpec, routing: RoutingSpec) -> None:
@@ -212,7 +214,8 @@ def _build(root: Path, profile: str | demo.DemoProfile) -> dict[str, str]:
     catalogue = alerts.catalog(alerts_spec, config, extra_names=(slo.ALERT,))
     burn = alerts_spec.alerts[slo.ALERT]
     check_one_page(alerts_spec, routing)
-    slo_alerts = _slo_alerts(slos, alerts_spec, stack)
+    # the demo writes no promtool tests: their cases are not simulated for it
+    slo_alerts = _slo_alerts(slos, alerts_spec, stack, with_cases=variant is None)
     # the probes whose JSON checks pin the deployed version (ServiceWrongVersion's)
     pinned = frozenset(
         (t.partition("/")[0], t.partition("/")[2])
@@ -266,7 +269,8 @@ def _build(root: Path, profile: str | demo.DemoProfile) -> dict[str, str]:
     if variant is None:
         jobs = prometheus_config.platform_jobs(config)
     else:
-        jobs = prometheus_config.platform_jobs(load_config(None)[0], base=root)
+        # (with its ports moved when the demo runs at a port offset)
+        jobs = prometheus_config.platform_jobs(variant.exporter_config(), base=root)
         for job in jobs:
             job["scrape_interval"], job["scrape_timeout"] = (
                 stack.scrape_interval,

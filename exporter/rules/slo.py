@@ -984,11 +984,13 @@ def expression_tests(
     ]
 
 
-def alerts(spec: SLOSpec, alert: AlertSpec, step: Decimal) -> list[Alert]:
-    """SLOErrorBudgetBurn, one :class:`Alert` per SLO (same name, its own rules and cases)."""
+def alerts(spec: SLOSpec, alert: AlertSpec, step: Decimal, with_cases: bool = True) -> list[Alert]:
+    """SLOErrorBudgetBurn, one :class:`Alert` per SLO (same name, its own rules and cases).
+    ``with_cases=False``: the rules only, no promtool cases (the demo profile writes no tests,
+    and simulating every SLO at its 5 s evaluations took most of `make demo`'s start)."""
     out = []
     for slo in spec.slos:
-        found, quiet_case = cases(slo, alert, step)
+        found, quiet_case = cases(slo, alert, step) if with_cases else ([], None)
         out.append(
             Alert(
                 ALERT,
