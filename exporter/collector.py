@@ -82,6 +82,9 @@ async def collect_sources(sources: Iterable[Source], deadline: float) -> list[Fa
         for task in tasks.values():
             task.cancel()
         raise
+    # every source's up and duration in one family each, placed after the first source's own
+    # families: where merge() put the nine families of one row each that it used to join
+    status = Families()
     out: list[Family] = []
     for i, source in enumerate(enabled):
         families: list[Family]
@@ -93,11 +96,11 @@ async def collect_sources(sources: Iterable[Source], deadline: float) -> list[Fa
             log.warning("source %s did not finish before the scrape deadline", source.name)
         else:
             families, up, seconds = run.result()
-        status = Families()
         status.add(m.SOURCE_UP, {"source": source.name}, up)
         status.add(m.SOURCE_DURATION, {"source": source.name}, seconds)
         out += families
-        out += status
+        if i == 0:
+            out += status  # its rows are added to until the end
     return out
 
 

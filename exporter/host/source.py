@@ -143,7 +143,7 @@ class HostSource(Source):
         finally:
             batch.abandoned = True  # also when this scrape is cancelled
         for name, task in awaited.items():
-            if task.done():
+            if task.done() and not task.cancelled():  # cancelled: only by the loop closing
                 results[name] = task.result()
         results.update(batch.results)
         families: list[Family] = []
