@@ -80,7 +80,10 @@ class Target:
         await runner.cleanup()
 
     def _run(self) -> None:
-        self._loop.run_until_complete(self._main())
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.close()
 
     def __enter__(self) -> Target:
         self._thread.start()
