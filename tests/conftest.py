@@ -165,8 +165,15 @@ DEMO_LOCK_WAIT = 1800.0  # seconds: another suite's demo tests take a few minute
 
 # The non-demo modules that took longest in make test (--durations, December 2026: a promtool
 # run of about three minutes, the HA pair's paging chain, remote write's VictoriaMetrics chain),
-# longest first. Only an order: a module missing here is scheduled with the others.
-LONGEST = ("test_rules_promtool.py", "test_ha_pair.py", "test_remote_write.py")
+# then the longest of make check's (real PostgreSQL, Prometheus and promtool runs, 15-40 s each),
+# longest first. Only an order: a module missing here is scheduled with the others, and started
+# early a long module does not run on alone at the end of the run.
+LONGEST = (
+    *("test_rules_promtool.py", "test_ha_pair.py", "test_remote_write.py"),
+    *("test_backups_restore.py", "test_add_a_service.py", "test_websecurity.py"),
+    *("test_compose_backups.py", "test_postgres_faults.py", "test_rules_generate.py"),
+    *("test_rules_alertmanager.py", "test_ops_baseline.py", "test_ops_victoriametrics.py"),
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
