@@ -30,8 +30,9 @@ import yaml
 
 from exporter import rules
 from exporter.demo.servers import Alertmanager
+from exporter.rules import stackmodel
 from exporter.rules.model import Alert
-from exporter.rules.spec import ROOT, seconds
+from exporter.rules.spec import ROOT, SpecError, seconds
 
 CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 
@@ -551,8 +552,8 @@ def test_an_unresolved_page_escalates_after_the_sev1_acknowledgement_time() -> N
     page = [r for r in routes if r["matchers"] == ['severity="page"']]
     oncall, escalation = page
     assert oncall["receiver"] == "oncall" and oncall["continue"] is True
-    assert oncall.get("group_wait", config["route"]["group_wait"]) == "30s"
-    assert escalation["receiver"] == "escalation" and escalation["group_wait"] == "5m"
+    assert oncall.get("group_wait", config["route"]["group_wait"]) == "45s"
+    assert escalation["receiver"] == "escalation" and escalation["group_wait"] == "5m15s"
     assert oncall["repeat_interval"] == "1h" and config["route"]["repeat_interval"] == "4h"
     info = next(r for r in routes if r["matchers"] == ['severity="info"'])
     assert info["repeat_interval"] == "24h"
@@ -581,3 +582,34 @@ def test_a_restarted_alertmanager_gets_the_inhibiting_alerts_before_it_pages() -
         found = re.search(r"--rules\.alert\.resend-delay=(\w+)", text)
         assert found, f"{where} leaves Prometheus's resend delay at its 1m default"
         assert seconds(found.group(1)) < min(waits), where
+
+
+def test_group_waits_keep_flushes_off_the_evaluations() -> None:
+    """A group_wait of a whole number of evaluations made every flush fall when an evaluation's
+    alerts reached the two peers, and one peer re-sent FIRING after the other's RESOLVED (the
+    two-faults drill, 2 runs in 5): make generate refuses one, and a group_interval that would
+    move the half-evaluation offset onto the evaluations."""
+    model = stackmodel.load(ROOT)
+    routing, evaluation = model.routing, model.stack.evaluation_interval
+    rules.check_flush_phase(routing, evaluation)  # what ships passes
+    aligned = routing.model_copy(
+        update={"defaults": routing.defaults.model_copy(update={"group_wait": "30s"})}
+    )
+    with pytest.raises(SpecError, match=r"defaults\.group_wait: 30s must be a whole number of"):
+        rules.check_flush_phase(aligned, evaluation)
+    escalation = [r for r in routing.routes if r.receiver == "escalation"]
+    assert [r.group_wait for r in escalation] == ["5m15s"]
+    routes = tuple(
+        r.model_copy(update={"group_wait": "5m"}) if r.receiver == "escalation" else r
+        for r in routing.routes
+    )
+    with pytest.raises(SpecError, match=r"routes\[\d+\]\.group_wait: 5m must be"):
+        rules.check_flush_phase(routing.model_copy(update={"routes": routes}), evaluation)
+    drifting = routing.model_copy(
+        update={"defaults": routing.defaults.model_copy(update={"group_interval": "4m45s"})}
+    )
+    with pytest.raises(SpecError, match=r"defaults\.group_interval: 4m45s must be a whole"):
+        rules.check_flush_phase(drifting, evaluation)
+    # the demo's waits follow the same rule at its 5 s evaluations
+    demo = yaml.safe_load(rules.build(ROOT, profile="demo")["alertmanager/alertmanager.yml"])
+    assert demo["route"]["group_wait"] == "7s500ms"

@@ -20,6 +20,7 @@ files equal a fresh build.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from exporter.config import Config
@@ -39,6 +40,7 @@ from exporter.rules.render import Ordered, render
 from exporter.rules.spec import (
     ROOT,
     AlertsSpec,
+    Route,
     RoutingSpec,
     SLOSpec,
     SpecError,
@@ -92,6 +94,40 @@ def check_one_page(spec: AlertsSpec, routing: RoutingSpec) -> None:
                 f"alert_rules/routing.yml: route {list(r.matchers)}: repeat_interval {repeat} "
                 f"would repeat a healed burn-rate page (its short window holds {short} s)"
             )
+
+
+def check_flush_phase(routing: RoutingSpec, evaluation: str) -> None:
+    """What keeps the two Alertmanager peers from re-sending FIRING after RESOLVED, checked at
+    generation (alert_rules/routing.yml's group_wait says why): a group is flushed at
+    group_wait + n x group_interval after its first alert, which arrives just after an
+    evaluation of its rule group; every group_wait (but 0) must be a whole number of
+    evaluations and a half, every group_interval a whole number of evaluations, so that no
+    flush falls when an evaluation's alerts arrive."""
+    step = seconds(evaluation)
+
+    def phase(where: str, wait: str, interval: str) -> None:
+        if seconds(wait) > 0 and (seconds(wait) / step) % 1 != Decimal("0.5"):
+            raise SpecError(
+                f"alert_rules/routing.yml: {where}group_wait: {wait} must be a whole number of "
+                f"evaluations ({evaluation}) and a half: a flush would meet the alerts of an "
+                "evaluation, and one Alertmanager peer re-send FIRING after the other's RESOLVED"
+            )
+        if seconds(interval) % step != 0:
+            raise SpecError(
+                f"alert_rules/routing.yml: {where}group_interval: {interval} must be a whole "
+                f"number of evaluations ({evaluation}), or group_wait's half-evaluation offset "
+                "drifts onto the evaluations"
+            )
+
+    def visit(routes: tuple[Route, ...], wait: str, interval: str, where: str) -> None:
+        for i, r in enumerate(routes):
+            w, g = r.group_wait or wait, r.group_interval or interval
+            phase(f"{where}routes[{i}].", w, g)
+            visit(r.routes, w, g, f"{where}routes[{i}].")
+
+    defaults = routing.defaults
+    phase("defaults.", defaults.group_wait, defaults.group_interval)
+    visit(routing.routes, defaults.group_wait, defaults.group_interval, "")
 
 
 def label_values(config: Config, alerts_: list[Alert], slos: SLOSpec) -> dict[str, set[str]]:
@@ -214,6 +250,7 @@ def _build(root: Path, profile: str | demo.DemoProfile) -> dict[str, str]:
     catalogue = alerts.catalog(alerts_spec, config, extra_names=(slo.ALERT,))
     burn = alerts_spec.alerts[slo.ALERT]
     check_one_page(alerts_spec, routing)
+    check_flush_phase(routing, stack.evaluation_interval)
     # the demo writes no promtool tests: their cases are not simulated for it
     slo_alerts = _slo_alerts(slos, alerts_spec, stack, with_cases=variant is None)
     # the probes whose JSON checks pin the deployed version (ServiceWrongVersion's)

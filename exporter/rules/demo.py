@@ -11,7 +11,7 @@ What the profile changes, and why:
   burn-rate windows 10 times shorter (ServiceDown's 2 min is 12 s, BackupTooOld's 5 min is
   30 s, the fast burn's 1 h/5 min pair is 6 min/30 s), a window never below four scrapes;
   Alertmanager's ``group_wait``, ``group_interval`` and ``resolve_timeout`` 20 times shorter
-  (30 s -> 1.5 s, 5 min -> 15 s), a group_interval never below 10 s; ``repeat_interval`` 10 times
+  (5 min -> 15 s), a group_interval never below 10 s; ``repeat_interval`` 10 times
   shorter, as the alerts' windows (a page's 1 h -> 6 min, still above the 3 min short window that
   keeps a healed burn-rate alert firing), never below 1 min (Watchdog still pings once a
   minute). Kept: every threshold, the SLO period (30 d), and the window of a trend that looks
@@ -19,9 +19,10 @@ What the profile changes, and why:
   other would make noise, not speed. ``keep_firing_for`` counts evaluations, so it scales with
   the evaluation interval (1 min, two evaluations, is 10 s); ``group_wait`` is never below an
   evaluation interval, so the alerts of one fault, evaluated in different rule groups, still
-  reach a group together (as production's 30 s wait covers its 30 s evaluations). The peers'
-  ``--cluster.peer-timeout`` is 3 s (Alertmanager's default 15 s is longer than the demo's
-  shortest group_interval, which makes the two peers send a repeat at the same moment).
+  reach a group together, and is a whole number of evaluations and a half, as production's
+  (45 s against 30 s evaluations; 7.5 s here), so that no flush meets an evaluation's alerts.
+  The peers' ``--cluster.peer-timeout`` is 3 s (Alertmanager's default 15 s is longer than the
+  demo's shortest group_interval, which makes the two peers send a repeat at the same moment).
 - **runbook links**: every alert's runbook link points to the demo's receiver, which serves
   docs/runbooks/ (``/runbooks/<alert>.md``), so a page's link opens; production's point to
   ``runbook_url`` of alert_rules/stack.yml.
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
 
 from exporter import durations
@@ -160,13 +161,20 @@ class DemoProfile:
     def _routing_duration(self, value: str, floor: Decimal = Decimal(0)) -> str:
         return duration(max(seconds(value) * self.routing_time, floor))
 
+    def _flush_wait(self, value: str) -> str:
+        """A group_wait scaled like the other waits and never below an evaluation, then moved
+        up to a whole number of evaluations and a half, as production's (alert_rules/routing.yml:
+        a group's flushes then never meet an evaluation's alerts reaching the two peers)."""
+        evaluation = seconds(self.evaluation_interval)
+        wait = max(seconds(value) * self.routing_time, evaluation)
+        evaluations = (wait / evaluation - Decimal("0.5")).to_integral_value(rounding=ROUND_CEILING)
+        return duration((evaluations + Decimal("0.5")) * evaluation)
+
     def routing(self, spec: RoutingSpec) -> RoutingSpec:
         def timings(obj: Route | Defaults) -> dict[str, Any]:
             update: dict[str, Any] = {}
             if obj.group_wait is not None and seconds(obj.group_wait) > 0:
-                update["group_wait"] = self._routing_duration(
-                    obj.group_wait, seconds(self.evaluation_interval)
-                )
+                update["group_wait"] = self._flush_wait(obj.group_wait)
             if obj.group_interval is not None:
                 update["group_interval"] = self._routing_duration(
                     obj.group_interval, self.min_group_interval
