@@ -170,15 +170,21 @@ class DemoProfile:
         evaluations = (wait / evaluation - Decimal("0.5")).to_integral_value(rounding=ROUND_CEILING)
         return duration((evaluations + Decimal("0.5")) * evaluation)
 
+    def _flush_interval(self, value: str) -> str:
+        """A group_interval scaled like the other waits, never below ``min_group_interval``,
+        then moved up to a whole number of evaluations (production's rule, as group_wait's)."""
+        evaluation = seconds(self.evaluation_interval)
+        interval = max(seconds(value) * self.routing_time, self.min_group_interval)
+        evaluations = (interval / evaluation).to_integral_value(rounding=ROUND_CEILING)
+        return duration(evaluations * evaluation)
+
     def routing(self, spec: RoutingSpec) -> RoutingSpec:
         def timings(obj: Route | Defaults) -> dict[str, Any]:
             update: dict[str, Any] = {}
             if obj.group_wait is not None and seconds(obj.group_wait) > 0:
                 update["group_wait"] = self._flush_wait(obj.group_wait)
             if obj.group_interval is not None:
-                update["group_interval"] = self._routing_duration(
-                    obj.group_interval, self.min_group_interval
-                )
+                update["group_interval"] = self._flush_interval(obj.group_interval)
             if obj.repeat_interval is not None:
                 # repeats scale like the alerts' windows, not like the waits: a page's repeat
                 # must stay longer than the short window that keeps a healed burn-rate alert
