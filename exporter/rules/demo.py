@@ -161,30 +161,27 @@ class DemoProfile:
     def _routing_duration(self, value: str, floor: Decimal = Decimal(0)) -> str:
         return duration(max(seconds(value) * self.routing_time, floor))
 
-    def _flush_wait(self, value: str) -> str:
-        """A group_wait scaled like the other waits and never below an evaluation, then moved
-        up to a whole number of evaluations and a half, as production's (alert_rules/routing.yml:
-        a group's flushes then never meet an evaluation's alerts reaching the two peers)."""
+    def _on_evaluations(self, value: str, floor: Decimal, offset: Decimal) -> str:
+        """A group_wait (``offset`` one half) or group_interval (``offset`` 0) scaled like the
+        other waits, never below ``floor``, then moved up to a whole number of evaluations plus
+        ``offset``, as production's (alert_rules/routing.yml: a group's flushes then never meet
+        an evaluation's alerts reaching the two peers; make generate checks it)."""
         evaluation = seconds(self.evaluation_interval)
-        wait = max(seconds(value) * self.routing_time, evaluation)
-        evaluations = (wait / evaluation - Decimal("0.5")).to_integral_value(rounding=ROUND_CEILING)
-        return duration((evaluations + Decimal("0.5")) * evaluation)
-
-    def _flush_interval(self, value: str) -> str:
-        """A group_interval scaled like the other waits, never below ``min_group_interval``,
-        then moved up to a whole number of evaluations (production's rule, as group_wait's)."""
-        evaluation = seconds(self.evaluation_interval)
-        interval = max(seconds(value) * self.routing_time, self.min_group_interval)
-        evaluations = (interval / evaluation).to_integral_value(rounding=ROUND_CEILING)
-        return duration(evaluations * evaluation)
+        wait = max(seconds(value) * self.routing_time, floor)
+        evaluations = (wait / evaluation - offset).to_integral_value(rounding=ROUND_CEILING)
+        return duration((evaluations + offset) * evaluation)
 
     def routing(self, spec: RoutingSpec) -> RoutingSpec:
         def timings(obj: Route | Defaults) -> dict[str, Any]:
             update: dict[str, Any] = {}
             if obj.group_wait is not None and seconds(obj.group_wait) > 0:
-                update["group_wait"] = self._flush_wait(obj.group_wait)
+                update["group_wait"] = self._on_evaluations(
+                    obj.group_wait, seconds(self.evaluation_interval), Decimal("0.5")
+                )
             if obj.group_interval is not None:
-                update["group_interval"] = self._flush_interval(obj.group_interval)
+                update["group_interval"] = self._on_evaluations(
+                    obj.group_interval, self.min_group_interval, Decimal(0)
+                )
             if obj.repeat_interval is not None:
                 # repeats scale like the alerts' windows, not like the waits: a page's repeat
                 # must stay longer than the short window that keeps a healed burn-rate alert

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from exporter import metrics as m
 from exporter.rules.alerts import ramp, seq, series
@@ -433,14 +433,22 @@ def outage(slo: SLO, kind: str, steps: int, start: int) -> Outage:
     return Outage(steps, good, bad, total)
 
 
-def _counter(per_step: list[Decimal]) -> list[Decimal]:
-    """Cumulative counter values, exact (Decimal), so the series text has no float noise."""
-    out, value = [], Decimal(COUNTER_START)
+Exact = TypeVar("Exact", Decimal, int)
+
+
+def _cumulative(per_step: list[Exact], start: Exact) -> list[Exact]:
+    """Cumulative counter values from ``start``, exact (Decimal, or integers in units of a
+    scale), so the series text has no float noise; the first step adds nothing."""
+    out, value = [], start
     for i, d in enumerate(per_step):
         if i:
             value += d
         out.append(value)
     return out
+
+
+def _counter(per_step: list[Decimal]) -> list[Decimal]:
+    return _cumulative(per_step, Decimal(COUNTER_START))
 
 
 Reading = Callable[[int], "float | None"]
@@ -473,12 +481,7 @@ class _Sums:
             return [as_int[v] for v in values]
 
         def counter(per_step: list[int]) -> list[int]:
-            out, value = [], COUNTER_START * scale  # as _counter: the first step adds nothing
-            for i, d in enumerate(per_step):
-                if i:
-                    value += d
-                out.append(value)
-            return out
+            return _cumulative(per_step, COUNTER_START * scale)
 
         failed, n = [], 0
         for g in o.good:
@@ -490,7 +493,7 @@ class _Sums:
         )
 
 
-def error_ratio_at(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal) -> Reading:
+def error_ratio_at(slo: SLO, sums: _Sums, window: str, step: Decimal) -> Reading:
     """What ``error_ratio(slo, window)`` evaluates to at a step (Prometheus 2.x ranges include
     both ends; rate() over counters sampled together cancels its extrapolation in the ratio)."""
     width = int(seconds(window) / step)
@@ -521,7 +524,7 @@ def error_ratio_at(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal)
     return requests
 
 
-def bad_count_at(slo: SLO, o: Outage, sums: _Sums, window: str, step: Decimal) -> Reading:
+def bad_count_at(slo: SLO, sums: _Sums, window: str, step: Decimal) -> Reading:
     """What ``bad_count(slo, window)`` evaluates to at a step: failed runs of every series of the
     SLI, or the bad requests increase() reads (extrapolated as Prometheus does while the range
     is not yet full of samples)."""
@@ -566,8 +569,8 @@ def simulate(slo: SLO, alert: AlertSpec, o: Outage, step: Decimal) -> dict[Sever
     """When each severity of the burn-rate alert first fires on the outage ``o`` (None: never
     within its steps). The simulation stops a couple of steps after the last of them fired."""
     sums = _Sums.of(o)
-    ratio_at = {w: error_ratio_at(slo, o, sums, w, step) for w in windows(alert)}
-    count_at = {w: bad_count_at(slo, o, sums, w, step) for w in min_bad_windows(alert)}
+    ratio_at = {w: error_ratio_at(slo, sums, w, step) for w in windows(alert)}
+    count_at = {w: bad_count_at(slo, sums, w, step) for w in min_bad_windows(alert)}
     b = float(budget(slo))
     order = severities(slo, alert)
     levels = {severity: alert.level(severity) for severity in order}
