@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import re
+import select
 import socket
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from configs import (
@@ -55,6 +57,7 @@ BLACKBOX_BIN = "/usr/bin/prometheus-blackbox-exporter"
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 START_TIMEOUT = 30.0  # seconds a server gets to answer after start
 SCRAPE_TIMEOUT = 10.0  # the X-Prometheus-Scrape-Timeout-Seconds of the bench's own scrapes
+FLOOR_ROUNDS = 3  # bare-client rounds just before and just after redline's paced window
 VERSIONS = {
     "blackbox_exporter": [BLACKBOX_BIN, "--version"],
     "prometheus": [PROMETHEUS_BIN, "--version"],
@@ -287,23 +290,32 @@ def blackbox_scrape(port: int, urls: list[str], concurrency: int) -> ScrapeFn:
 
 
 async def _saturate(
-    child: Child, scrape: ScrapeFn, opts: Options, tport: int, load: OtherLoad
+    child: Child,
+    scrape: ScrapeFn,
+    opts: Options,
+    tport: int,
+    load: OtherLoad,
+    floor: Floor | None,
 ) -> Saturated:
     # Keep-alive to the exporter, as Prometheus does; the timeout bounds a stuck scrape.
     timeout = aiohttp.ClientTimeout(total=SCRAPE_TIMEOUT + 20)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         await scrape(session)  # warm-up: imports, caches, first allocations are not measured
-        hits_before = served_requests(tport)
-        cpu_before = child.cpu_seconds()
-        scrapes, rss = [], []
+        scrapes, rss, cpu_rounds, floor_rounds = [], [], [], []
+        reached = 0  # the exporter's requests only, not the floor's, which the targets serve too
         with load:
             for _ in range(opts.rounds):
+                hits_before, cpu_before = served_requests(tport), child.cpu_seconds()
                 scrapes.append(await scrape(session))
+                cpu_rounds.append(child.cpu_seconds() - cpu_before)
+                reached += served_requests(tport) - hits_before
                 rss.append(child.rss_bytes())
-        cpu = child.cpu_seconds() - cpu_before
-        reached = served_requests(tport) - hits_before
+                if floor is not None:  # between two scrapes: the exporter is idle meanwhile
+                    floor_rounds.append(floor.round())
     return Saturated(
-        cpu_ms_per_probe=cpu * 1000 / (opts.rounds * opts.targets),
+        cpu_ms_per_probe=sum(cpu_rounds) * 1000 / (opts.rounds * opts.targets),
+        round_ms_per_probe=[c * 1000 / opts.targets for c in cpu_rounds],
+        floor_ms=statistics.median(floor_rounds) if floor_rounds else None,
         scrape_seconds=statistics.median(s.seconds for s in scrapes),
         rss_mb=max(rss) / 2**20,
         ok=scrapes[-1].ok,
@@ -314,9 +326,12 @@ async def _saturate(
     )
 
 
-def saturated(child: Child, scrape: ScrapeFn, opts: Options, tport: int) -> Saturated:
-    """Back-to-back full scrapes after one warm-up scrape."""
-    return asyncio.run(_saturate(child, scrape, opts, tport, OtherLoad()))
+def saturated(
+    child: Child, scrape: ScrapeFn, opts: Options, tport: int, floor: Floor | None = None
+) -> Saturated:
+    """Full scrapes one after the other after one warm-up scrape; with ``floor``, a round of
+    the bare client between each two (its median is the floor of the ratio to it)."""
+    return asyncio.run(_saturate(child, scrape, opts, tport, OtherLoad(), floor))
 
 
 def paced(
@@ -326,16 +341,22 @@ def paced(
     tport: int,
     opts: Options,
     job: str,
+    floor: Floor | None = None,
 ) -> Paced:
     """Let Prometheus drive the exporter for ``opts.window`` seconds after a warm-up, and
-    divide the CPU each used by the probes that really reached a target meanwhile."""
+    divide the CPU each used by the probes that really reached a target meanwhile. With
+    ``floor``, rounds of the bare client just before and just after the window (not during
+    it: they would share the cores with the exporter's scrapes) make the floor."""
     _watch(opts.warmup, exporter, prometheus)
+    floor_rounds = [floor.round() for _ in range(FLOOR_ROUNDS)] if floor is not None else []
     hits, cpu_e, cpu_p = served_requests(tport), exporter.cpu_seconds(), prometheus.cpu_seconds()
     with OtherLoad() as load:
         rss = _watch(opts.window, exporter, prometheus)
     probes = served_requests(tport) - hits
     cpu_e = exporter.cpu_seconds() - cpu_e
     cpu_p = prometheus.cpu_seconds() - cpu_p
+    if floor is not None:
+        floor_rounds += [floor.round() for _ in range(FLOOR_ROUNDS)]
     # Only for redline is one Prometheus scrape a full scrape of every target.
     slowest = f"max_over_time(scrape_duration_seconds{{job='{job}'}}[{opts.window:.0f}s])"
     return Paced(
@@ -348,6 +369,7 @@ def paced(
         slowest_scrape=prometheus_value(prom_port, slowest) if job == "redline" else None,
         other_cores=load.cores,
         busiest=load.busiest,
+        floor_ms=statistics.median(floor_rounds) if floor_rounds else None,
     )
 
 
@@ -381,6 +403,45 @@ def bare_client(children: Children, tmp: Path, urls: list[str], rounds: int, loo
     if result["ok"] != result["gets"]:
         raise HarnessError(f"the bare-client baseline had failed GETs: {result}")
     return float(result["ms_per_get"])
+
+
+class Floor:
+    """The bare client (bench/baseline.py ``--serve``) kept running, making one round of
+    fresh-connection GETs whenever asked: the floor is taken round by round between redline's
+    own measurements, so that both see the same minutes of the machine (taken once, minutes
+    before redline's, the floor alone moved from 0.34 to 0.60 ms between runs)."""
+
+    ROUND_TIMEOUT = 120.0
+
+    def __init__(self, children: Children, tmp: Path, urls: list[str], loop: str) -> None:
+        urls_file = tmp / "urls.txt"
+        urls_file.write_text("\n".join(urls))
+        argv = [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+        self.child = children.start(f"floor-{loop}", [*argv, "--loop", loop, "--serve"], pipes=True)
+        self.ms: list[float] = []
+        self._read()  # {"ready": true} after its warm-up round
+
+    def round(self) -> float:
+        """One round; its CPU ms per GET (also kept in ``ms``)."""
+        stdin = self.child.popen.stdin
+        assert stdin is not None
+        stdin.write(b"round\n")
+        stdin.flush()
+        result = self._read()
+        if result["ok"] != result["gets"]:
+            raise HarnessError(f"the bare-client floor had failed GETs: {result}")
+        self.ms.append(float(result["ms_per_get"]))
+        return self.ms[-1]
+
+    def _read(self) -> dict[str, Any]:
+        out = self.child.popen.stdout
+        assert out is not None
+        ready, _, _ = select.select([out], [], [], self.ROUND_TIMEOUT)
+        line = out.readline() if ready else b""
+        if not line:
+            self.child.check_alive()
+            raise HarnessError(f"the bare-client floor did not answer\n{self.child.log_tail()}")
+        return dict(json.loads(line))
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -417,9 +478,10 @@ def run(opts: Options, tmp: Path, children: Children) -> Results:
     results.blackbox_sat = saturated(blackbox, scrape, opts, tport)
     children.stop(blackbox)
 
-    step(f"redline saturated: {opts.rounds} full scrape(s)")
+    step(f"redline saturated: {opts.rounds} full scrape(s), a bare-client round after each")
+    floor = Floor(children, tmp, urls, results.loop)
     redline, rport = start_redline(children, tmp, urls)
-    results.redline_sat = saturated(redline, redline_scrape(rport), opts, tport)
+    results.redline_sat = saturated(redline, redline_scrape(rport), opts, tport, floor)
     children.stop(redline)
 
     paced_s = f"{opts.warmup:g} s warm-up + {opts.window:g} s window"
@@ -440,9 +502,10 @@ def run(opts: Options, tmp: Path, children: Children) -> Results:
     prom, pport = start_prometheus(
         children, tmp, "redline", prometheus_for_redline(f"127.0.0.1:{rport}", opts.interval)
     )
-    results.redline_paced = paced(redline, prom, pport, tport, opts, "redline")
+    results.redline_paced = paced(redline, prom, pport, tport, opts, "redline", floor)
     children.stop(prom)
     children.stop(redline)
+    children.stop(floor.child)
 
     targets.check_alive()
     return results

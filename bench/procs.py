@@ -76,15 +76,19 @@ class Children:
         self.log_dir = log_dir
         self.running: list[Child] = []
 
-    def start(self, name: str, argv: list[str], cwd: Path | None = None) -> Child:
+    def start(
+        self, name: str, argv: list[str], cwd: Path | None = None, *, pipes: bool = False
+    ) -> Child:
+        """``pipes``: the child's standard input and output are pipes to talk to it through
+        (``popen.stdin``, ``popen.stdout``), and only its standard error goes to the log."""
         log = self.log_dir / f"{name}.log"
         with log.open("wb") as out:
             popen = subprocess.Popen(
                 argv,
                 cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+                stdout=subprocess.PIPE if pipes else out,
+                stderr=out if pipes else subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
         child = Child(name, popen, log)

@@ -132,6 +132,13 @@ async def _serve(args: argparse.Namespace) -> int:
     )
     # at debug level, as asyncio's own loop logs its selector
     log.debug("event loop: %s", type(asyncio.get_running_loop()).__module__.split(".")[0])
+    if eventloop.name() == "uvloop":
+        log.warning(
+            "running on uvloop (REDLINE_EVENT_LOOP=uvloop): on it a refused TLS handshake can "
+            "make the next connection fail with 'Bad file descriptor' (aiohttp issue #10506, "
+            "open upstream), so probes may fail for no fault of their targets; unset "
+            "REDLINE_EVENT_LOOP for asyncio's loop, the default"
+        )
     from exporter.memory import tune_gc
 
     tune_gc()  # what exists now lives as long as the process: exporter/memory.py

@@ -14,14 +14,16 @@ _KEPT_LOCK = threading.Lock()
 KERNEL_PREFIXES = ("/proc/", "/sys/")
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, *, keep: bool = True) -> bytes:
     """A /proc or /sys file whole, with os.pread rather than a Python file object: no buffered
     reader, no decoder, and the file kept open between calls (``_KEPT``); other files are
-    opened and closed each time. Read to the end: a generated file may come in more than one
+    opened and closed each time, as are those read with ``keep=False``: the files of another
+    process (/proc/PID/...), which go away with it (kept, they would hold a descriptor for
+    every process ever read). Read to the end: a generated file may come in more than one
     read. Several threads may read one file at once (pread has its own offset); a file whose
     read fails is closed, to be opened afresh next time (each is read by one collector, which
     never runs twice at once)."""
-    if not path.startswith(KERNEL_PREFIXES):
+    if not keep or not path.startswith(KERNEL_PREFIXES):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             return _read_all(fd)

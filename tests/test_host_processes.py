@@ -129,6 +129,24 @@ async def test_group_figures_match_proc(children: Children) -> None:
     assert value(s, "restarts_total", "sleepers") == 0
 
 
+async def test_no_process_file_is_kept_open(children: Children) -> None:
+    """Each process's stat, statm and cmdline are opened and closed at every read: kept open as
+    /proc/stat is (exporter/procfs.py), they would hold a descriptor for every process ever
+    seen. /proc/stat itself (the boot time) is kept."""
+    from exporter import procfs
+
+    source = source_for(
+        ProcessGroup(name="sleepers", cmdline=re.compile(rf"{children.name} 600$")),
+    )
+    children.spawn()
+    await asyncio.sleep(0.05)
+    s = await scrape(source)
+    assert value(s, "processes", "sleepers") == 1
+    assert "/proc/stat" in procfs._KEPT
+    kept = [p for p in procfs._KEPT if re.match(r"/proc/\d+/", p)]
+    assert kept == []
+
+
 async def test_restarts_count_replacements_not_growth(children: Children) -> None:
     source = source_for(ProcessGroup(name="workers", process_name=re.compile(children.name)))
 

@@ -182,3 +182,35 @@ async def test_close_cancels_the_runs_and_releases_a_waiting_scrape(
     assert not s._inflight
     await asyncio.sleep(0)
     assert scheduler_tasks() == []
+
+
+async def test_every_run_counts_once_in_probe_runs_total_and_a_removed_target_is_forgotten(
+    serve: Callable[..., Any], scheduler: Callable[[int], Scheduler]
+) -> None:
+    """redline_probe_runs_total counts each run made (a shared one once); the scheduler keeps
+    each target's counter child, and drops it with the target after a reload."""
+    from exporter import selfmetrics
+
+    def runs(probe: str) -> float:
+        value = selfmetrics.REGISTRY.get_sample_value(
+            "redline_probe_runs_total", {"service": "app", "probe": probe}
+        )
+        return value or 0.0
+
+    target = Target(delay=0.05)
+    url = await serve(target.app())
+    chosen = targets(url, 3)
+    before = {name: runs(name.split("/")[1]) for name in chosen}
+    s = scheduler(4)
+    loop = asyncio.get_running_loop()
+    await asyncio.gather(  # two scrapes at once share their runs: one run per target
+        s.serve_all(chosen, loop.time() + 10), s.serve_all(chosen, loop.time() + 10)
+    )
+    await s.serve_all(chosen, loop.time() + 10)
+    assert {name: runs(name.split("/")[1]) - before[name] for name in chosen} == {
+        name: 2.0 for name in chosen
+    }
+    assert len(target.order) == 6
+    kept = set(list(chosen)[:1])
+    s.forget_missing(kept)
+    assert set(s._runs_total) == kept

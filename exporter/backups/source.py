@@ -27,7 +27,7 @@ from exporter.backups.restore_schedule import RestoreSchedule, RestoreView
 from exporter.config import Config
 from exporter.families import Families as _Families
 from exporter.secrets import MissingSecret, Redactor, SecretSource
-from exporter.sources import Source
+from exporter.sources import ClockedSource
 
 log = logging.getLogger("redline.backups")
 
@@ -82,7 +82,7 @@ class _SupabaseSet:
     logged: tuple[str, str] | None = None
 
 
-class BackupSource(Source):
+class BackupSource(ClockedSource):
     name = "backups"
 
     def __init__(
@@ -93,8 +93,7 @@ class BackupSource(Source):
         clock: Callable[[], float] = time.time,
         background: bool = True,
     ) -> None:
-        super().__init__(config, redactor)
-        self.clock = clock
+        super().__init__(config, redactor, clock=clock)
         # False: no background tasks; tests run rounds themselves (verify_round, supabase_round)
         self.background = background
         self.secrets = SecretSource(redactor)

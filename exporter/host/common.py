@@ -49,12 +49,6 @@ def runs_on_loop(collect: Collect, config: HostConfig) -> bool:
     return mark is True or (callable(mark) and mark(config) is True)
 
 
-def read_text(path: Path) -> str:
-    """A /proc or /sys file in one read (they are generated whole on open)."""
-    with open(path, encoding="ascii", errors="replace") as f:
-        return f.read()
-
-
 Counters = dict[str, tuple[int, ...]]
 
 

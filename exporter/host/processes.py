@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from prometheus_client.metrics_core import Metric as Family
 
 from exporter import metrics as m
-from exporter.host.common import CLOCK_TICKS, PROC, Families, read_text
+from exporter.host.common import CLOCK_TICKS, PROC, Families, read_bytes
 from exporter.host.config import HostConfig
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -78,20 +78,15 @@ class GroupState:
         return self.cpu_ended + sum(self.cpu_seen.values())
 
 
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
 def _cmdline(pid: str) -> str:
     # arguments are NUL-separated; a process that rewrote its title may use spaces instead
-    data = _read_bytes(f"{PROC}/{pid}/cmdline").rstrip(b"\0")
+    data = read_bytes(f"{PROC}/{pid}/cmdline", keep=False).rstrip(b"\0")
     return data.replace(b"\0", b" ").decode("utf-8", "replace")
 
 
 def _boot_time() -> float:
-    for line in read_text(PROC / "stat").splitlines():
-        if line.startswith("btime "):
+    for line in read_bytes(f"{PROC}/stat").splitlines():
+        if line.startswith(b"btime "):
             return float(line.split()[1])
     raise RuntimeError("no btime in /proc/stat")
 
@@ -120,7 +115,7 @@ class ProcessGroupsCollector:
             if not pid.isdigit():
                 continue
             try:
-                stat = _read_bytes(f"{PROC}/{pid}/stat")
+                stat = read_bytes(f"{PROC}/{pid}/stat", keep=False)
                 # "PID (COMM) STATE ...": COMM may hold spaces and parentheses
                 close = stat.rindex(b")")
                 name = stat[stat.index(b"(") + 1 : close].decode("utf-8", "replace")
@@ -139,7 +134,7 @@ class ProcessGroupsCollector:
                     continue
                 # statm's resident pages, as ps, top and psutil report them (the rss field of
                 # /proc/PID/stat can lag behind on recent kernels)
-                rss = int(_read_bytes(f"{PROC}/{pid}/statm").split()[1]) * PAGE_SIZE
+                rss = int(read_bytes(f"{PROC}/{pid}/statm", keep=False).split()[1]) * PAGE_SIZE
                 try:
                     # another user's fd directory needs privileges: count what redline may see
                     fds = len(os.listdir(f"{PROC}/{pid}/fd"))

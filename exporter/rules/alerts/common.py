@@ -36,6 +36,7 @@ from exporter.rules.spec import (
     SpecError,
     seconds,
 )
+from exporter.rules.stackmodel import ModelError
 
 # The scrape job of the exporter in prometheus/prometheus.yml, and the address of the tests'
 # exporter.
@@ -152,6 +153,20 @@ class Context:
                 f"alert_rules/alerts.yml: alerts.{name}.{severity}: needs {', '.join(missing)}"
             )
         return found
+
+    def check_min_bad(
+        self, name: str, severity: Severity, guard: Decimal, min_bad: Decimal, why: str
+    ) -> None:
+        """Refuse a level whose ``min_bad`` is above its ``guard``, at the value's line of
+        alerts.yml. ``why``: what each counts, and so why this alert's rule needs min_bad at most
+        the guard."""
+        if min_bad > guard:
+            raise ModelError(
+                "alerts.yml",
+                ("alerts", name, severity, "min_bad"),
+                f"{n(min_bad)} is above the guard ({n(guard)}, alerts.{name}.{severity}.guard): "
+                f"{why}; it must be at most the guard",
+            )
 
     def json_metric(self, name: str) -> Metric:
         """The JSON-derived series ``name`` as the shipped config defines it (the probe's own

@@ -26,7 +26,7 @@ from exporter.rules.model import (
     sel,
 )
 from exporter.rules.spec import ProbeTraffic
-from exporter.rules.stackmodel import ModelError, log_probe_traffic, synthetic_routes
+from exporter.rules.stackmodel import log_probe_traffic, synthetic_routes
 
 # --- logs ----------------------------------------------------------------------------------------
 
@@ -89,14 +89,13 @@ def alerts(ctx: Context) -> list[Alert]:
         # The guard counts the users' requests (increase() of the ratio's denominator), so
         # redline's alone never meet it. min_bad counts every 5xx: the users' 5xx, at most
         # their requests, reach min_bad exactly when all do, once the guard (>= min_bad) holds.
-        if min_bad > guard:
-            raise ModelError(
-                "alerts.yml",
-                ("alerts", "LogErrorRateHigh", severity, "min_bad"),
-                f"{n(min_bad)} is above the guard ({n(guard)}, alerts.LogErrorRateHigh."
-                f"{severity}.guard): min_bad counts every 5xx and the guard the users' "
-                "requests; it must be at most the guard",
-            )
+        ctx.check_min_bad(
+            "LogErrorRateHigh",
+            severity,
+            guard,
+            min_bad,
+            "min_bad counts every 5xx and the guard the users' requests",
+        )
         enough = (
             f"{_count(total)} >= {n(guard)}\n"
             f"and sum by ({by}) (increase({errors}[{window}])) >= {n(min_bad)}"

@@ -492,17 +492,36 @@ def _latency(ctx: Context) -> Alert:
 
 
 def _ratio_alert_levels(
-    ctx: Context, name: str, errors: str, total: str, matching: str = "", errors_gauge: bool = False
+    ctx: Context,
+    name: str,
+    errors: str,
+    total: str,
+    counted: tuple[str, str],
+    matching: str = "",
+    errors_gauge: bool = False,
 ) -> tuple[AlertSpec, list[Rule]]:
     """Rules for 'errors over total above threshold, with at least guard events and min_bad
-    errors' per level. ``errors_gauge``: the errors are a gauge (a count of failed jobs held in
-    a queue, which a cleanup lowers), read by its rise, not by increase(), which takes a drop for
-    a counter reset and counts the whole remaining value as new errors."""
+    errors' per level. ``counted``: what the errors and the total are (failed jobs, finished
+    jobs), for the refusal of a min_bad above the guard. ``errors_gauge``: the errors are a
+    gauge (a count of failed jobs held in a queue, which a cleanup lowers), read by its rise,
+    not by increase(), which takes a drop for a counter reset and counts the whole remaining
+    value as new errors."""
     spec = ctx.alert(name)
     rules = []
     for severity in spec.levels():
         window, threshold, guard, min_bad = ctx.values(
             spec, name, severity, "window", "threshold", "guard", "min_bad"
+        )
+        # The errors are among the events the guard counts: with min_bad above the guard,
+        # min_bad errors already make more events than the guard asks, and the guard, which
+        # alerts.yml presents as the level's traffic floor, never decides anything.
+        ctx.check_min_bad(
+            name,
+            severity,
+            guard,
+            min_bad,
+            f"min_bad counts {counted[0]} and the guard {counted[1]}, the failed ones among "
+            "them: above the guard, the guard never decides",
         )
         bad = (
             f"clamp_min(delta({errors}[{window}]), 0)"
@@ -527,6 +546,7 @@ def _agent_failures(ctx: Context, jobs: Metric, processed: Metric) -> Alert:
         "AgentJobsFailing",
         sel(jobs, state="failed"),
         sel(processed),
+        ("failed jobs", "finished jobs"),
         matching=f"ignoring ({labels_of(jobs, 'state')}) ",
         errors_gauge=True,
     )
@@ -589,7 +609,9 @@ def few_failures(bad: str, total: str, per_window: int) -> dict[str, str]:
 def _mcp_errors(ctx: Context) -> Alert:
     calls = ctx.json_metric("mcp_tool_calls")
     errors = ctx.json_metric("mcp_tool_errors")
-    spec, rules = _ratio_alert_levels(ctx, "MCPToolErrorRateHigh", sel(errors), sel(calls))
+    spec, rules = _ratio_alert_levels(
+        ctx, "MCPToolErrorRateHigh", sel(errors), sel(calls), ("failed calls", "calls")
+    )
     t = {"service": "llamaindex-mcp", "probe": "health", "tool": "query_support"}
 
     def inputs(errors_per_step: int) -> dict[str, str]:
