@@ -241,7 +241,12 @@ def _notes(r: Results) -> list[str]:
         notes.append(
             f"redline's CPU per probe against the bare aiohttp client's per fresh-connection GET "
             f"on {r.loop} (the floor for an aiohttp probe), taken in the same minutes: "
-            f"{'; '.join(floors)}; its rounds alone at the start of the run: "
+            f"{'; '.join(floors)}"
+        )
+    # A note of its own: with no floor taken, these are the only figures of the bare client.
+    if r.bare_ms_by_loop:
+        notes.append(
+            "the bare aiohttp client's rounds alone at the start of the run, CPU per GET: "
             + ", ".join(f"{loop} {ms:.3f} ms" for loop, ms in r.bare_ms_by_loop.items())
         )
     notes.append(ISSUE_REFERENCE)

@@ -1,0 +1,86 @@
+"""The probes section of the bench (bench/blackbox.py, bench/report.py): the bare-client floor
+of issue 19's rows, which a child process makes round by round (``Floor``), and the report's
+rows and notes when a floor is missing. The bench's own figures are measured by ``make bench``,
+never here: these tests check the harness, on a few loopback targets."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.append(str(BENCH))  # after everything else: bench's module names shadow nothing
+
+import report  # noqa: E402
+from table import MISS  # noqa: E402
+
+
+def saturated(floor_ms: float | None) -> report.Saturated:
+    return report.Saturated(
+        cpu_ms_per_probe=0.5,
+        round_ms_per_probe=[0.5, 0.4, 0.9],  # median 0.5, mean 0.6,
+        floor_ms=floor_ms,
+        scrape_seconds=0.4,
+        rss_mb=60.0,
+        ok=10,
+        reached=30,
+        reasons=Counter(),
+        other_cores=0.0,
+        busiest=[],
+    )
+
+
+def paced(floor_ms: float | None) -> report.Paced:
+    return report.Paced(
+        exporter_ms_per_probe=0.6,
+        prometheus_ms_per_probe=0.01,
+        probes=40,
+        expected=40,
+        up=10.0,
+        rss_peak_mb=60.0,
+        slowest_scrape=0.4,
+        other_cores=0.0,
+        busiest=[],
+        floor_ms=floor_ms,
+    )
+
+
+def results(floor_ms: float | None) -> report.Results:
+    r = report.Results(targets=10, interval=5.0, window=20.0, rounds=3, concurrency=100)
+    r.bare_ms_by_loop = {"asyncio": 0.321}
+    r.redline_sat, r.blackbox_sat = saturated(floor_ms), saturated(None)
+    r.redline_paced, r.blackbox_paced = paced(floor_ms), paced(None)
+    return r
+
+
+def floor_rows(section: report.Section) -> list[report.Row]:
+    return [row for row in section.rows if "vs bare aiohttp GET" in row.name]
+
+
+def test_report_without_a_floor_marks_its_rows_unmeasured_and_keeps_the_first_rounds() -> None:
+    """A floor that was not taken (None) leaves its two rows without a figure and MISS (never
+    PASS), and the note still gives the bare client's rounds at the start of the run, as
+    docs/performance.md says it does."""
+    section = report.section_of(results(None))
+    rows = floor_rows(section)
+    assert len(rows) == 2
+    assert all((row.peer, row.ratio, row.result) == ("n/a", "n/a", MISS) for row in rows)
+    assert any("asyncio 0.321 ms" in note for note in section.notes), section.notes
+
+
+def test_report_with_floors_compares_medians_and_notes_both() -> None:
+    section = report.section_of(results(0.5))
+    saturated_row, paced_row = floor_rows(section)
+    # saturated: the median of redline's rounds (0.5, not their mean) against the floor's
+    assert (saturated_row.redline, saturated_row.peer, saturated_row.ratio) == (
+        "0.500",
+        "0.500",
+        "1.000x",
+    )
+    assert (paced_row.redline, paced_row.ratio) == ("0.600", "1.200x")
+    note = next(n for n in section.notes if "taken in the same minutes" in n)
+    assert "saturated 0.500 ms against 0.500 ms" in note
+    assert "paced 0.600 ms against 0.500 ms" in note
+    assert any("asyncio 0.321 ms" in n for n in section.notes)
