@@ -425,8 +425,14 @@ class Floor:
         """One round; its CPU ms per GET (also kept in ``ms``)."""
         stdin = self.child.popen.stdin
         assert stdin is not None
-        stdin.write(b"round\n")
-        stdin.flush()
+        try:
+            stdin.write(b"round\n")
+            stdin.flush()
+        except BrokenPipeError:  # it is gone: say which child, and its log, not just EPIPE
+            self.child.check_alive()
+            raise HarnessError(
+                f"the bare-client floor closed its input\n{self.child.log_tail()}"
+            ) from None
         result = self._read()
         if result["ok"] != result["gets"]:
             raise HarnessError(f"the bare-client floor had failed GETs: {result}")

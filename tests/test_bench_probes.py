@@ -9,11 +9,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 if str(BENCH) not in sys.path:
     sys.path.append(str(BENCH))  # after everything else: bench's module names shadow nothing
 
+import blackbox  # noqa: E402
 import report  # noqa: E402
+from configs import target_urls  # noqa: E402
+from procs import Children, HarnessError  # noqa: E402
 from table import MISS  # noqa: E402
 
 
@@ -84,3 +89,30 @@ def test_report_with_floors_compares_medians_and_notes_both() -> None:
     assert "saturated 0.500 ms against 0.500 ms" in note
     assert "paced 0.600 ms against 0.500 ms" in note
     assert any("asyncio 0.321 ms" in n for n in section.notes)
+
+
+# --- the floor's child ---------------------------------------------------------------------
+
+
+def start_floor(children: Children, tmp: Path) -> blackbox.Floor:
+    _, ports = blackbox.start_targets(children, tmp, 1)
+    return blackbox.Floor(children, tmp, target_urls(ports, 5), "asyncio")
+
+
+def test_a_floor_that_died_is_named_with_its_log(tmp_path: Path) -> None:
+    """A floor child gone midway (killed, crashed) gives the harness error naming it, not a
+    bare BrokenPipeError from writing to its input, which the bench printed as all it knew."""
+    with Children(tmp_path) as children:
+        floor = start_floor(children, tmp_path)
+        assert floor.round() > 0
+        floor.child.popen.kill()
+        floor.child.popen.wait(10)
+        with pytest.raises(HarnessError, match="floor-asyncio exited with code -9"):
+            floor.round()
+
+
+def test_the_floor_is_stopped_when_the_bench_fails_midway(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="midway"), Children(tmp_path) as children:
+        floor = start_floor(children, tmp_path)
+        raise RuntimeError("the bench failed midway")
+    assert floor.child.popen.poll() is not None
