@@ -116,3 +116,17 @@ def test_the_floor_is_stopped_when_the_bench_fails_midway(tmp_path: Path) -> Non
         floor = start_floor(children, tmp_path)
         raise RuntimeError("the bench failed midway")
     assert floor.child.popen.poll() is not None
+
+
+def test_stopping_a_child_closes_the_pipes_to_it(tmp_path: Path) -> None:
+    """Children.stop closes the pipes of a child started with ``pipes=True``, also when a
+    request is left in the buffer of one that died (its flush fails)."""
+    with Children(tmp_path) as children:
+        child = children.start("cat", ["cat"], pipes=True)
+        stdin, stdout = child.popen.stdin, child.popen.stdout
+        assert stdin is not None and stdout is not None
+        child.popen.kill()
+        child.popen.wait(10)
+        stdin.write(b"left in the buffer\n")
+        children.stop(child)
+        assert stdin.closed and stdout.closed
