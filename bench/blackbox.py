@@ -385,12 +385,18 @@ def _watch(seconds: float, exporter: Child, prometheus: Child) -> list[int]:
     return rss
 
 
+def baseline_argv(tmp: Path, urls: list[str]) -> list[str]:
+    """The command line of bench/baseline.py on ``urls``, written to a file in ``tmp`` (1,000
+    URLs would make a long argument list); its loop and mode are for the caller to add."""
+    urls_file = tmp / "urls.txt"
+    urls_file.write_text("\n".join(urls))
+    return [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+
+
 def bare_client(children: Children, tmp: Path, urls: list[str], rounds: int, loop: str) -> float:
     """CPU ms per fresh-connection GET of a bare aiohttp client (bench/baseline.py) on the
     event loop ``loop``."""
-    urls_file = tmp / "urls.txt"
-    urls_file.write_text("\n".join(urls))
-    argv = [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+    argv = baseline_argv(tmp, urls)
     child = children.start(f"baseline-{loop}", [*argv, "--rounds", str(rounds), "--loop", loop])
     try:
         code = child.popen.wait(120)
@@ -414,15 +420,12 @@ class Floor:
     ROUND_TIMEOUT = 120.0
 
     def __init__(self, children: Children, tmp: Path, urls: list[str], loop: str) -> None:
-        urls_file = tmp / "urls.txt"
-        urls_file.write_text("\n".join(urls))
-        argv = [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+        argv = baseline_argv(tmp, urls)
         self.child = children.start(f"floor-{loop}", [*argv, "--loop", loop, "--serve"], pipes=True)
-        self.ms: list[float] = []
         self._read()  # {"ready": true} after its warm-up round
 
     def round(self) -> float:
-        """One round; its CPU ms per GET (also kept in ``ms``)."""
+        """One round; its CPU ms per GET."""
         stdin = self.child.popen.stdin
         assert stdin is not None
         try:
@@ -436,8 +439,7 @@ class Floor:
         result = self._read()
         if result["ok"] != result["gets"]:
             raise HarnessError(f"the bare-client floor had failed GETs: {result}")
-        self.ms.append(float(result["ms_per_get"]))
-        return self.ms[-1]
+        return float(result["ms_per_get"])
 
     def _read(self) -> dict[str, Any]:
         out = self.child.popen.stdout
