@@ -3,7 +3,8 @@
 Both exporters probe the same 1,000 local HTTP targets (one separate process serves them all,
 so its CPU counts against neither), one exporter at a time so they never compete for the cores:
 
-1. bare aiohttp client, 1,000 fresh-connection GETs: the floor for any aiohttp-based probe;
+1. bare aiohttp client, 1,000 fresh-connection GETs: the floor for any aiohttp-based probe, on
+   each loop at the start, then (``Floor``) round by round in the minutes redline is measured;
 2. saturated: back-to-back full scrapes of 1,000 targets (redline: one GET /metrics; blackbox:
    1,000 GET /probe, 100 at a time); CPU per probe, wall time of one scrape, resident memory;
 3. paced: the exporter with a real Prometheus scraping it every 5 s for a fixed window
@@ -345,8 +346,10 @@ def paced(
 ) -> Paced:
     """Let Prometheus drive the exporter for ``opts.window`` seconds after a warm-up, and
     divide the CPU each used by the probes that really reached a target meanwhile. With
-    ``floor``, rounds of the bare client just before and just after the window (not during
-    it: they would share the cores with the exporter's scrapes) make the floor."""
+    ``floor``, rounds of the bare client just before and just after the window make the floor:
+    not during it, since the target server counts the floor's GETs too and the window's count
+    must be the exporter's probes alone. Prometheus keeps scraping meanwhile, so a round may
+    share the cores with one of the exporter's scrapes."""
     _watch(opts.warmup, exporter, prometheus)
     floor_rounds = [floor.round() for _ in range(FLOOR_ROUNDS)] if floor is not None else []
     hits, cpu_e, cpu_p = served_requests(tport), exporter.cpu_seconds(), prometheus.cpu_seconds()
@@ -473,8 +476,9 @@ def run(opts: Options, tmp: Path, children: Children) -> Results:
     tport = ports[0]
     urls = target_urls(ports, opts.targets)
 
-    # The floor is taken on the loop redline runs on (uvloop when installed); asyncio's own
-    # loop is measured too, to show what the choice of loop gives.
+    # The bare client alone, on the loop redline runs on (uvloop when REDLINE_EVENT_LOOP asks
+    # for it) and on asyncio's own, to show what the choice of loop gives; issue 19's rows take
+    # their floor later, in the same minutes as redline's figures (Floor).
     results.loop = eventloop.name()
     for loop in dict.fromkeys((results.loop, "asyncio")):
         step(f"bare aiohttp client on {loop}: {opts.rounds} x {opts.targets} fresh-connection GETs")
