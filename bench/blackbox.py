@@ -348,18 +348,18 @@ def paced(
     divide the CPU each used by the probes that really reached a target meanwhile. With
     ``floor``, rounds of the bare client just before and just after the window make the floor:
     not during it, since the target server counts the floor's GETs too and the window's count
-    must be the exporter's probes alone. Prometheus keeps scraping meanwhile, so a round may
-    share the cores with one of the exporter's scrapes."""
+    must be the exporter's probes alone. Prometheus keeps scraping meanwhile, so each round
+    waits for a pause between two scrapes (:func:`_between_scrapes`): a round that shared the
+    cores with a scrape read 0.70 ms where the saturated rounds of the same run read 0.40."""
     _watch(opts.warmup, exporter, prometheus)
-    floor_rounds = [floor.round() for _ in range(FLOOR_ROUNDS)] if floor is not None else []
+    floor_rounds = _floor_rounds(floor, exporter, prometheus, opts.interval)
     hits, cpu_e, cpu_p = served_requests(tport), exporter.cpu_seconds(), prometheus.cpu_seconds()
     with OtherLoad() as load:
         rss = _watch(opts.window, exporter, prometheus)
     probes = served_requests(tport) - hits
     cpu_e = exporter.cpu_seconds() - cpu_e
     cpu_p = prometheus.cpu_seconds() - cpu_p
-    if floor is not None:
-        floor_rounds += [floor.round() for _ in range(FLOOR_ROUNDS)]
+    floor_rounds += _floor_rounds(floor, exporter, prometheus, opts.interval)
     # Only for redline is one Prometheus scrape a full scrape of every target.
     slowest = f"max_over_time(scrape_duration_seconds{{job='{job}'}}[{opts.window:.0f}s])"
     return Paced(
@@ -374,6 +374,47 @@ def paced(
         busiest=load.busiest,
         floor_ms=statistics.median(floor_rounds) if floor_rounds else None,
     )
+
+
+def _floor_rounds(
+    floor: Floor | None, exporter: Child, prometheus: Child, interval: float
+) -> list[float]:
+    """``FLOOR_ROUNDS`` rounds of the floor, each started in a pause between two of the
+    exporter's scrapes."""
+    if floor is None:
+        return []
+    rounds = []
+    for _ in range(FLOOR_ROUNDS):
+        _between_scrapes(exporter, prometheus, interval)
+        rounds.append(floor.round())
+    return rounds
+
+
+QUIET_FOR = 0.3  # seconds without CPU in the exporter and in Prometheus: a scrape is over
+
+
+def _between_scrapes(exporter: Child, prometheus: Child, interval: float) -> None:
+    """Return just after one of the exporter's scrapes, and Prometheus's ingestion of it, is
+    over: wait for the exporter to use CPU (a scrape), then for neither to use any for
+    ``QUIET_FOR`` seconds. The next scrape is then most of an interval away, time enough for a
+    round (half a second at 1,000 targets); a quiet spell alone could be the end of the pause,
+    just before the next scrape. At most two intervals for each step: a machine that never
+    settles gets its round anyway, and the table's other-load warning says why its figures are
+    off."""
+    end = time.monotonic() + 2 * interval
+    start = exporter.cpu_seconds()
+    while time.monotonic() < end and exporter.cpu_seconds() == start:
+        time.sleep(0.02)
+    end = time.monotonic() + 2 * interval
+    last = (exporter.cpu_seconds(), prometheus.cpu_seconds())
+    quiet_since = time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        now = (exporter.cpu_seconds(), prometheus.cpu_seconds())
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_FOR:
+            return
 
 
 def _watch(seconds: float, exporter: Child, prometheus: Child) -> list[int]:

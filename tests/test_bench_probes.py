@@ -6,6 +6,7 @@ never here: these tests check the harness, on a few loopback targets."""
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -130,3 +131,32 @@ def test_stopping_a_child_closes_the_pipes_to_it(tmp_path: Path) -> None:
         stdin.write(b"left in the buffer\n")
         children.stop(child)
         assert stdin.closed and stdout.closed
+
+
+class _Scripted:
+    """A child whose CPU seconds grow only while time (since ``t0``) is in one of ``busy``."""
+
+    def __init__(self, t0: float, busy: list[tuple[float, float]]) -> None:
+        self.t0, self.busy = t0, busy
+
+    def cpu_seconds(self) -> float:
+        now = time.monotonic() - self.t0
+        return sum(max(0.0, min(now, end) - start) for start, end in self.busy)
+
+
+def test_a_paced_floor_round_starts_just_after_a_scrape_not_in_a_quiet_spell_before_one() -> None:
+    """Quiet at first (the end of a pause), then a scrape (the exporter busy 0.3-0.6 s) and its
+    ingestion (Prometheus busy 0.6-0.7 s): the round waits for both to end and 0.3 s more."""
+    t0 = time.monotonic()
+    exporter = _Scripted(t0, [(0.3, 0.6)])
+    prometheus = _Scripted(t0, [(0.6, 0.7)])
+    blackbox._between_scrapes(exporter, prometheus, interval=1.0)  # type: ignore[arg-type]
+    waited = time.monotonic() - t0
+    assert 0.7 + blackbox.QUIET_FOR <= waited < 0.7 + blackbox.QUIET_FOR + 0.3, waited
+
+
+def test_a_paced_floor_round_is_not_held_forever_by_a_machine_that_never_settles() -> None:
+    t0 = time.monotonic()
+    never = _Scripted(t0, [])  # no scrape ever: the wait ends after two intervals
+    blackbox._between_scrapes(never, never, interval=0.2)  # type: ignore[arg-type]
+    assert 0.4 <= time.monotonic() - t0 < 1.0
