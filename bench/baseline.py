@@ -13,8 +13,9 @@ alone moved from 0.34 to 0.60 ms between runs.
 The client is set up as redline's (exporter/probes/base.py ``new_session``: fresh connection per
 request, no DNS cache, no cookies) and, like one redline scrape, sends all GETs of a round at
 once. Whatever redline spends per probe beyond this number is redline's own code. ``--loop``
-picks the event loop (asyncio's own, or uvloop, which redline runs on when it is installed:
-exporter/eventloop.py), so that the floor is taken on the same loop as the exporter measured.
+picks the event loop (asyncio's own, or uvloop, which redline runs on when
+``REDLINE_EVENT_LOOP=uvloop`` asks for it: exporter/eventloop.py), so that the floor is taken on
+the same loop as the exporter measured.
 """
 
 from __future__ import annotations

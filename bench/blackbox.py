@@ -3,7 +3,8 @@
 Both exporters probe the same 1,000 local HTTP targets (one separate process serves them all,
 so its CPU counts against neither), one exporter at a time so they never compete for the cores:
 
-1. bare aiohttp client, 1,000 fresh-connection GETs: the floor for any aiohttp-based probe;
+1. bare aiohttp client, 1,000 fresh-connection GETs: the floor for any aiohttp-based probe, on
+   each loop at the start, then (``Floor``) round by round in the minutes redline is measured;
 2. saturated: back-to-back full scrapes of 1,000 targets (redline: one GET /metrics; blackbox:
    1,000 GET /probe, 100 at a time); CPU per probe, wall time of one scrape, resident memory;
 3. paced: the exporter with a real Prometheus scraping it every 5 s for a fixed window
@@ -345,18 +346,20 @@ def paced(
 ) -> Paced:
     """Let Prometheus drive the exporter for ``opts.window`` seconds after a warm-up, and
     divide the CPU each used by the probes that really reached a target meanwhile. With
-    ``floor``, rounds of the bare client just before and just after the window (not during
-    it: they would share the cores with the exporter's scrapes) make the floor."""
+    ``floor``, rounds of the bare client just before and just after the window make the floor:
+    not during it, since the target server counts the floor's GETs too and the window's count
+    must be the exporter's probes alone. Prometheus keeps scraping meanwhile, so each round
+    waits for a pause between two scrapes (:func:`_between_scrapes`): a round that shared the
+    cores with a scrape read 0.70 ms where the saturated rounds of the same run read 0.40."""
     _watch(opts.warmup, exporter, prometheus)
-    floor_rounds = [floor.round() for _ in range(FLOOR_ROUNDS)] if floor is not None else []
+    floor_rounds = _floor_rounds(floor, exporter, prometheus, opts.interval)
     hits, cpu_e, cpu_p = served_requests(tport), exporter.cpu_seconds(), prometheus.cpu_seconds()
     with OtherLoad() as load:
         rss = _watch(opts.window, exporter, prometheus)
     probes = served_requests(tport) - hits
     cpu_e = exporter.cpu_seconds() - cpu_e
     cpu_p = prometheus.cpu_seconds() - cpu_p
-    if floor is not None:
-        floor_rounds += [floor.round() for _ in range(FLOOR_ROUNDS)]
+    floor_rounds += _floor_rounds(floor, exporter, prometheus, opts.interval)
     # Only for redline is one Prometheus scrape a full scrape of every target.
     slowest = f"max_over_time(scrape_duration_seconds{{job='{job}'}}[{opts.window:.0f}s])"
     return Paced(
@@ -373,6 +376,47 @@ def paced(
     )
 
 
+def _floor_rounds(
+    floor: Floor | None, exporter: Child, prometheus: Child, interval: float
+) -> list[float]:
+    """``FLOOR_ROUNDS`` rounds of the floor, each started in a pause between two of the
+    exporter's scrapes."""
+    if floor is None:
+        return []
+    rounds = []
+    for _ in range(FLOOR_ROUNDS):
+        _between_scrapes(exporter, prometheus, interval)
+        rounds.append(floor.round())
+    return rounds
+
+
+QUIET_FOR = 0.3  # seconds without CPU in the exporter and in Prometheus: a scrape is over
+
+
+def _between_scrapes(exporter: Child, prometheus: Child, interval: float) -> None:
+    """Return just after one of the exporter's scrapes, and Prometheus's ingestion of it, is
+    over: wait for the exporter to use CPU (a scrape), then for neither to use any for
+    ``QUIET_FOR`` seconds. The next scrape is then most of an interval away, time enough for a
+    round (half a second at 1,000 targets); a quiet spell alone could be the end of the pause,
+    just before the next scrape. At most two intervals for each step: a machine that never
+    settles gets its round anyway, and the table's other-load warning says why its figures are
+    off."""
+    end = time.monotonic() + 2 * interval
+    start = exporter.cpu_seconds()
+    while time.monotonic() < end and exporter.cpu_seconds() == start:
+        time.sleep(0.02)
+    end = time.monotonic() + 2 * interval
+    last = (exporter.cpu_seconds(), prometheus.cpu_seconds())
+    quiet_since = time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        now = (exporter.cpu_seconds(), prometheus.cpu_seconds())
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= QUIET_FOR:
+            return
+
+
 def _watch(seconds: float, exporter: Child, prometheus: Child) -> list[int]:
     """Wait ``seconds``, reading the exporter's resident memory every second (the peak comes
     and goes with each scrape) and noticing within a second when either child dies."""
@@ -385,12 +429,18 @@ def _watch(seconds: float, exporter: Child, prometheus: Child) -> list[int]:
     return rss
 
 
+def baseline_argv(tmp: Path, urls: list[str]) -> list[str]:
+    """The command line of bench/baseline.py on ``urls``, written to a file in ``tmp`` (1,000
+    URLs would make a long argument list); its loop and mode are for the caller to add."""
+    urls_file = tmp / "urls.txt"
+    urls_file.write_text("\n".join(urls))
+    return [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+
+
 def bare_client(children: Children, tmp: Path, urls: list[str], rounds: int, loop: str) -> float:
     """CPU ms per fresh-connection GET of a bare aiohttp client (bench/baseline.py) on the
     event loop ``loop``."""
-    urls_file = tmp / "urls.txt"
-    urls_file.write_text("\n".join(urls))
-    argv = [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+    argv = baseline_argv(tmp, urls)
     child = children.start(f"baseline-{loop}", [*argv, "--rounds", str(rounds), "--loop", loop])
     try:
         code = child.popen.wait(120)
@@ -414,24 +464,26 @@ class Floor:
     ROUND_TIMEOUT = 120.0
 
     def __init__(self, children: Children, tmp: Path, urls: list[str], loop: str) -> None:
-        urls_file = tmp / "urls.txt"
-        urls_file.write_text("\n".join(urls))
-        argv = [sys.executable, str(BENCH_DIR / "baseline.py"), "--urls-file", str(urls_file)]
+        argv = baseline_argv(tmp, urls)
         self.child = children.start(f"floor-{loop}", [*argv, "--loop", loop, "--serve"], pipes=True)
-        self.ms: list[float] = []
         self._read()  # {"ready": true} after its warm-up round
 
     def round(self) -> float:
-        """One round; its CPU ms per GET (also kept in ``ms``)."""
+        """One round; its CPU ms per GET."""
         stdin = self.child.popen.stdin
         assert stdin is not None
-        stdin.write(b"round\n")
-        stdin.flush()
+        try:
+            stdin.write(b"round\n")
+            stdin.flush()
+        except BrokenPipeError:  # it is gone: say which child, and its log, not just EPIPE
+            self.child.check_alive()
+            raise HarnessError(
+                f"the bare-client floor closed its input\n{self.child.log_tail()}"
+            ) from None
         result = self._read()
         if result["ok"] != result["gets"]:
             raise HarnessError(f"the bare-client floor had failed GETs: {result}")
-        self.ms.append(float(result["ms_per_get"]))
-        return self.ms[-1]
+        return float(result["ms_per_get"])
 
     def _read(self) -> dict[str, Any]:
         out = self.child.popen.stdout
@@ -465,8 +517,9 @@ def run(opts: Options, tmp: Path, children: Children) -> Results:
     tport = ports[0]
     urls = target_urls(ports, opts.targets)
 
-    # The floor is taken on the loop redline runs on (uvloop when installed); asyncio's own
-    # loop is measured too, to show what the choice of loop gives.
+    # The bare client alone, on the loop redline runs on (uvloop when REDLINE_EVENT_LOOP asks
+    # for it) and on asyncio's own, to show what the choice of loop gives; issue 19's rows take
+    # their floor later, in the same minutes as redline's figures (Floor).
     results.loop = eventloop.name()
     for loop in dict.fromkeys((results.loop, "asyncio")):
         step(f"bare aiohttp client on {loop}: {opts.rounds} x {opts.targets} fresh-connection GETs")

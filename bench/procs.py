@@ -7,6 +7,7 @@ the kernel to die with the bench (PR_SET_PDEATHSIG) in case the bench itself is 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -98,14 +99,19 @@ class Children:
     def stop(self, child: Child) -> None:
         if child in self.running:
             self.running.remove(child)
-        if child.popen.poll() is not None:
-            return
-        child.popen.send_signal(signal.SIGTERM)
-        try:
-            child.popen.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.popen.kill()
-            child.popen.wait(STOP_TIMEOUT)
+        if child.popen.poll() is None:
+            child.popen.send_signal(signal.SIGTERM)
+            try:
+                child.popen.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                child.popen.kill()
+                child.popen.wait(STOP_TIMEOUT)
+        # A child started with pipes: their descriptors go with it rather than with the garbage
+        # collector. A request left in stdin's buffer has no reader any more: its flush fails.
+        for pipe in (child.popen.stdin, child.popen.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def stop_all(self) -> None:
         for child in reversed(list(self.running)):

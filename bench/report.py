@@ -68,7 +68,8 @@ class Results:
     rounds: int
     concurrency: int
     loop: str = "asyncio"  # the event loop redline ran on (exporter/eventloop.py)
-    # CPU ms per GET of the bare aiohttp client, by event loop; the floor is redline's loop's
+    # CPU ms per GET of the bare aiohttp client alone at the start of the run, by event loop
+    # (issue 19's rows take their floor in Saturated.floor_ms and Paced.floor_ms instead)
     bare_ms_by_loop: dict[str, float] = field(default_factory=dict)
     redline_sat: Saturated | None = None
     blackbox_sat: Saturated | None = None
@@ -77,7 +78,7 @@ class Results:
 
     @property
     def bare_ms(self) -> float | None:
-        """The floor: the bare client's CPU per GET on the loop redline ran on."""
+        """The bare client's CPU per GET at the start of the run, on the loop redline ran on."""
         return self.bare_ms_by_loop.get(self.loop)
 
 

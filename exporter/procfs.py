@@ -20,9 +20,11 @@ def read_bytes(path: str, *, keep: bool = True) -> bytes:
     opened and closed each time, as are those read with ``keep=False``: the files of another
     process (/proc/PID/...), which go away with it (kept, they would hold a descriptor for
     every process ever read). Read to the end: a generated file may come in more than one
-    read. Several threads may read one file at once (pread has its own offset); a file whose
-    read fails is closed, to be opened afresh next time (each is read by one collector, which
-    never runs twice at once)."""
+    read. A file whose read fails is closed, to be opened afresh next time; so a kept file is
+    read from one thread at a time (by the collectors on the event loop, or by one collector
+    that never runs twice at once): the close would otherwise pull its descriptor from under
+    another thread's read, which could then read whatever file took that number. A collector
+    in a worker thread reads with ``keep=False`` what the loop's collectors keep."""
     if not keep or not path.startswith(KERNEL_PREFIXES):
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:

@@ -6,14 +6,20 @@ never here: these tests check the harness, on a few loopback targets."""
 from __future__ import annotations
 
 import sys
+import time
 from collections import Counter
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 if str(BENCH) not in sys.path:
     sys.path.append(str(BENCH))  # after everything else: bench's module names shadow nothing
 
+import blackbox  # noqa: E402
 import report  # noqa: E402
+from configs import target_urls  # noqa: E402
+from procs import Children, HarnessError  # noqa: E402
 from table import MISS  # noqa: E402
 
 
@@ -84,3 +90,73 @@ def test_report_with_floors_compares_medians_and_notes_both() -> None:
     assert "saturated 0.500 ms against 0.500 ms" in note
     assert "paced 0.600 ms against 0.500 ms" in note
     assert any("asyncio 0.321 ms" in n for n in section.notes)
+
+
+# --- the floor's child ---------------------------------------------------------------------
+
+
+def start_floor(children: Children, tmp: Path) -> blackbox.Floor:
+    _, ports = blackbox.start_targets(children, tmp, 1)
+    return blackbox.Floor(children, tmp, target_urls(ports, 5), "asyncio")
+
+
+def test_a_floor_that_died_is_named_with_its_log(tmp_path: Path) -> None:
+    """A floor child gone midway (killed, crashed) gives the harness error naming it, not a
+    bare BrokenPipeError from writing to its input, which the bench printed as all it knew."""
+    with Children(tmp_path) as children:
+        floor = start_floor(children, tmp_path)
+        assert floor.round() > 0
+        floor.child.popen.kill()
+        floor.child.popen.wait(10)
+        with pytest.raises(HarnessError, match="floor-asyncio exited with code -9"):
+            floor.round()
+
+
+def test_the_floor_is_stopped_when_the_bench_fails_midway(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="midway"), Children(tmp_path) as children:
+        floor = start_floor(children, tmp_path)
+        raise RuntimeError("the bench failed midway")
+    assert floor.child.popen.poll() is not None
+
+
+def test_stopping_a_child_closes_the_pipes_to_it(tmp_path: Path) -> None:
+    """Children.stop closes the pipes of a child started with ``pipes=True``, also when a
+    request is left in the buffer of one that died (its flush fails)."""
+    with Children(tmp_path) as children:
+        child = children.start("cat", ["cat"], pipes=True)
+        stdin, stdout = child.popen.stdin, child.popen.stdout
+        assert stdin is not None and stdout is not None
+        child.popen.kill()
+        child.popen.wait(10)
+        stdin.write(b"left in the buffer\n")
+        children.stop(child)
+        assert stdin.closed and stdout.closed
+
+
+class _Scripted:
+    """A child whose CPU seconds grow only while time (since ``t0``) is in one of ``busy``."""
+
+    def __init__(self, t0: float, busy: list[tuple[float, float]]) -> None:
+        self.t0, self.busy = t0, busy
+
+    def cpu_seconds(self) -> float:
+        now = time.monotonic() - self.t0
+        return sum(max(0.0, min(now, end) - start) for start, end in self.busy)
+
+
+def test_a_paced_floor_round_starts_just_after_a_scrape_not_in_a_quiet_spell_before_one() -> None:
+    """Quiet at first (the end of a pause), then a scrape (the exporter busy 0.3-0.6 s) and its
+    ingestion (Prometheus busy 0.6-0.7 s): the round waits for both to end and 0.3 s more."""
+    t0 = time.monotonic()
+    exporter = _Scripted(t0, [(0.3, 0.6)])
+    prometheus = _Scripted(t0, [(0.6, 0.7)])
+    blackbox._between_scrapes(exporter, prometheus, interval=1.0)  # type: ignore[arg-type]
+    waited = time.monotonic() - t0
+    assert 0.7 + blackbox.QUIET_FOR <= waited < 0.7 + blackbox.QUIET_FOR + 0.3, waited
+
+
+def test_a_paced_floor_round_is_not_held_forever_by_a_machine_that_never_settles() -> None:
+    t0 = time.monotonic()
+    never = _Scripted(t0, [])  # no scrape ever: the wait ends after two intervals
+    blackbox._between_scrapes(never, never, interval=0.2)  # type: ignore[arg-type]
+    assert 0.4 <= time.monotonic() - t0 < 1.0

@@ -85,7 +85,10 @@ def _cmdline(pid: str) -> str:
 
 
 def _boot_time() -> float:
-    for line in read_bytes(f"{PROC}/stat").splitlines():
+    # Not kept: this collector runs in the host source's worker thread while cpu and system
+    # read the kept /proc/stat on the loop, and a kept file must be read by one thread at a
+    # time (exporter/procfs.py). One open per scrape, among the hundreds of the walk.
+    for line in read_bytes(f"{PROC}/stat", keep=False).splitlines():
         if line.startswith(b"btime "):
             return float(line.split()[1])
     raise RuntimeError("no btime in /proc/stat")
