@@ -105,13 +105,22 @@ class Scheduler:
         return {name: result for name, (_, result, _) in self._last.items()}
 
     def forget_missing(self, names: set[str]) -> None:
-        """Drop cached results of targets no longer configured (after a reload)."""
+        """Drop cached results of targets no longer configured (after a reload), and their
+        series of redline_probe_runs_total and redline_probe_errors_total: kept, a removed
+        target's counters would be served frozen until a restart, and the series of every
+        target ever configured would pile up across reloads. Removed, they go stale in
+        Prometheus as the target's own probe series do."""
         for name in list(self._last):
             if name not in names:
                 del self._last[name]
         for name in list(self._runs_total):
-            if name not in names:
-                del self._runs_total[name]
+            if name in names:
+                continue
+            del self._runs_total[name]
+            service, probe = name.split("/", 1)
+            selfmetrics.PROBE_RUNS.remove(service, probe)
+            # every reason's series of the target (partial match on its two labels)
+            selfmetrics.PROBE_ERRORS.remove_by_labels({"service": service, "probe": probe})
 
     async def serve_all(
         self, targets: dict[str, tuple[Service, Any]], deadline: float

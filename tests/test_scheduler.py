@@ -184,11 +184,12 @@ async def test_close_cancels_the_runs_and_releases_a_waiting_scrape(
     assert scheduler_tasks() == []
 
 
-async def test_every_run_counts_once_in_probe_runs_total_and_a_removed_target_is_forgotten(
+async def test_every_run_counts_once_in_probe_runs_total_and_a_removed_targets_series_go(
     serve: Callable[..., Any], scheduler: Callable[[int], Scheduler]
 ) -> None:
     """redline_probe_runs_total counts each run made (a shared one once); the scheduler keeps
-    each target's counter child, and drops it with the target after a reload."""
+    each target's counter child, and after a reload drops it with the target, and the
+    target's series of redline_probe_runs_total and redline_probe_errors_total."""
     from exporter import selfmetrics
 
     def runs(probe: str) -> float:
@@ -212,5 +213,19 @@ async def test_every_run_counts_once_in_probe_runs_total_and_a_removed_target_is
     }
     assert len(target.order) == 6
     kept = set(list(chosen)[:1])
+    gone = list(chosen)[1]
+    selfmetrics.PROBE_ERRORS.labels("app", gone.split("/")[1], "timeout").inc()
     s.forget_missing(kept)
     assert set(s._runs_total) == kept
+    # a removed target's counters are no longer served (they would stay frozen until a
+    # restart); the kept target's are
+    for name in chosen:
+        probe = name.split("/")[1]
+        assert (runs(probe) > 0) == (name in kept), name
+    assert (
+        selfmetrics.REGISTRY.get_sample_value(
+            "redline_probe_errors_total",
+            {"service": "app", "probe": gone.split("/")[1], "reason": "timeout"},
+        )
+        is None
+    )
