@@ -42,7 +42,8 @@ def _refused(
     text = alerts.read_text()
     block = text.index(f"\n  {alert}:\n")
     at = text.index(old, block)
-    assert at < text.find("\n\n", block)  # a line of this alert's own block
+    end = text.find("\n\n", block)  # the alert's block ends at a blank line, or the file's end
+    assert at < (len(text) if end == -1 else end)  # a line of this alert's own block
     alerts.write_text(text[:at] + new + text[at + len(old) :])
     line = text[:at].count("\n") + 1
     before = _files(root)
