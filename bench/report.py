@@ -39,6 +39,11 @@ class Saturated:
     other_cores: float  # cores other processes of the machine used meanwhile
     busiest: list[tuple[str, float]]  # the other processes that used the most, (name, cores)
 
+    @property
+    def median_ms_per_probe(self) -> float:
+        """The median of the measured scrapes', as the floor's is a median of its rounds."""
+        return statistics.median(self.round_ms_per_probe)
+
 
 @dataclass
 class Paced:
@@ -87,7 +92,7 @@ def _rows(r: Results) -> list[Row]:
     assert rs and bs and rp and bp
     n = r.targets
     valid = rs.ok == n and rp.up == n
-    sat_ms = statistics.median(rs.round_ms_per_probe)  # as the floor's: a median of rounds
+    sat_ms = rs.median_ms_per_probe
 
     def target(passed: bool | None) -> str:
         # a cheap failing probe proves nothing: redline's figures count only if its probes work
@@ -233,7 +238,7 @@ def _notes(r: Results) -> list[str]:
     floors = [
         f"{label} {value:.3f} ms against {floor:.3f} ms ({value - floor:+.3f} ms)"
         for label, value, floor in (
-            ("saturated", statistics.median(rs.round_ms_per_probe), rs.floor_ms),
+            ("saturated", rs.median_ms_per_probe, rs.floor_ms),
             ("paced", rp.exporter_ms_per_probe, rp.floor_ms),
         )
         if value is not None and floor is not None
